@@ -1,0 +1,7 @@
+"""``python3 -m pyimage``: see :mod:`pyimage.cli`."""
+
+import sys
+
+from pyimage.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""Command line of pyimage: a thin argparse front over the modules.
+
+Every subcommand lives with the module it drives: each module in
+``COMMAND_MODULES`` has ``register(subparsers)``, which adds its subcommand with
+``set_defaults(func=...)``. This file only wires them together and turns a
+:class:`~pyimage.errors.PyimageError` into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pyimage.errors import PyimageError
+
+# Modules that add subcommands, in --help order.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyimage",
+        description="Plan and write the layers of Python container images.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pyimage.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PyimageError as err:
+        print(f"pyimage: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pyimage: interrupted", file=sys.stderr)
+        return 130
