@@ -1,0 +1,24 @@
+"""Providers of rules_pyimage (all of them live here)."""
+
+PyPipPackageInfo = provider(
+    doc = """One third-party pip package, as rules_python's `pip.parse` made it.
+
+Recognised by the `pypi_name=` and `pypi_version=` tags rules_python puts on
+each package's `py_library` (0.22 through 2.x), never by repository names.""",
+    fields = {
+        "name": "The package's PyPI name, as in its `pypi_name=` tag.",
+        "version": "Its version, as in its `pypi_version=` tag.",
+        "id": "`name==version`: the package's identity in layer plans.",
+        "label": "The Label of the package's `py_library`.",
+        "import_root": "The folder, relative to the package's repository, that is on `sys.path` (e.g. `site-packages`).",
+        "files": "depset of File: every file of the package that its importers get at run time.",
+    },
+)
+
+PyImagePackagesInfo = provider(
+    doc = """The pip packages under a target, gathered by `pip_packages_aspect`.""",
+    fields = {
+        "packages": "depset of PyPipPackageInfo: every pip package reachable through deps.",
+        "package_files": "depset of File: the files of all those packages (to tell them from the app's own files).",
+    },
+)

@@ -1,0 +1,40 @@
+"""Analysis tests of pip_packages_aspect: which targets it takes for pip packages."""
+
+load("@bazel_skylib//lib:sets.bzl", "sets")
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("//py:defs.bzl", "PyImagePackagesInfo", "pip_packages_aspect")
+
+def _packages_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[PyImagePackagesInfo]
+    packages = info.packages.to_list()
+    asserts.equals(
+        env,
+        sets.make(ctx.attr.expected_ids),
+        sets.make([p.id for p in packages]),
+        "package ids found by the aspect",
+    )
+    for p in packages:
+        asserts.true(env, p.import_root.endswith("site-packages"), "import root of " + p.id)
+        asserts.true(env, len(p.files.to_list()) > 0, "files of " + p.id)
+    app_files = [f.basename for f in info.package_files.to_list() if f.basename == "main.py"]
+    asserts.equals(env, [], app_files, "first-party files counted as package files")
+    return analysistest.end(env)
+
+packages_test = analysistest.make(
+    _packages_test_impl,
+    attrs = {"expected_ids": attr.string_list()},
+    extra_target_under_test_aspects = [pip_packages_aspect],
+)
+
+def _fails_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, ctx.attr.expected_message)
+    return analysistest.end(env)
+
+fails_test = analysistest.make(
+    _fails_test_impl,
+    attrs = {"expected_message": attr.string()},
+    expect_failure = True,
+    extra_target_under_test_aspects = [pip_packages_aspect],
+)
