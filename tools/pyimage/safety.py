@@ -1,0 +1,79 @@
+"""Checks of hostile or malformed input: paths inside the image and symlink targets.
+
+Every check raises :class:`~pyimage.errors.PyimageError` with a one-line message
+that names the package and the offending item and says what to do.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from pyimage.errors import PyimageError
+
+WHITEOUT_PREFIX = ".wh."
+
+
+def _show(text: str) -> str:
+    """Quote ``text`` for a one-line message (escapes newlines and odd characters)."""
+    return repr(text)
+
+
+def check_image_path(package: str, path: str) -> str:
+    """Validate a relative path inside the image and return it unchanged.
+
+    Refused: empty paths, a leading ``/``, empty, ``.`` or ``..`` components,
+    a trailing ``/``, NUL or newline characters, names that are not valid
+    UTF-8 text, and OCI whiteout names (any component starting with ``.wh.``),
+    which a runtime would read as deletions of lower layers' files.
+    """
+    where = f"package {package}: path {_show(path)}"
+    if not isinstance(path, str) or not path:
+        raise PyimageError(f"package {package}: empty path in manifest; give every entry a path")
+    if "\x00" in path or "\n" in path:
+        raise PyimageError(f"{where} contains NUL or newline; rename the file")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise PyimageError(f"{where} is not valid UTF-8; rename the file") from err
+    if path.startswith("/"):
+        raise PyimageError(f"{where} is absolute; paths must be relative to the image root")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise PyimageError(
+                f"{where} has an empty, '.' or '..' component; give a normalised relative path"
+            )
+        if part.startswith(WHITEOUT_PREFIX):
+            raise PyimageError(
+                f"{where} has a whiteout name ({part!r}); runtimes would read it as a deletion,"
+                " rename the file"
+            )
+    return path
+
+
+def check_symlink_target(package: str, path: str, target: str, root: str = "") -> str:
+    """Validate the target of the symlink at ``path`` and return it unchanged.
+
+    The target must be relative and, resolved lexically against the link's
+    directory, stay inside ``root`` (the package's root inside the image; the
+    image root when empty). Absolute targets are refused: they point outside
+    the package whatever the image.
+    """
+    where = f"package {package}: symlink {_show(path)} -> {_show(target)}"
+    if not isinstance(target, str) or not target:
+        raise PyimageError(f"{where} has an empty target; give the link a relative target")
+    if "\x00" in target or "\n" in target:
+        raise PyimageError(f"{where} target contains NUL or newline; fix the link")
+    if target.startswith("/"):
+        raise PyimageError(
+            f"{where} is absolute and leaves the package; use a relative target inside it"
+        )
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    inside = resolved != ".." and not resolved.startswith("../")
+    if inside and root:
+        inside = resolved == root or resolved.startswith(root.rstrip("/") + "/")
+    if not inside:
+        top = repr(root) if root else "the image root"
+        raise PyimageError(
+            f"{where} leaves the package root {top}; point it at a file inside the package"
+        )
+    return target
