@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 
 from pyimage import layer, tarball
 from pyimage.descriptor import LayerDescriptor
+
+TOOLS = Path(__file__).resolve().parent.parent
 
 # A package spec maps image paths to file bytes, ("link", target) or ("exec", bytes).
 Spec = Mapping[str, "bytes | tuple[str, bytes | str]"]
@@ -78,3 +81,15 @@ def umoci_unpack(layout: Path, tag: str, bundle: Path) -> Path:
     umoci = need_tool("umoci")
     run(umoci, "unpack", "--image", f"{layout}:{tag}", str(bundle))
     return bundle / "rootfs"
+
+
+def pyimage(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python3 -m pyimage ARGS`` from tools/ and return the result (not checked)."""
+    return subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "pyimage", *args],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,
+    )
