@@ -72,8 +72,9 @@ def check_symlink_target(package: str, path: str, target: str, root: str = "") -
     if inside and root:
         inside = resolved == root or resolved.startswith(root.rstrip("/") + "/")
     if not inside:
-        top = repr(root) if root else "the image root"
+        top = f"package root {root!r}" if root else "image root"
         raise PyimageError(
-            f"{where} leaves the package root {top}; point it at a file inside the package"
+            f"{where} leaves the package (climbs out of the {top});"
+            " point it at a file inside the package"
         )
     return target
