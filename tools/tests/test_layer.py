@@ -1,0 +1,184 @@
+"""Merged layers: pure function of the member set, valid .tar.gz, conflict checks."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from enginekit import build_package, pyimage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyimage import descriptor as desc_mod
+from pyimage import layer
+from pyimage.errors import PyimageError
+
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+def five_packages(workdir: Path) -> list[layer.Member]:
+    """Packages sharing parent directories and one identical file."""
+    shared = b"# identical namespace file\n"
+    return [
+        build_package(
+            workdir,
+            f"pkg{i}=={i}.0",
+            {
+                f"site-packages/pkg{i}/__init__.py": f"X = {i}\n".encode() * (i * 50 + 1),
+                f"site-packages/pkg{i}/data.bin": bytes(range(256)) * (i + 1),
+                "site-packages/ns/__init__.py": shared,
+                f"bin/tool{i}": ("exec", b"#!/bin/sh\necho %d\n" % i),
+            },
+        )
+        for i in range(5)
+    ]
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> list[layer.Member]:
+    return five_packages(tmp_path_factory.mktemp("pkgs"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(data=st.data())
+def test_merge_is_independent_of_member_order(
+    packages: list[layer.Member], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    subset = data.draw(st.lists(st.sampled_from(packages), min_size=2, unique_by=id))
+    shuffled = data.draw(st.permutations(subset))
+    out = tmp_path_factory.mktemp("merge")
+    a = layer.merge(subset, out / "a.tgz")
+    b = layer.merge(shuffled, out / "b.tgz")
+    assert (out / "a.tgz").read_bytes() == (out / "b.tgz").read_bytes()
+    assert a == b
+    assert a.packages == tuple(sorted(m.name for m in subset))
+
+
+def test_merged_layer_is_a_valid_tar_gz_of_the_union(
+    packages: list[layer.Member], tmp_path: Path
+) -> None:
+    d = layer.merge(packages, tmp_path / "m.tgz", tmp_path / "m.json")
+    blob = (tmp_path / "m.tgz").read_bytes()
+    assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert d.size == len(blob)
+    tar = gzip.decompress(blob)
+    assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert d.tar_size == len(tar)
+    # Same bytes as concatenating the member tars without their end blocks.
+    ordered = sorted(packages, key=lambda m: m.name)
+    body = b"".join(m.tar.read_bytes()[:-1024] for m in ordered)  # type: ignore[union-attr]
+    assert tar == body + b"\0" * 1024
+    assert subprocess.run(["gzip", "-t", str(tmp_path / "m.tgz")], check=False).returncode == 0
+    with tarfile.open(tmp_path / "m.tgz") as tf:
+        names = set(tf.getnames())
+        assert {f"bin/tool{i}" for i in range(5)} <= names
+        assert tf.extractfile("site-packages/ns/__init__.py").read().startswith(b"# identical")  # type: ignore[union-attr]
+    saved = desc_mod.load(tmp_path / "m.json")
+    assert saved == d
+    assert saved.entries == d.entries
+    assert len([k for k in d.entries if k.startswith("bin/tool")]) == 5
+
+
+def test_merge_tools_agree(packages: list[layer.Member], tmp_path: Path) -> None:
+    # GNU tar reads the concatenated multi-member gzip as one archive.
+    layer.merge(packages, tmp_path / "m.tgz")
+    r = subprocess.run(
+        ["tar", "-tzf", str(tmp_path / "m.tgz")], capture_output=True, text=True, check=True
+    )
+    assert "site-packages/pkg4/data.bin" in r.stdout.splitlines()
+
+
+def test_single_member_is_reused_as_is(packages: list[layer.Member], tmp_path: Path) -> None:
+    one = packages[2]
+    d = layer.merge([one], tmp_path / "one.tgz")
+    assert d is one.descriptor
+    assert (tmp_path / "one.tgz").read_bytes() == one.blob.read_bytes()
+
+
+def test_conflicting_file_names_both_packages(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "google-api==1", {"site-packages/google/__init__.py": b"a"})
+    b = build_package(tmp_path, "google-auth==2", {"site-packages/google/__init__.py": b"b"})
+    with pytest.raises(PyimageError) as err:
+        layer.merge([a, b], tmp_path / "x.tgz")
+    msg = str(err.value)
+    assert "google-api==1" in msg
+    assert "google-auth==2" in msg
+    assert "site-packages/google/__init__.py" in msg
+    assert "\n" not in msg
+    assert not (tmp_path / "x.tgz").exists()
+
+
+def test_mode_difference_is_a_conflict(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"bin/run": ("exec", b"#!")})
+    b = build_package(tmp_path, "b==1", {"bin/run": b"#!"})
+    with pytest.raises(PyimageError, match="bin/run"):
+        layer.check_conflicts([a.descriptor, b.descriptor])
+
+
+def test_file_against_directory_is_a_conflict(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"lib/x": b"file"})
+    b = build_package(tmp_path, "b==1", {"lib/x/y.py": b"in a dir"})
+    c = build_package(tmp_path, "c==1", {"lib/x": ("link", "z")})
+    with pytest.raises(PyimageError, match="'lib/x'"):
+        layer.check_conflicts([a.descriptor, b.descriptor])
+    with pytest.raises(PyimageError, match="'lib/x'"):
+        layer.check_conflicts([c.descriptor, b.descriptor])
+
+
+def test_identical_files_and_shared_dirs_are_fine(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"ns/__init__.py": b"", "ns/a.py": b"a"})
+    b = build_package(tmp_path, "b==1", {"ns/__init__.py": b"", "ns/b.py": b"b"})
+    layer.check_conflicts([a.descriptor, b.descriptor])
+
+
+def test_conflict_across_layers_of_an_image(tmp_path: Path) -> None:
+    # Two layers of one image: merged layer {a, b} and c alone; c clashes with a.
+    a = build_package(tmp_path, "a==1", {"bin/tool": ("exec", b"a")})
+    b = build_package(tmp_path, "b==1", {"lib/b.py": b"b"})
+    c = build_package(tmp_path, "c==1", {"bin/tool": ("exec", b"c")})
+    merged = layer.merge([a, b], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    with pytest.raises(PyimageError, match=r"bin/tool.*a==1, b==1 and c==1"):
+        layer.check_conflicts([merged, c.descriptor])
+    r = pyimage("check-conflicts", str(tmp_path / "ab.json"), str(tmp_path / "c__1.json"))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "bin/tool" in r.stderr
+
+
+def test_same_package_twice_is_refused(packages: list[layer.Member], tmp_path: Path) -> None:
+    with pytest.raises(PyimageError, match="twice"):
+        layer.merge([packages[0], packages[0]], tmp_path / "x.tgz")
+
+
+def test_truncated_member_tar_fails_cleanly(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"a.py": b"a" * 5000})
+    b = build_package(tmp_path, "b==1", {"b.py": b"b" * 5000})
+    a.tar.write_bytes(a.tar.read_bytes()[:1000])  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PyimageError, match="shorter than its descriptor"):
+        layer.merge([a, b], out / "m.tgz")
+    assert list(out.iterdir()) == []
+
+
+def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
+    args = []
+    for m in packages[:3]:
+        stem = str(m.blob)[: -len(".tar.gz")]
+        args += ["--member", stem + ".json", stem + ".tar", str(m.blob)]
+    r = pyimage(
+        "merge", *args, "--blob", str(tmp_path / "m.tgz"), "--descriptor", str(tmp_path / "m.json")
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert d["packages"] == ["pkg0==0.0", "pkg1==1.0", "pkg2==2.0"]
+    blob = (tmp_path / "m.tgz").read_bytes()
+    assert d["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
+        assert "bin/tool2" in tf.getnames()
