@@ -40,6 +40,14 @@ from pyimage.fsutil import atomic_output
 
 FORMAT = "rules_pyimage.layer/v1"
 MEDIA_TYPE_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+SIZE_FIELDS = (
+    "size",
+    "gzip_dirs_size",
+    "gzip_body_size",
+    "tar_size",
+    "tar_dirs_size",
+    "tar_body_size",
+)
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -50,9 +58,11 @@ class LayerDescriptor:
     packages: tuple[str, ...]
     digest: str
     size: int
+    gzip_dirs_size: int
     gzip_body_size: int
     diff_id: str
     tar_size: int
+    tar_dirs_size: int
     tar_body_size: int
     entries: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     media_type: str = MEDIA_TYPE_GZIP
@@ -65,9 +75,11 @@ class LayerDescriptor:
             "media_type": self.media_type,
             "digest": self.digest,
             "size": self.size,
+            "gzip_dirs_size": self.gzip_dirs_size,
             "gzip_body_size": self.gzip_body_size,
             "diff_id": self.diff_id,
             "tar_size": self.tar_size,
+            "tar_dirs_size": self.tar_dirs_size,
             "tar_body_size": self.tar_body_size,
             "entries": dict(sorted(self.entries.items())),
         }
@@ -105,8 +117,12 @@ def parse(obj: object, where: str) -> LayerDescriptor:
     packages = _need(obj, "packages", list, where)
     if not packages or not all(isinstance(p, str) and p for p in packages):
         raise PyimageError(f"{where}: 'packages' must be a non-empty list of names; rebuild it")
-    ints = {k: _need(obj, k, int, where) for k in ("size", "gzip_body_size", "tar_size")}
-    ints["tar_body_size"] = _need(obj, "tar_body_size", int, where)
+    ints = {k: int(_need(obj, k, int, where)) for k in SIZE_FIELDS}  # type: ignore[call-overload]
+    if not (
+        0 <= ints["gzip_dirs_size"] <= ints["gzip_body_size"] <= ints["size"]
+        and 0 <= ints["tar_dirs_size"] <= ints["tar_body_size"] <= ints["tar_size"]
+    ):
+        raise PyimageError(f"{where}: sizes are inconsistent; rebuild it")
     for key in ("digest", "diff_id"):
         if not DIGEST_RE.match(str(obj.get(key))):
             raise PyimageError(f"{where}: field {key!r} is not a sha256 digest; rebuild it")
@@ -121,11 +137,13 @@ def parse(obj: object, where: str) -> LayerDescriptor:
     return LayerDescriptor(
         packages=tuple(packages),
         digest=str(obj["digest"]),
-        size=int(ints["size"]),
-        gzip_body_size=int(ints["gzip_body_size"]),
+        size=ints["size"],
+        gzip_dirs_size=ints["gzip_dirs_size"],
+        gzip_body_size=ints["gzip_body_size"],
         diff_id=str(obj["diff_id"]),
-        tar_size=int(ints["tar_size"]),
-        tar_body_size=int(ints["tar_body_size"]),
+        tar_size=ints["tar_size"],
+        tar_dirs_size=ints["tar_dirs_size"],
+        tar_body_size=ints["tar_body_size"],
         entries=entries,
         media_type=media_type,
     )

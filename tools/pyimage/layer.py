@@ -23,17 +23,22 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage import descriptor as desc_mod
 from pyimage.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import atomic_output, place_blob
-from pyimage.tarball import END_BLOCKS, END_MEMBER
+from pyimage.tarball import (
+    END_BLOCKS,
+    END_MEMBER,
+    GzipMembers,
+    dir_header,
+    sort_key,
+)
 
 CHUNK = 1 << 20
 
@@ -113,50 +118,107 @@ def check_conflicts(descriptors: Sequence[LayerDescriptor]) -> None:
         )
 
 
-def _copy_prefix(src: Path, length: int, out: int, digest: hashlib._Hash) -> None:
-    """Copy the first ``length`` bytes of ``src`` to fd ``out``, hashing them."""
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with src.open("rb", buffering=0) as fin:
-        left = length
-        while left:
-            got = fin.readinto(view[: min(left, CHUNK)])
-            if not got:
-                raise PyimageError(f"blob {src} is shorter than its descriptor says; rebuild it")
-            digest.update(view[:got])
-            written = 0
-            while written < got:
-                written += os.write(out, view[written:got])
-            left -= got
+Feed = Callable[[bytes | memoryview], None]
 
 
-def _hash_prefixes(parts: Sequence[tuple[Path, int]], digest: hashlib._Hash) -> None:
+def _read_range(path: Path, start: int, length: int, feed: Feed, what: str) -> None:
+    """Stream bytes ``[start, start + length)`` of ``path`` to ``feed`` in chunks."""
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    for path, length in parts:
+    try:
         with path.open("rb", buffering=0) as fin:
+            fin.seek(start)
             left = length
             while left:
                 got = fin.readinto(view[: min(left, CHUNK)])
                 if not got:
                     raise PyimageError(
-                        f"tar {path} is shorter than its descriptor says; rebuild it"
+                        f"{what} {path} is shorter than its descriptor says; rebuild it"
                     )
-                digest.update(view[:got])
+                feed(view[:got])
                 left -= got
+    except OSError as err:
+        raise PyimageError(f"cannot read {what} {path} ({err.strerror}); rebuild it") from err
 
 
-def diff_id_of(members: Sequence[Member]) -> str:
-    """sha256 of the merged tar: the members' tar bodies then the end blocks."""
-    digest = hashlib.sha256()
+def _pax_path_and_size(records: bytes) -> tuple[str | None, int | None]:
+    path = size = None
+    pos = 0
+    while pos < len(records):
+        space = records.index(b" ", pos)
+        length = int(records[pos:space])
+        key, _, value = records[space + 1 : pos + length - 1].partition(b"=")
+        if key == b"path":
+            path = value.decode("utf-8")
+        elif key == b"size":
+            size = int(value)
+        pos += length
+    return path, size
+
+
+def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]]:
+    """Walk the tar entries of ``path`` in ``[start, end)``: (name, span start, span end).
+
+    A span covers the entry's PAX header (if any), its header and padded data.
+    Only the subset of tar that :mod:`pyimage.tarball` writes is understood.
+    """
+    with path.open("rb") as f:
+        pos = start
+        while pos < end:
+            span = pos
+            f.seek(pos)
+            header = f.read(512)
+            name = size = None
+            if len(header) == 512 and header[156:157] == b"x":
+                pax_len = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+                name, size = _pax_path_and_size(f.read(pax_len))
+                pos += 512 + pax_len + (-pax_len % 512)
+                f.seek(pos)
+                header = f.read(512)
+            if len(header) != 512 or header[257:262] != b"ustar":
+                raise PyimageError(f"tar {path} is corrupt at byte {pos}; rebuild the package")
+            if name is None:
+                name = header[:100].rstrip(b"\0").decode("utf-8")
+            if size is None:
+                size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+            pos += 512 + size + (-size % 512)
+            yield name.rstrip("/"), span, pos
+
+
+@dataclass
+class _Part:
+    """The files part of one member in a merge; ``skip`` lists duplicate paths to drop."""
+
+    member: Member
+    skip: set[str] = field(default_factory=set)
+
+    def feed_tar(self, feed: Feed) -> None:
+        """Stream this part's uncompressed tar bytes (without skipped entries) to ``feed``."""
+        d = self.member.descriptor
+        if self.member.tar is None:
+            raise PyimageError(f"package {self.member.name}: its .tar is needed to merge it")
+        if not self.skip:
+            length = d.tar_body_size - d.tar_dirs_size
+            _read_range(self.member.tar, d.tar_dirs_size, length, feed, "tar")
+            return
+        for name, lo, hi in tar_spans(self.member.tar, d.tar_dirs_size, d.tar_body_size):
+            if name not in self.skip:
+                _read_range(self.member.tar, lo, hi - lo, feed, "tar")
+
+
+def _plan_parts(ordered: Sequence[Member]) -> tuple[bytes, list[_Part]]:
+    """The union directory part and, per member, the paths already given by an earlier one."""
+    dirs = sorted(
+        {p.rstrip("/") for m in ordered for p, v in m.descriptor.entries.items() if v == "d"},
+        key=sort_key,
+    )
+    seen: set[str] = set()
     parts = []
-    for m in members:
-        if m.tar is None:
-            raise PyimageError(f"package {m.name}: its .tar is needed to merge it; pass it")
-        parts.append((m.tar, m.descriptor.tar_body_size))
-    _hash_prefixes(parts, digest)
-    digest.update(END_BLOCKS)
-    return "sha256:" + digest.hexdigest()
+    for m in ordered:
+        files = {p for p, v in m.descriptor.entries.items() if v != "d"}
+        parts.append(_Part(m, files & seen))
+        seen |= files
+    return b"".join(dir_header(p) for p in dirs), parts
 
 
 def merge(
@@ -194,47 +256,64 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
                 f"package {m.name}: its blob does not end with the standard end member;"
                 " rebuild it with this pyimage"
             )
+    dirs, parts = _plan_parts(ordered)
+    tar_hash = hashlib.sha256()
+    tar_size = [0]
     errors: list[BaseException] = []
 
-    # diff_id_of returns a finished digest; keep it rather than re-hashing.
-    diff_box: list[str] = []
+    def feed_diff(data: bytes | memoryview) -> None:
+        tar_hash.update(data)
+        tar_size[0] += len(data)
 
     def run_diff() -> None:
         try:
-            diff_box.append(diff_id_of(ordered))
-        except BaseException as err:
+            feed_diff(dirs)
+            for part in parts:
+                part.feed_tar(feed_diff)
+        except BaseException as err:  # re-raised in the caller's thread
             errors.append(err)
 
     worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
     worker.start()
-    blob_digest = hashlib.sha256()
     try:
-        with atomic_output(blob_path) as tmp:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                for m in ordered:
-                    _copy_prefix(m.blob, m.descriptor.gzip_body_size, fd, blob_digest)
-                blob_digest.update(END_MEMBER)
-                os.write(fd, END_MEMBER)
-            finally:
-                os.close(fd)
+        with atomic_output(blob_path) as tmp, tmp.open("wb", buffering=0) as out:
+            gz = GzipMembers(out)  # type: ignore[arg-type]
+            gz.start()
+            gz.write(dirs)
+            gz.end()
+            gz_dirs = gz.size
+            for part in parts:
+                d = part.member.descriptor
+                if part.skip:
+                    # Identical duplicates (allowed by the conflict check) must not
+                    # appear twice in one layer: containers/storage refuses that.
+                    # Only then is this one member's files part recompressed.
+                    gz.start()
+                    part.feed_tar(gz.write)
+                    gz.end()
+                else:
+                    length = d.gzip_body_size - d.gzip_dirs_size
+                    _read_range(part.member.blob, d.gzip_dirs_size, length, gz.emit, "blob")
+            gz_body = gz.size
+            gz.emit(END_MEMBER)
             worker.join()
             if errors:
                 raise errors[0]
     finally:
         worker.join()
+    tar_hash.update(END_BLOCKS)
     entries: dict[str, str] = {}
     for m in ordered:
         entries.update(m.descriptor.entries)
-    gz_body = sum(m.descriptor.gzip_body_size for m in ordered)
-    tar_body = sum(m.descriptor.tar_body_size for m in ordered)
     return LayerDescriptor(
         packages=tuple(m.name for m in ordered),
-        digest="sha256:" + blob_digest.hexdigest(),
-        size=gz_body + len(END_MEMBER),
+        digest="sha256:" + gz.hash.hexdigest(),
+        size=gz.size,
+        gzip_dirs_size=gz_dirs,
         gzip_body_size=gz_body,
-        diff_id=diff_box[0],
-        tar_size=tar_body + len(END_BLOCKS),
-        tar_body_size=tar_body,
+        diff_id="sha256:" + tar_hash.hexdigest(),
+        tar_size=tar_size[0] + len(END_BLOCKS),
+        tar_dirs_size=len(dirs),
+        tar_body_size=tar_size[0],
         entries=entries,
     )

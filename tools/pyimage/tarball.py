@@ -243,48 +243,88 @@ def tar_header(name: str, mode: int, size: int, typeflag: bytes, linkname: str =
     return pax_header + pax + b"\0" * (-len(pax) % BLOCK) + main
 
 
+def dir_header(path: str) -> bytes:
+    """The header of a directory entry (``path`` without its trailing slash)."""
+    return tar_header(path + "/", MODE_DIR, 0, b"5")
+
+
 # --- streaming writer --------------------------------------------------------
 
 
+class GzipMembers:
+    """Writes deterministic gzip members to ``out``, hashing and counting every byte."""
+
+    def __init__(self, out: BinaryIO, digest: hashlib._Hash | None = None) -> None:
+        self.out = out
+        self.hash = digest if digest is not None else hashlib.sha256()
+        self.size = 0
+        self.comp: zlib._Compress | None = None
+        self.crc = 0
+        self.isize = 0
+
+    def emit(self, data: bytes | memoryview) -> None:
+        """Write already-compressed bytes (whole members) as they are."""
+        if data:
+            self.out.write(data)
+            self.hash.update(data)
+            self.size += len(data)
+
+    def start(self) -> None:
+        """Begin a member: fixed header, fresh deflate state."""
+        self.comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9)
+        self.crc = 0
+        self.isize = 0
+        self.emit(GZIP_HEADER)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Compress ``data`` into the current member."""
+        assert self.comp is not None
+        self.crc = zlib.crc32(data, self.crc)
+        self.isize += len(data)
+        self.emit(self.comp.compress(data))
+
+    def end(self) -> None:
+        """Finish the current member (deflate end, CRC-32, size mod 2**32)."""
+        assert self.comp is not None
+        self.emit(self.comp.flush(zlib.Z_FINISH))
+        isize = self.isize & 0xFFFFFFFF
+        self.emit(self.crc.to_bytes(4, "little") + isize.to_bytes(4, "little"))
+        self.comp = None
+
+
 class _Sink:
-    """Takes tar bytes; writes the tar and the gzip body member, hashing both."""
+    """Takes tar bytes; writes the tar and the gzip members of the blob, hashing both."""
 
     def __init__(self, tar_out: BinaryIO | None, gz_out: BinaryIO) -> None:
         self.tar_out = tar_out
-        self.gz_out = gz_out
+        self.gz = GzipMembers(gz_out)
         self.tar_hash = hashlib.sha256()
-        self.gz_hash = hashlib.sha256()
-        self.crc = 0
         self.tar_size = 0
-        self.gz_size = 0
-        self.comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9)
-        self._emit(GZIP_HEADER)
-
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self.gz_out.write(data)
-            self.gz_hash.update(data)
-            self.gz_size += len(data)
+        self.gz.start()
 
     def write(self, data: bytes | memoryview) -> None:
         if self.tar_out is not None:
             self.tar_out.write(data)
         self.tar_hash.update(data)
-        self.crc = zlib.crc32(data, self.crc)
         self.tar_size += len(data)
-        self._emit(self.comp.compress(data))
+        self.gz.write(data)
+
+    def cut(self) -> tuple[int, int]:
+        """End the current member and start the next; return (tar, gzip) sizes so far."""
+        self.gz.end()
+        sizes = (self.tar_size, self.gz.size)
+        self.gz.start()
+        return sizes
 
     def finish(self) -> tuple[int, int]:
-        """Close the body member, append the end blocks and END_MEMBER; return body sizes."""
-        self._emit(self.comp.flush(zlib.Z_FINISH))
-        isize = self.tar_size & 0xFFFFFFFF
-        self._emit(self.crc.to_bytes(4, "little") + isize.to_bytes(4, "little"))
-        body_sizes = (self.tar_size, self.gz_size)
+        """Close the last member, append the end blocks and END_MEMBER; return body sizes."""
+        self.gz.end()
+        body_sizes = (self.tar_size, self.gz.size)
         if self.tar_out is not None:
             self.tar_out.write(END_BLOCKS)
         self.tar_hash.update(END_BLOCKS)
         self.tar_size += len(END_BLOCKS)
-        self._emit(END_MEMBER)
+        self.gz.emit(END_MEMBER)
         return body_sizes
 
 
@@ -406,11 +446,17 @@ def write_package(
         tar_out = stack.enter_context(tar_tmp.open("wb")) if tar_tmp else None
         sink = _Sink(tar_out, gz_out)
         buf = _Buffer(sink)
-        for path, entry in _tree(manifest):
+        tree = _tree(manifest)
+        for path, entry in tree:
             if entry.kind == "dir":
-                buf.write(tar_header(path + "/", MODE_DIR, 0, b"5"))
+                buf.write(dir_header(path))
                 entries_index[path + "/"] = "d"
-            elif entry.kind == "symlink":
+        buf.flush()
+        tar_dirs, gz_dirs = sink.cut()
+        for path, entry in tree:
+            if entry.kind == "dir":
+                continue
+            if entry.kind == "symlink":
                 buf.write(tar_header(path, MODE_LINK, 0, b"2", entry.target))
                 entries_index[path] = "l " + entry.target
             else:
@@ -419,11 +465,13 @@ def write_package(
         tar_body, gz_body = sink.finish()
     result = desc_mod.LayerDescriptor(
         packages=(manifest.package,),
-        digest="sha256:" + sink.gz_hash.hexdigest(),
-        size=sink.gz_size,
+        digest="sha256:" + sink.gz.hash.hexdigest(),
+        size=sink.gz.size,
+        gzip_dirs_size=gz_dirs,
         gzip_body_size=gz_body,
         diff_id="sha256:" + sink.tar_hash.hexdigest(),
         tar_size=sink.tar_size,
+        tar_dirs_size=tar_dirs,
         tar_body_size=tar_body,
         entries=entries_index,
     )

@@ -67,14 +67,18 @@ def test_headers_follow_the_policy(tmp_path: Path) -> None:
     )
     raw = m.tar.read_bytes()  # type: ignore[union-attr]
     infos = members_of(raw)
+    # Directories first (sorted, parents before children), then files and links.
     assert [i.name for i in infos] == [
         "opt",
         "opt/bin",
-        "opt/bin/tool",
         "opt/p",
+        "opt/bin/tool",
         "opt/p/alias.py",
         "opt/p/mod.py",
     ]
+    d = m.descriptor
+    assert d.tar_dirs_size == 3 * 512
+    assert gzip.decompress(m.blob.read_bytes()[: d.gzip_dirs_size]) == raw[: d.tar_dirs_size]
     for info in infos:
         assert (info.uid, info.gid, info.uname, info.gname, info.mtime) == (0, 0, "", "", 0)
         assert not info.pax_headers
