@@ -11,8 +11,10 @@ paths for conflict checks. Example (one package)::
       "packages": ["six==1.16.0"],
       "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
       "digest": "sha256:...", "size": 12345,
-      "gzip_body_size": 12325,
+      "gzip_dirs_size": 61,
+      "gzip_body_size": 12316,
       "diff_id": "sha256:...", "tar_size": 40960,
+      "tar_dirs_size": 1024,
       "tar_body_size": 39936,
       "entries": {
         "site-packages/": "d",
@@ -22,10 +24,13 @@ paths for conflict checks. Example (one package)::
       }
     }
 
-``gzip_body_size`` is the length of the blob's first gzip member (the tar
-without its end-of-archive blocks); the rest of the blob is the constant
-:data:`pyimage.tarball.END_MEMBER`. ``tar_body_size`` is the tar's length
-without its two 512-byte end blocks. Directory keys end in ``/``.
+The blob is three gzip members: the directory entries (``gzip_dirs_size``
+bytes), then the files and symlinks (up to ``gzip_body_size``), then the
+constant :data:`pyimage.tarball.END_MEMBER` (the two 512-byte end blocks).
+The tar splits at the same points: ``tar_dirs_size`` bytes of directory
+entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
+``entries`` end in ``/``; a merged layer's descriptor lists all its packages
+and the union of their entries.
 """
 
 from __future__ import annotations

@@ -1,15 +1,24 @@
 """Merged layers and conflict checks.
 
-A merged layer is the concatenation, in a fixed member order, of each member
-blob's first gzip member (its tar without end blocks), followed by one
-:data:`~pyimage.tarball.END_MEMBER`. Gzip readers read multi-member files as one
-stream and tar readers read concatenated tar bodies as one archive, so this is
-a valid ``.tar.gz`` layer, made without decompressing or recompressing
-anything. The member order is sorted by package name (then digest), so the
-bytes depend only on the member set.
+Every package blob is gzip(directories) + gzip(files and symlinks) + the
+constant :data:`~pyimage.tarball.END_MEMBER`. A merged layer is:
 
-Costs: one streaming pass that copies the compressed bodies into the output
-while hashing them (the digest), and, in a second thread, one pass over the
+1. one fresh gzip member holding the union of the members' directory entries
+   (headers only: small, built from the descriptors' path index);
+2. each member's files member, copied byte for byte, in canonical order
+   (package name, then digest), so the bytes depend only on the member set;
+3. one END_MEMBER.
+
+Gzip readers read multi-member files as one stream and tar readers read
+concatenated tar streams as one archive, so this is a valid ``.tar.gz``; and
+each path occurs once in it, which containers/storage (podman) requires:
+it refuses a layer with duplicate paths. An identical file shared by two
+members (a namespace ``__init__.py``, allowed by the conflict check) is kept in
+the first member only; the later member's files part is then re-tarred and
+recompressed from its ``.tar`` (the one case that recompresses anything).
+
+Costs: one streaming pass that copies the compressed parts into the output
+while hashing them (the digest) and, in a second thread, one pass over the
 members' uncompressed tars (the ``diff_id``). A single member is its own
 layer: its blob and descriptor are reused unchanged.
 

@@ -17,16 +17,18 @@ executable). Relative ``src`` paths are relative to the manifest's directory.
 Output, all pure functions of the manifest's paths, kinds, executable bits,
 file bytes and link targets (never of mtimes, owners, umask or host):
 
-* ``<pkg>.tar``: entries sorted by path components, every parent directory
-  emitted before its children, mtime 0, uid/gid 0, empty user/group names,
+* ``<pkg>.tar``: all directory entries first (every parent of every entry,
+  sorted by path components, so parents precede children), then files and
+  symlinks sorted the same way; mtime 0, uid/gid 0, empty user/group names,
   modes 0755 (directories, executables), 0644 (other files), 0777 (symlinks);
   ustar headers plus a PAX extended header only where ustar cannot say it
   (path or link target over 100 bytes or not ASCII, file of 8 GiB or more);
   no padding to a record size beyond the two 512-byte end blocks.
-* ``<pkg>.tar.gz``: two gzip members: gzip(tar without end blocks) then the
-  constant :data:`END_MEMBER` = gzip(two zero blocks). gzip headers carry no
-  name, mtime 0, XFL 0, OS 255. This split is what lets :mod:`pyimage.layer`
-  merge blobs by concatenation.
+* ``<pkg>.tar.gz``: three gzip members: gzip(directory entries),
+  gzip(file and symlink entries), then the constant :data:`END_MEMBER` =
+  gzip(two zero blocks). gzip headers carry no name, mtime 0, XFL 0, OS 255;
+  deflate level 6. This split is what lets :mod:`pyimage.layer` merge blobs
+  by concatenation while writing each directory only once.
 * a descriptor (:mod:`pyimage.descriptor`).
 """
 
