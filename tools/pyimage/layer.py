@@ -86,6 +86,22 @@ def order(members: Iterable[Member]) -> list[Member]:
     return ordered
 
 
+def _describe(value: str) -> str:
+    kind, _, rest = value.partition(" ")
+    if kind == "d":
+        return "a directory"
+    if kind == "l":
+        return f"a symlink to {rest!r}"
+    return f"a file with mode {rest.split(' ')[0]}"
+
+
+def _differ(a: str, b: str) -> str:
+    """How two index values differ, for an error message."""
+    if a.startswith("f ") and b.startswith("f ") and a.split(" ")[1] == b.split(" ")[1]:
+        return "two files with different bytes"
+    return f"{_describe(a)} vs {_describe(b)}"
+
+
 def conflicts(layers: Sequence[tuple[Sequence[str], dict[str, str]]]) -> list[str]:
     """All path conflicts among ``(packages, entries)`` groups, as one-line messages.
 
@@ -108,7 +124,7 @@ def conflicts(layers: Sequence[tuple[Sequence[str], dict[str, str]]]) -> list[st
                 continue
             found.append(
                 f"path {key!r} is in both {prev[1]} and {who} with different contents"
-                f" ({prev[0].split(' ')[0]} vs {value.split(' ')[0]})"
+                f" ({_differ(prev[0], value)})"
             )
     return sorted(found)
 

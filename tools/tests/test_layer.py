@@ -193,3 +193,20 @@ def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
     assert d["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
     with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
         assert "bin/tool2" in tf.getnames()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{", "not valid JSON"),
+        ('{"format": "other"}', "not a rules_pyimage.layer/v1 descriptor"),
+        ('{"format": "rules_pyimage.layer/v1", "packages": ["a==1"]}', "missing"),
+    ],
+)
+def test_bad_descriptor_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "d.json").write_text(text)
+    r = pyimage("check-conflicts", str(tmp_path / "d.json"))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert needle in r.stderr
+    assert str(tmp_path / "d.json") in r.stderr
