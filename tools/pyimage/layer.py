@@ -62,18 +62,17 @@ class Member:
 
     @property
     def name(self) -> str:
-        """The package name (``name==version``)."""
-        return self.descriptor.packages[0]
+        """The package name (``name==version``); for an already merged layer, all of them."""
+        return ",".join(self.descriptor.packages)
 
 
 def load_member(descriptor: Path, tar: Path | None, blob: Path) -> Member:
-    """Load a member from its three files (``tar`` may be None for a layer used alone)."""
+    """Load a member from its three files (``tar`` may be None for a layer used alone).
+
+    The descriptor may be a merged layer's: it can then be a layer on its own,
+    but :func:`merge` takes per-package members only (merges stay flat).
+    """
     desc = desc_mod.load(Path(descriptor))
-    if len(desc.packages) != 1:
-        raise PyimageError(
-            f"descriptor {descriptor} is a merged layer of {len(desc.packages)} packages;"
-            " merge per-package descriptors only"
-        )
     return Member(desc, Path(tar) if tar is not None else None, Path(blob))
 
 
@@ -276,6 +275,10 @@ def merge(
 
 def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     for m in ordered:
+        if len(m.descriptor.packages) != 1:
+            raise PyimageError(
+                f"layer of {m.name} is already merged; merge the per-package descriptors instead"
+            )
         if m.descriptor.size - m.descriptor.gzip_body_size != len(END_MEMBER):
             raise PyimageError(
                 f"package {m.name}: its blob does not end with the standard end member;"

@@ -337,6 +337,23 @@ def _history(config: dict[str, object], descs: Sequence[LayerDescriptor]) -> lis
     return out
 
 
+def _check_layers(layers: Sequence[LayerInput], check_conflicts: bool) -> None:
+    """Refuse empty layers, a package in two places, and (optionally) path conflicts."""
+    seen: set[str] = set()
+    for spec in layers:
+        if not spec.members:
+            raise PyimageError("a layer has no packages; drop it or give it members")
+        for m in spec.members:
+            for name in m.descriptor.packages:
+                if name in seen:
+                    raise PyimageError(
+                        f"package {name} is given twice for one image; put it in one layer"
+                    )
+                seen.add(name)
+    if check_conflicts:
+        layer.check_conflicts([m.descriptor for spec in layers for m in spec.members])
+
+
 def write_layout(
     out: Path,
     layers: Sequence[LayerInput],
@@ -353,11 +370,7 @@ def write_layout(
     """
     plat = Platform.parse(platform)
     image = read_base(Path(base), plat) if base is not None else scratch(plat)
-    for spec in layers:
-        if not spec.members:
-            raise PyimageError("a layer has no packages; drop it or give it members")
-    if check_conflicts:
-        layer.check_conflicts([m.descriptor for spec in layers for m in spec.members])
+    _check_layers(layers, check_conflicts)
     out = Path(out)
     tmp = temp_name(out)
     remove_tree(tmp)

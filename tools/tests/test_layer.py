@@ -210,3 +210,69 @@ def test_bad_descriptor_is_one_line(tmp_path: Path, text: str, needle: str) -> N
     assert len(r.stderr.strip().splitlines()) == 1
     assert needle in r.stderr
     assert str(tmp_path / "d.json") in r.stderr
+
+
+@st.composite
+def package_sets(draw: st.DrawFn) -> list[dict[str, object]]:
+    """2-4 packages under shared parents, with long/non-ASCII names and shared files."""
+    n = draw(st.integers(2, 4))
+    shared_files = {
+        "site-packages/ns/__init__.py": b"# ns\n",
+        "site-packages/ns/" + "long_" * 25 + "é.py": b"# shared long\n",
+    }
+    names = st.text(alphabet="abcé_", min_size=1, max_size=6)
+    specs = []
+    for i in range(n):
+        spec: dict[str, object] = {}
+        for j, stem in enumerate(draw(st.lists(names, min_size=1, max_size=4, unique=True))):
+            value: object = draw(st.binary(max_size=700))
+            if j == 0 and draw(st.booleans()):
+                value = ("exec", value)
+            spec[f"site-packages/p{i}/{stem}" + "x" * draw(st.sampled_from([0, 120]))] = value
+        for path, data in shared_files.items():
+            if draw(st.booleans()):
+                spec[path] = data
+        if draw(st.booleans()):
+            spec[f"site-packages/p{i}/link"] = ("link", "../ns/__init__.py")
+        specs.append(spec)
+    return specs
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(specs=package_sets())
+def test_merged_layer_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, specs: list[dict[str, object]]
+) -> None:
+    w = tmp_path_factory.mktemp("rt")
+    members = [build_package(w, f"p{i}==1", spec) for i, spec in enumerate(specs)]  # type: ignore[arg-type]
+    d = layer.merge(members, w / "m.tgz")
+    blob = (w / "m.tgz").read_bytes()
+    assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert d.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+    with tarfile.open(w / "m.tgz") as tf:
+        names = tf.getnames()
+        assert len(names) == len(set(names)), "every path once"
+        tf.extractall(w / "x", filter="tar")
+    expected: dict[str, object] = {}
+    for spec in specs:
+        expected.update(spec)
+    for path, value in expected.items():
+        target = w / "x" / path
+        if isinstance(value, tuple) and value[0] == "link":
+            assert str(target.readlink()) == value[1]
+            continue
+        data = value[1] if isinstance(value, tuple) else value
+        assert target.read_bytes() == data
+        assert target.stat().st_mode & 0o777 == (0o755 if isinstance(value, tuple) else 0o644)
+    files = {
+        str(p.relative_to(w / "x")) for p in (w / "x").rglob("*") if p.is_symlink() or p.is_file()
+    }
+    assert files == set(expected)
+
+
+def test_merged_layers_are_not_merged_again(packages: list[layer.Member], tmp_path: Path) -> None:
+    d = layer.merge(packages[:2], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    assert ab.name == ",".join(d.packages)
+    with pytest.raises(PyimageError, match="already merged"):
+        layer.merge([ab, packages[3]], tmp_path / "x.tgz")

@@ -282,3 +282,18 @@ def test_layout_cli_with_layers_file(pkgs: dict[str, layer.Member], tmp_path: Pa
     assert summary["layers"] == 2
     assert summary["base_layers"] == 0
     umoci_unpack(out, "latest", tmp_path / "bundle")
+
+
+def test_prebuilt_merged_layer_and_duplicate_packages(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    merged = layer.merge([pkgs["a"], pkgs["b"]], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    out = tmp_path / "out"
+    write_layout(out, [LayerInput((ab,)), LayerInput((pkgs["c"],))], tag="t")
+    manifest, _ = image_of(out)
+    assert manifest["layers"][0]["digest"] == merged.digest
+    assert manifest["layers"][0]["annotations"][oci_layout.PACKAGES_ANNOTATION] == "a==1,b==2"
+    umoci_unpack(out, "t", tmp_path / "bundle")
+    with pytest.raises(PyimageError, match="package a==1 is given twice"):
+        write_layout(tmp_path / "dup", [LayerInput((ab,)), LayerInput((pkgs["a"],))])
