@@ -78,3 +78,43 @@ def check_symlink_target(package: str, path: str, target: str, root: str = "") -
             " point it at a file inside the package"
         )
     return target
+
+
+MAX_LINK_HOPS = 40
+
+
+def check_symlink_chains(package: str, links: dict[str, str], root: str = "") -> None:
+    """Resolve every symlink through the package's other symlinks; refuse escapes and loops.
+
+    :func:`check_symlink_target` checks one link lexically; a chain such as
+    ``a/up -> ..`` then ``b/l -> ../a/up/../x`` passes that check per link yet
+    climbs out at run time. This walks each target component by component,
+    following links of the same package as a kernel would (up to
+    ``MAX_LINK_HOPS``), and requires the result to stay inside ``root``.
+    """
+    top = [p for p in root.split("/") if p]
+    for path, target in sorted(links.items()):
+        where = f"package {package}: symlink {_show(path)} -> {_show(target)}"
+        done = path.split("/")[:-1]
+        todo = target.split("/")
+        hops = 0
+        while todo:
+            part = todo.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(done) <= len(top):
+                    raise PyimageError(
+                        f"{where} leaves the package through other symlinks;"
+                        " point it at a file inside the package"
+                    )
+                done.pop()
+                continue
+            done.append(part)
+            hop = links.get("/".join(done))
+            if hop is not None:
+                hops += 1
+                if hops > MAX_LINK_HOPS:
+                    raise PyimageError(f"{where} is part of a symlink loop; break the loop")
+                done.pop()
+                todo = hop.split("/") + todo

@@ -47,7 +47,7 @@ from typing import BinaryIO
 from pyimage import descriptor as desc_mod
 from pyimage.errors import PyimageError
 from pyimage.fsutil import atomic_output
-from pyimage.safety import check_image_path, check_symlink_target
+from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
 
 BLOCK = 512
 END_BLOCKS = b"\0" * (2 * BLOCK)
@@ -162,6 +162,8 @@ def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
             )
         seen.add(entry.path)
         entries.append(entry)
+    links = {e.path: e.target for e in entries if e.kind == "symlink"}
+    check_symlink_chains(package, links, root)
     return Manifest(package=package, entries=tuple(entries), root=root)
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pyimage import tarball
 from pyimage.errors import PyimageError
-from pyimage.safety import check_image_path, check_symlink_target
+from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 good_part = st.text(alphabet="abc_-.1é", min_size=1, max_size=8).filter(
@@ -251,3 +251,42 @@ def test_library_error_leaves_no_temp_files(tmp_path: Path) -> None:
     with pytest.raises(PyimageError):
         tarball.write_package(manifest, out / "p.tar", out / "p.tgz", out / "p.json")
     assert list(out.iterdir()) == []
+
+
+def test_symlink_chain_escape_is_refused() -> None:
+    # Each link passes the lexical check; together they climb out of the root.
+    links = {"opt/venv/a/up": "..", "opt/venv/a/up2": "up/..", "opt/venv/b/l": "../a/up2/../x"}
+    for path, target in links.items():
+        check_symlink_target("p==1", path, target, "opt/venv")
+    with pytest.raises(PyimageError, match="through other symlinks"):
+        check_symlink_chains("p==1", links, "opt/venv")
+
+
+def test_symlink_loop_is_refused() -> None:
+    with pytest.raises(PyimageError, match="loop"):
+        check_symlink_chains("p==1", {"a/x": "y", "a/y": "x"})
+
+
+def test_symlink_chains_inside_pass() -> None:
+    check_symlink_chains(
+        "p==1",
+        {
+            "lib/libfoo.so": "libfoo.so.1",
+            "lib/libfoo.so.1": "libfoo.so.1.2",
+            "bin/l": "../lib/libfoo.so",
+        },
+    )
+
+
+def test_symlink_chain_escape_via_cli(tmp_path: Path) -> None:
+    code, err = run_manifest(
+        tmp_path,
+        {
+            "package": "p==1",
+            "entries": [
+                {"path": "a/up", "symlink": ".."},
+                {"path": "b/l", "symlink": "../a/up/../etc"},
+            ],
+        },
+    )
+    assert_one_line_error(code, err, "b/l", "through other symlinks")
