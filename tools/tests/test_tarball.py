@@ -7,13 +7,13 @@ import hashlib
 import io
 import json
 import random
-import resource
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from enginekit import build_package, pyimage, write_manifest
+from enginekit import TOOLS, build_package, write_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -218,13 +218,38 @@ def test_big_file_is_streamed_not_loaded(tmp_path: Path) -> None:
         f.truncate(300 << 20)  # sparse: cheap to create, still 300 MB to stream
     manifest = {"package": "big==1", "entries": [{"path": "lib/big.bin", "src": str(big)}]}
     (tmp_path / "m.json").write_text(json.dumps(manifest))
-    r = pyimage(
-        "package-tar",
-        *("--manifest", str(tmp_path / "m.json"), "--tar", str(tmp_path / "o.tar")),
-        *("--blob", str(tmp_path / "o.tgz"), "--descriptor", str(tmp_path / "o.json")),
+    # A fresh parent whose only child is the pyimage run, so that the peak RSS
+    # it reports is that run's alone (not some earlier child of pytest's).
+    probe = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            sys.executable,
+            "-m",
+            "pyimage",
+            "package-tar",
+            "--manifest",
+            str(tmp_path / "m.json"),
+            "--tar",
+            str(tmp_path / "o.tar"),
+            "--blob",
+            str(tmp_path / "o.tgz"),
+            "--descriptor",
+            str(tmp_path / "o.json"),
+        ],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = int(r.stdout.strip())
     assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB for a 300 MB file"
     d = json.loads((tmp_path / "o.json").read_text())
     assert d["tar_size"] == 512 + 512 + (300 << 20) + 1024  # dir, header, data, end
