@@ -1,0 +1,169 @@
+"""The layer descriptor: a small JSON file beside each layer blob.
+
+A descriptor holds everything later actions need about a layer without reading
+its bytes: the digest and size of the compressed blob (the OCI layer
+descriptor), the digest and size of the uncompressed tar (the ``diff_id``), the
+split points that the merge needs, the packages it holds and an index of its
+paths for conflict checks. Example (one package)::
+
+    {
+      "format": "rules_pyimage.layer/v1",
+      "packages": ["six==1.16.0"],
+      "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
+      "digest": "sha256:...", "size": 12345,
+      "gzip_dirs_size": 61,
+      "gzip_body_size": 12316,
+      "diff_id": "sha256:...", "tar_size": 40960,
+      "tar_dirs_size": 1024,
+      "tar_body_size": 39936,
+      "entries": {
+        "site-packages/": "d",
+        "site-packages/six.py": "f 644 sha256:<hex of the file's bytes>",
+        "bin/tool": "f 755 sha256:...",
+        "site-packages/link": "l six.py"
+      }
+    }
+
+The blob is three gzip members: the directory entries (``gzip_dirs_size``
+bytes), then the files and symlinks (up to ``gzip_body_size``), then the
+constant :data:`pyimage.tarball.END_MEMBER` (the two 512-byte end blocks).
+The tar splits at the same points: ``tar_dirs_size`` bytes of directory
+entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
+``entries`` end in ``/``; a merged layer's descriptor lists all its packages
+and the union of their entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyimage.errors import PyimageError
+from pyimage.fsutil import atomic_output
+
+FORMAT = "rules_pyimage.layer/v1"
+MEDIA_TYPE_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+SIZE_FIELDS = (
+    "size",
+    "gzip_dirs_size",
+    "gzip_body_size",
+    "tar_size",
+    "tar_dirs_size",
+    "tar_body_size",
+)
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class LayerDescriptor:
+    """What is known about one layer blob (a package's blob or a merged one)."""
+
+    packages: tuple[str, ...]
+    digest: str
+    size: int
+    gzip_dirs_size: int
+    gzip_body_size: int
+    diff_id: str
+    tar_size: int
+    tar_dirs_size: int
+    tar_body_size: int
+    entries: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    media_type: str = MEDIA_TYPE_GZIP
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON object written to disk (keys in a fixed order)."""
+        return {
+            "format": FORMAT,
+            "packages": list(self.packages),
+            "media_type": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+            "gzip_dirs_size": self.gzip_dirs_size,
+            "gzip_body_size": self.gzip_body_size,
+            "diff_id": self.diff_id,
+            "tar_size": self.tar_size,
+            "tar_dirs_size": self.tar_dirs_size,
+            "tar_body_size": self.tar_body_size,
+            "entries": dict(sorted(self.entries.items())),
+        }
+
+    @property
+    def label(self) -> str:
+        """A short human name: the package, or the first package and a count."""
+        if len(self.packages) == 1:
+            return self.packages[0]
+        return f"{self.packages[0]} (+{len(self.packages) - 1} more)"
+
+
+def dump(desc: LayerDescriptor) -> str:
+    """Serialise a descriptor deterministically (sorted entries, no whitespace noise)."""
+    return json.dumps(desc.to_json(), indent=1, ensure_ascii=False) + "\n"
+
+
+def save(desc: LayerDescriptor, path: Path) -> None:
+    """Write ``desc`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(dump(desc), encoding="utf-8")
+
+
+def _need(obj: dict[str, object], key: str, kind: type, where: str) -> object:
+    value = obj.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise PyimageError(f"{where}: field {key!r} missing or not {kind.__name__}; rebuild it")
+    return value
+
+
+def parse(obj: object, where: str) -> LayerDescriptor:
+    """Validate a decoded descriptor JSON object; ``where`` names it in errors."""
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise PyimageError(f"{where}: not a {FORMAT} descriptor; rebuild it with this pyimage")
+    packages = _need(obj, "packages", list, where)
+    if not packages or not all(isinstance(p, str) and p for p in packages):
+        raise PyimageError(f"{where}: 'packages' must be a non-empty list of names; rebuild it")
+    ints = {k: int(_need(obj, k, int, where)) for k in SIZE_FIELDS}  # type: ignore[call-overload]
+    if not (
+        0 <= ints["gzip_dirs_size"] <= ints["gzip_body_size"] <= ints["size"]
+        and 0 <= ints["tar_dirs_size"] <= ints["tar_body_size"] <= ints["tar_size"]
+    ):
+        raise PyimageError(f"{where}: sizes are inconsistent; rebuild it")
+    for key in ("digest", "diff_id"):
+        if not DIGEST_RE.match(str(obj.get(key))):
+            raise PyimageError(f"{where}: field {key!r} is not a sha256 digest; rebuild it")
+    entries = obj.get("entries", {})
+    if not isinstance(entries, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in entries.items()
+    ):
+        raise PyimageError(f"{where}: 'entries' must map paths to strings; rebuild it")
+    media_type = obj.get("media_type", MEDIA_TYPE_GZIP)
+    if not isinstance(media_type, str):
+        raise PyimageError(f"{where}: 'media_type' must be a string; rebuild it")
+    return LayerDescriptor(
+        packages=tuple(packages),
+        digest=str(obj["digest"]),
+        size=ints["size"],
+        gzip_dirs_size=ints["gzip_dirs_size"],
+        gzip_body_size=ints["gzip_body_size"],
+        diff_id=str(obj["diff_id"]),
+        tar_size=ints["tar_size"],
+        tar_dirs_size=ints["tar_dirs_size"],
+        tar_body_size=ints["tar_body_size"],
+        entries=entries,
+        media_type=media_type,
+    )
+
+
+def load(path: Path) -> LayerDescriptor:
+    """Read and validate a descriptor file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise PyimageError(
+            f"cannot read descriptor {path}: {err.strerror}; check the path"
+        ) from err
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
+        raise PyimageError(f"descriptor {path} is not valid JSON ({err}); rebuild it") from err
+    return parse(obj, f"descriptor {path}")

@@ -1,0 +1,154 @@
+"""Subcommands of the layer engine: package-tar, merge, check-conflicts, layout, base-info.
+
+Thin argparse wrappers over :mod:`pyimage.tarball`, :mod:`pyimage.layer` and
+:mod:`pyimage.oci_layout`; see docs/layer-engine.md for the file formats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pyimage import descriptor as desc_mod
+from pyimage import layer, oci_layout, tarball
+from pyimage.errors import PyimageError
+
+
+def _package_tar(args: argparse.Namespace) -> int:
+    manifest = tarball.load_manifest(Path(args.manifest))
+    tarball.write_package(
+        manifest,
+        Path(args.tar) if args.tar else None,
+        Path(args.blob),
+        Path(args.descriptor),
+    )
+    return 0
+
+
+def _members(triples: list[list[str]] | None) -> list[layer.Member]:
+    return [layer.load_member(Path(d), Path(t), Path(b)) for d, t, b in triples or []]
+
+
+def _merge(args: argparse.Namespace) -> int:
+    layer.merge(_members(args.member), Path(args.blob), Path(args.descriptor))
+    return 0
+
+
+def _check_conflicts(args: argparse.Namespace) -> int:
+    layer.check_conflicts([desc_mod.load(Path(p)) for p in args.descriptors])
+    return 0
+
+
+def load_layers_file(path: Path) -> list[oci_layout.LayerInput]:
+    """Read a LAYERS.json: ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise PyimageError(f"cannot read layers file {path}: {err.strerror}") from err
+    except ValueError as err:
+        raise PyimageError(f"layers file {path} is not valid JSON ({err}); fix it") from err
+    raw = obj.get("layers") if isinstance(obj, dict) else None
+    if not isinstance(raw, list):
+        raise PyimageError(f"layers file {path}: needs a 'layers' list; see docs/layer-engine.md")
+    out = []
+    for i, item in enumerate(raw):
+        members = item.get("members") if isinstance(item, dict) else None
+        if not isinstance(members, list) or not members:
+            raise PyimageError(f"layers file {path}: layer {i} has no 'members' list; fix it")
+        loaded = []
+        for m in members:
+            if not isinstance(m, dict) or not all(
+                isinstance(m.get(k), str) for k in ("descriptor", "blob")
+            ):
+                raise PyimageError(
+                    f"layers file {path}: layer {i} member {m!r} needs 'descriptor' and 'blob'"
+                )
+            tar = m.get("tar")
+            loaded.append(
+                layer.load_member(
+                    Path(m["descriptor"]), Path(tar) if tar else None, Path(m["blob"])
+                )
+            )
+        out.append(oci_layout.LayerInput(tuple(loaded)))
+    return out
+
+
+def _layout(args: argparse.Namespace) -> int:
+    layers = load_layers_file(Path(args.layers)) if args.layers else []
+    layers += [oci_layout.LayerInput((m,)) for m in _members(args.layer)]
+    result = oci_layout.write_layout(
+        Path(args.out),
+        layers,
+        base=Path(args.base) if args.base else None,
+        platform=args.platform,
+        tag=args.tag,
+    )
+    print(
+        json.dumps(
+            {
+                "manifest": result.manifest_digest,
+                "config": result.config_digest,
+                "base_layers": result.base_layers,
+                "layers": len(result.layers),
+            }
+        )
+    )
+    return 0
+
+
+def _base_info(args: argparse.Namespace) -> int:
+    image = oci_layout.read_base(Path(args.base), oci_layout.Platform.parse(args.platform))
+    print(json.dumps({"base_layers": image.layer_count}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the engine's subcommands to the pyimage CLI."""
+    p = sub.add_parser(
+        "package-tar", help="write a package's deterministic tar, gzip blob and descriptor"
+    )
+    p.add_argument("--manifest", required=True, help="package manifest JSON")
+    p.add_argument("--tar", help="output .tar (needed later to merge the package)")
+    p.add_argument("--blob", required=True, help="output .tar.gz blob")
+    p.add_argument("--descriptor", required=True, help="output descriptor JSON")
+    p.set_defaults(func=_package_tar)
+
+    p = sub.add_parser("merge", help="merge package blobs into one layer by concatenation")
+    p.add_argument(
+        "--member",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("DESCRIPTOR", "TAR", "BLOB"),
+        help="a package's descriptor, tar and blob (repeat)",
+    )
+    p.add_argument("--blob", required=True, help="output layer blob")
+    p.add_argument("--descriptor", required=True, help="output layer descriptor JSON")
+    p.set_defaults(func=_merge)
+
+    p = sub.add_parser(
+        "check-conflicts", help="refuse the same path with different contents in two packages"
+    )
+    p.add_argument("descriptors", nargs="+", help="descriptors of every package of the image")
+    p.set_defaults(func=_check_conflicts)
+
+    p = sub.add_parser("layout", help="write an OCI layout: base plus package layers")
+    p.add_argument("--out", required=True, help="output OCI layout directory")
+    p.add_argument("--base", help="base OCI layout directory (default: scratch)")
+    p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the image")
+    p.add_argument("--tag", default="latest", help="ref name of the image in index.json")
+    p.add_argument("--layers", help="LAYERS.json: layers and their members, bottom to top")
+    p.add_argument(
+        "--layer",
+        nargs=3,
+        action="append",
+        metavar=("DESCRIPTOR", "TAR", "BLOB"),
+        help="a one-package layer appended after --layers (repeat)",
+    )
+    p.set_defaults(func=_layout)
+
+    p = sub.add_parser("base-info", help="print the layer count of a base layout's image")
+    p.add_argument("--base", required=True, help="base OCI layout directory")
+    p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant]")
+    p.set_defaults(func=_base_info)

@@ -1,0 +1,84 @@
+"""File-system helpers of the layer engine: temp-then-rename outputs and cheap blob links.
+
+Every output is written under a temporary name in the destination's directory and
+renamed into place only once it is complete, so a failed or interrupted action
+never leaves a half-written file behind. Blobs that already exist as files (a
+cached per-package blob) are placed with a reflink (``FICLONE``), else a hard
+link, else a copy, whichever the file system allows first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from pyimage.errors import PyimageError
+
+# ioctl number of FICLONE (linux/fs.h: _IOW(0x94, 9, int)).
+FICLONE = 0x40049409
+
+
+def temp_name(path: Path) -> Path:
+    """A temporary sibling of ``path``, unique to this process."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it to ``path`` on success, remove it on error."""
+    tmp = temp_name(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _reflink(src: Path, dst: Path) -> bool:
+    """Clone ``src`` into a new file ``dst`` with FICLONE; False when unsupported."""
+    try:
+        with src.open("rb") as fin, dst.open("xb") as fout:
+            try:
+                fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            except OSError:
+                ok = False
+            else:
+                ok = True
+    except OSError:
+        ok = False
+    if not ok:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+    return ok
+
+
+def place_blob(src: Path, dst: Path) -> str:
+    """Put the existing file ``src`` at the new path ``dst`` without reading it if possible.
+
+    Returns how: ``"reflink"``, ``"hardlink"`` or ``"copy"``. ``dst`` must not exist.
+    """
+    if _reflink(src, dst):
+        return "reflink"
+    try:
+        os.link(src, dst)
+        return "hardlink"
+    except OSError:
+        pass
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as err:
+        raise PyimageError(
+            f"cannot copy blob {src} to {dst}: {err.strerror}; check that it exists and is readable"
+        ) from err
+    return "copy"
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree, ignoring one that is already gone."""
+    shutil.rmtree(path, ignore_errors=True)

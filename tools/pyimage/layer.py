@@ -1,0 +1,347 @@
+"""Merged layers and conflict checks.
+
+Every package blob is gzip(directories) + gzip(files and symlinks) + the
+constant :data:`~pyimage.tarball.END_MEMBER`. A merged layer is:
+
+1. one fresh gzip member holding the union of the members' directory entries
+   (headers only: small, built from the descriptors' path index);
+2. each member's files member, copied byte for byte, in canonical order
+   (package name, then digest), so the bytes depend only on the member set;
+3. one END_MEMBER.
+
+Gzip readers read multi-member files as one stream and tar readers read
+concatenated tar streams as one archive, so this is a valid ``.tar.gz``; and
+each path occurs once in it, which containers/storage (podman) requires:
+it refuses a layer with duplicate paths. An identical file shared by two
+members (a namespace ``__init__.py``, allowed by the conflict check) is kept in
+the first member only; the later member's files part is then re-tarred and
+recompressed from its ``.tar`` (the one case that recompresses anything).
+
+Costs: one streaming pass that copies the compressed parts into the output
+while hashing them (the digest) and, in a second thread, one pass over the
+members' uncompressed tars (the ``diff_id``). A single member is its own
+layer: its blob and descriptor are reused unchanged.
+
+Conflicts: the same path in two packages of one image is refused unless both
+entries are identical (same kind, mode and bytes or link target); directories
+may be shared. :func:`check_conflicts` works on descriptors only (their path
+index), so it can run over every layer of an image without reading a blob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyimage import descriptor as desc_mod
+from pyimage.descriptor import LayerDescriptor
+from pyimage.errors import PyimageError
+from pyimage.fsutil import atomic_output, place_blob
+from pyimage.tarball import (
+    END_BLOCKS,
+    END_MEMBER,
+    GzipMembers,
+    dir_header,
+    sort_key,
+)
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Member:
+    """A package's cached outputs: descriptor, uncompressed tar and gzip blob."""
+
+    descriptor: LayerDescriptor
+    tar: Path | None
+    blob: Path
+
+    @property
+    def name(self) -> str:
+        """The package name (``name==version``); for an already merged layer, all of them."""
+        return ",".join(self.descriptor.packages)
+
+
+def load_member(descriptor: Path, tar: Path | None, blob: Path) -> Member:
+    """Load a member from its three files (``tar`` may be None for a layer used alone).
+
+    The descriptor may be a merged layer's: it can then be a layer on its own,
+    but :func:`merge` takes per-package members only (merges stay flat).
+    """
+    desc = desc_mod.load(Path(descriptor))
+    return Member(desc, Path(tar) if tar is not None else None, Path(blob))
+
+
+def order(members: Iterable[Member]) -> list[Member]:
+    """The canonical member order of a layer: by package name, then digest."""
+    ordered = sorted(members, key=lambda m: (m.name, m.descriptor.digest))
+    for a, b in itertools.pairwise(ordered):
+        if a.name == b.name:
+            raise PyimageError(f"package {a.name} is given twice for one layer; give it once")
+    return ordered
+
+
+def _describe(value: str) -> str:
+    kind, _, rest = value.partition(" ")
+    if kind == "d":
+        return "a directory"
+    if kind == "l":
+        return f"a symlink to {rest!r}"
+    return f"a file with mode {rest.split(' ')[0]}"
+
+
+def _differ(a: str, b: str) -> str:
+    """How two index values differ, for an error message."""
+    if a.startswith("f ") and b.startswith("f ") and a.split(" ")[1] == b.split(" ")[1]:
+        return "two files with different bytes"
+    return f"{_describe(a)} vs {_describe(b)}"
+
+
+def conflicts(layers: Sequence[tuple[Sequence[str], dict[str, str]]]) -> list[str]:
+    """All path conflicts among ``(packages, entries)`` groups, as one-line messages.
+
+    Each group is one package (or one layer with its union index); a path in
+    two groups conflicts unless both are directories or their index values are
+    equal (same kind, mode and digest or link target). A file or symlink where
+    another package has a directory conflicts too.
+    """
+    owner: dict[str, tuple[str, str]] = {}
+    found = []
+    for packages, entries in layers:
+        who = ", ".join(packages)
+        for path, value in entries.items():
+            key = path.rstrip("/")
+            prev = owner.get(key)
+            if prev is None:
+                owner[key] = (value, who)
+                continue
+            if prev[0] == value:
+                continue
+            found.append(
+                f"path {key!r} is in both {prev[1]} and {who} with different contents"
+                f" ({_differ(prev[0], value)})"
+            )
+    return sorted(found)
+
+
+def check_conflicts(descriptors: Sequence[LayerDescriptor]) -> None:
+    """Raise a one-line error naming both packages and the path for the first conflict.
+
+    Pass every package layer of an image (per-package or merged descriptors):
+    a later layer would otherwise shadow an earlier one's file silently.
+    """
+    found = conflicts([(d.packages, d.entries) for d in descriptors])
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise PyimageError(
+            f"{found[0]}{more}; remove the file from one package or make them identical"
+        )
+
+
+Feed = Callable[[bytes | memoryview], None]
+
+
+def _read_range(path: Path, start: int, length: int, feed: Feed, what: str) -> None:
+    """Stream bytes ``[start, start + length)`` of ``path`` to ``feed`` in chunks."""
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    try:
+        with path.open("rb", buffering=0) as fin:
+            fin.seek(start)
+            left = length
+            while left:
+                got = fin.readinto(view[: min(left, CHUNK)])
+                if not got:
+                    raise PyimageError(
+                        f"{what} {path} is shorter than its descriptor says; rebuild it"
+                    )
+                feed(view[:got])
+                left -= got
+    except OSError as err:
+        raise PyimageError(f"cannot read {what} {path} ({err.strerror}); rebuild it") from err
+
+
+def _pax_path_and_size(records: bytes) -> tuple[str | None, int | None]:
+    path = size = None
+    pos = 0
+    while pos < len(records):
+        space = records.index(b" ", pos)
+        length = int(records[pos:space])
+        key, _, value = records[space + 1 : pos + length - 1].partition(b"=")
+        if key == b"path":
+            path = value.decode("utf-8")
+        elif key == b"size":
+            size = int(value)
+        pos += length
+    return path, size
+
+
+def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]]:
+    """Walk the tar entries of ``path`` in ``[start, end)``: (name, span start, span end).
+
+    A span covers the entry's PAX header (if any), its header and padded data.
+    Only the subset of tar that :mod:`pyimage.tarball` writes is understood.
+    """
+    with path.open("rb") as f:
+        pos = start
+        while pos < end:
+            span = pos
+            f.seek(pos)
+            header = f.read(512)
+            name = size = None
+            if len(header) == 512 and header[156:157] == b"x":
+                pax_len = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+                name, size = _pax_path_and_size(f.read(pax_len))
+                pos += 512 + pax_len + (-pax_len % 512)
+                f.seek(pos)
+                header = f.read(512)
+            if len(header) != 512 or header[257:262] != b"ustar":
+                raise PyimageError(f"tar {path} is corrupt at byte {pos}; rebuild the package")
+            if name is None:
+                name = header[:100].rstrip(b"\0").decode("utf-8")
+            if size is None:
+                size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+            pos += 512 + size + (-size % 512)
+            yield name.rstrip("/"), span, pos
+
+
+@dataclass
+class _Part:
+    """The files part of one member in a merge; ``skip`` lists duplicate paths to drop."""
+
+    member: Member
+    skip: set[str] = field(default_factory=set)
+
+    def feed_tar(self, feed: Feed) -> None:
+        """Stream this part's uncompressed tar bytes (without skipped entries) to ``feed``."""
+        d = self.member.descriptor
+        if self.member.tar is None:
+            raise PyimageError(f"package {self.member.name}: its .tar is needed to merge it")
+        if not self.skip:
+            length = d.tar_body_size - d.tar_dirs_size
+            _read_range(self.member.tar, d.tar_dirs_size, length, feed, "tar")
+            return
+        for name, lo, hi in tar_spans(self.member.tar, d.tar_dirs_size, d.tar_body_size):
+            if name not in self.skip:
+                _read_range(self.member.tar, lo, hi - lo, feed, "tar")
+
+
+def _plan_parts(ordered: Sequence[Member]) -> tuple[bytes, list[_Part]]:
+    """The union directory part and, per member, the paths already given by an earlier one."""
+    dirs = sorted(
+        {p.rstrip("/") for m in ordered for p, v in m.descriptor.entries.items() if v == "d"},
+        key=sort_key,
+    )
+    seen: set[str] = set()
+    parts = []
+    for m in ordered:
+        files = {p for p, v in m.descriptor.entries.items() if v != "d"}
+        parts.append(_Part(m, files & seen))
+        seen |= files
+    return b"".join(dir_header(p) for p in dirs), parts
+
+
+def merge(
+    members: Iterable[Member],
+    blob_path: Path,
+    descriptor_path: Path | None = None,
+    check: bool = True,
+) -> LayerDescriptor:
+    """Write the merged layer of ``members`` to ``blob_path``; return its descriptor.
+
+    One member: its blob is placed (reflink, hard link or copy) and its
+    descriptor returned unchanged. Several: see the module docstring. The path
+    conflicts among members are checked first unless ``check`` is False.
+    """
+    ordered = order(members)
+    if not ordered:
+        raise PyimageError("a layer needs at least one package; give one or more members")
+    if check:
+        check_conflicts([m.descriptor for m in ordered])
+    if len(ordered) == 1:
+        result = ordered[0].descriptor
+        with atomic_output(Path(blob_path)) as tmp:
+            place_blob(ordered[0].blob, tmp)
+    else:
+        result = _merge_many(ordered, Path(blob_path))
+    if descriptor_path is not None:
+        desc_mod.save(result, Path(descriptor_path))
+    return result
+
+
+def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
+    for m in ordered:
+        if len(m.descriptor.packages) != 1:
+            raise PyimageError(
+                f"layer of {m.name} is already merged; merge the per-package descriptors instead"
+            )
+        if m.descriptor.size - m.descriptor.gzip_body_size != len(END_MEMBER):
+            raise PyimageError(
+                f"package {m.name}: its blob does not end with the standard end member;"
+                " rebuild it with this pyimage"
+            )
+    dirs, parts = _plan_parts(ordered)
+    tar_hash = hashlib.sha256()
+    tar_size = [0]
+    errors: list[BaseException] = []
+
+    def feed_diff(data: bytes | memoryview) -> None:
+        tar_hash.update(data)
+        tar_size[0] += len(data)
+
+    def run_diff() -> None:
+        try:
+            feed_diff(dirs)
+            for part in parts:
+                part.feed_tar(feed_diff)
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+
+    worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
+    worker.start()
+    try:
+        with atomic_output(blob_path) as tmp, tmp.open("wb", buffering=0) as out:
+            gz = GzipMembers(out)  # type: ignore[arg-type]
+            gz.start()
+            gz.write(dirs)
+            gz.end()
+            gz_dirs = gz.size
+            for part in parts:
+                d = part.member.descriptor
+                if part.skip:
+                    # Identical duplicates (allowed by the conflict check) must not
+                    # appear twice in one layer: containers/storage refuses that.
+                    # Only then is this one member's files part recompressed.
+                    gz.start()
+                    part.feed_tar(gz.write)
+                    gz.end()
+                else:
+                    length = d.gzip_body_size - d.gzip_dirs_size
+                    _read_range(part.member.blob, d.gzip_dirs_size, length, gz.emit, "blob")
+            gz_body = gz.size
+            gz.emit(END_MEMBER)
+            worker.join()
+            if errors:
+                raise errors[0]
+    finally:
+        worker.join()
+    tar_hash.update(END_BLOCKS)
+    entries: dict[str, str] = {}
+    for m in ordered:
+        entries.update(m.descriptor.entries)
+    return LayerDescriptor(
+        packages=tuple(m.name for m in ordered),
+        digest="sha256:" + gz.hash.hexdigest(),
+        size=gz.size,
+        gzip_dirs_size=gz_dirs,
+        gzip_body_size=gz_body,
+        diff_id="sha256:" + tar_hash.hexdigest(),
+        tar_size=tar_size[0] + len(END_BLOCKS),
+        tar_dirs_size=len(dirs),
+        tar_body_size=tar_size[0],
+        entries=entries,
+    )

@@ -1,0 +1,465 @@
+"""OCI image layout writer: a base image (or scratch) plus package layers.
+
+Reads a base OCI image layout (``oci-layout``, ``index.json``,
+``blobs/sha256/...``, as ``oci_pull`` writes it), selects the image for the
+requested platform (descending through nested image indexes), appends the
+package layers and writes a new layout with one image: config (``rootfs.diff_ids``
+and ``history`` extended), manifest and ``index.json``.
+
+Blobs are stored once each, by digest. Blobs that already exist as files (the
+base's layers, cached per-package blobs) are reflinked, hard-linked or, failing
+both, copied; their digests and sizes come from the descriptors, so assembling
+a layout from existing blobs reads none of their bytes. The JSON blobs of the
+base that are read (index, manifests, config) are checked against their digests.
+The layout is built in a temporary directory beside the output and renamed into
+place at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyimage import layer
+from pyimage.descriptor import LayerDescriptor
+from pyimage.errors import PyimageError
+from pyimage.fsutil import place_blob, remove_tree, temp_name
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+# Docker layer media types and their byte-identical OCI equivalents.
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+LAYER_TYPE_MAP = {
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": OCI_LAYER + "+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": OCI_LAYER,
+}
+PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
+REF_NAME = "org.opencontainers.image.ref.name"
+HISTORY_CREATED = "1970-01-01T00:00:00Z"
+MAX_JSON_BLOB = 64 << 20
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An OCI platform: ``os/architecture[/variant]``."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """Parse ``linux/amd64`` or ``linux/arm64/v8``."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise PyimageError(f"platform {text!r} is not os/arch[/variant]; e.g. linux/amd64")
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+    def matches(self, obj: object) -> bool:
+        """Whether an index entry's ``platform`` object is this platform."""
+        if not isinstance(obj, dict):
+            return False
+        if obj.get("os") != self.os or obj.get("architecture") != self.architecture:
+            return False
+        return not self.variant or obj.get("variant", "") in ("", self.variant)
+
+    def to_json(self) -> dict[str, str]:
+        """The ``platform`` object of an index entry."""
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass
+class BaseImage:
+    """The selected image of a base layout: its config and layer descriptors."""
+
+    root: Path | None
+    config: dict[str, object]
+    layers: list[dict[str, object]] = field(default_factory=list)
+    manifest_annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def layer_count(self) -> int:
+        """Number of layers of the base (the planner counts them against the cap)."""
+        return len(self.layers)
+
+
+def scratch(platform: Platform) -> BaseImage:
+    """An empty base: no layers, a minimal config for ``platform``."""
+    config: dict[str, object] = {"architecture": platform.architecture, "os": platform.os}
+    if platform.variant:
+        config["variant"] = platform.variant
+    config.update({"config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []})
+    return BaseImage(root=None, config=config)
+
+
+def _dumps(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _blob_path(root: Path, digest: str) -> Path:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+        raise PyimageError(f"base layout {root}: bad digest {digest!r}; re-pull the base image")
+    return root / "blobs" / "sha256" / hexpart
+
+
+def _read_json_file(path: Path, what: str) -> object:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise PyimageError(f"{what} {path} is missing; re-pull the base image") from err
+    except OSError as err:
+        raise PyimageError(f"cannot read {what} {path} ({err.strerror}); check it") from err
+    try:
+        return json.loads(data)
+    except ValueError as err:
+        raise PyimageError(f"{what} {path} is not valid JSON ({err}); re-pull the base") from err
+
+
+def _read_json_blob(root: Path, desc: object, what: str) -> dict[str, object]:
+    """Read a small JSON blob named by an OCI descriptor, checking size and digest."""
+    if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
+        raise PyimageError(f"base layout {root}: {what} descriptor is malformed; re-pull it")
+    digest = str(desc["digest"])
+    path = _blob_path(root, digest)
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BLOB:
+            raise PyimageError(f"base layout {root}: {what} blob {digest} is too big for JSON")
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise PyimageError(
+            f"base layout {root}: {what} blob {digest} is missing; re-pull the base image"
+        ) from err
+    if _sha(data) != digest or ("size" in desc and desc["size"] != len(data)):
+        raise PyimageError(
+            f"base layout {root}: {what} blob {digest} does not match its digest or size;"
+            " the layout is corrupt, re-pull the base image"
+        )
+    try:
+        obj = json.loads(data)
+    except ValueError as err:
+        raise PyimageError(
+            f"base layout {root}: {what} blob {digest} is not valid JSON; re-pull the base"
+        ) from err
+    if not isinstance(obj, dict):
+        raise PyimageError(f"base layout {root}: {what} blob {digest} is not a JSON object")
+    return obj
+
+
+def _select(root: Path, index: dict[str, object], platform: Platform, depth: int = 0) -> dict:
+    """Pick the image manifest descriptor for ``platform`` in an index, recursively."""
+    if depth > 8:
+        raise PyimageError(f"base layout {root}: image indexes nested too deep; re-pull the base")
+    entries = index.get("manifests")
+    if not isinstance(entries, list) or not entries:
+        raise PyimageError(f"base layout {root}: index lists no manifests; re-pull the base")
+    candidates = [e for e in entries if isinstance(e, dict) and platform.matches(e.get("platform"))]
+    if not candidates:
+        candidates = [e for e in entries if isinstance(e, dict) and "platform" not in e]
+    for entry in candidates:
+        media = entry.get("mediaType")
+        if media in INDEX_TYPES:
+            nested = _read_json_blob(root, entry, "nested index")
+            try:
+                return _select(root, nested, platform, depth + 1)
+            except PyimageError:
+                if entry is candidates[-1]:
+                    raise
+                continue
+        if media in MANIFEST_TYPES or media is None:
+            return entry
+    found = sorted(
+        "/".join(str(p.get(k, "")) for k in ("os", "architecture") if isinstance(p, dict))
+        for p in (e.get("platform") for e in entries if isinstance(e, dict))
+        if p
+    )
+    raise PyimageError(
+        f"base layout {root}: no image for platform {platform} (has: {', '.join(found) or 'none'});"
+        " pick another platform or base"
+    )
+
+
+def read_base(root: Path, platform: Platform) -> BaseImage:
+    """Read the base layout at ``root`` and select the image for ``platform``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PyimageError(f"base layout {root} is not a directory; give an OCI image layout")
+    marker = _read_json_file(root / "oci-layout", "base layout marker")
+    if not isinstance(marker, dict) or "imageLayoutVersion" not in marker:
+        raise PyimageError(f"base layout {root}: oci-layout is malformed; re-pull the base")
+    index = _read_json_file(root / "index.json", "base layout index")
+    if not isinstance(index, dict):
+        raise PyimageError(f"base layout {root}: index.json is not an object; re-pull the base")
+    entry = _select(root, index, platform)
+    manifest = _read_json_blob(root, entry, "manifest")
+    if manifest.get("mediaType", entry.get("mediaType", OCI_MANIFEST)) not in MANIFEST_TYPES:
+        raise PyimageError(f"base layout {root}: selected manifest is not an image manifest")
+    config = _read_json_blob(root, manifest.get("config"), "config")
+    layers = manifest.get("layers", [])
+    if not isinstance(layers, list):
+        raise PyimageError(f"base layout {root}: manifest 'layers' is not a list; re-pull it")
+    out_layers = []
+    for item in layers:
+        if not isinstance(item, dict) or not isinstance(item.get("size"), int):
+            raise PyimageError(f"base layout {root}: a layer descriptor is malformed; re-pull it")
+        path = _blob_path(root, str(item.get("digest")))
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as err:
+            raise PyimageError(
+                f"base layout {root}: layer blob {item['digest']} is missing;"
+                " re-pull the base image"
+            ) from err
+        if size != item["size"]:
+            raise PyimageError(
+                f"base layout {root}: layer blob {item['digest']} has {size} bytes, manifest"
+                f" says {item['size']}; the layout is truncated, re-pull the base image"
+            )
+        media = str(item.get("mediaType", ""))
+        if "foreign" in media or "nondistributable" in media:
+            raise PyimageError(
+                f"base layout {root}: layer {item['digest']} is foreign ({media});"
+                " use a base without foreign layers"
+            )
+        new = dict(item)
+        new["mediaType"] = LAYER_TYPE_MAP.get(media, media)
+        out_layers.append(new)
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(out_layers):
+        raise PyimageError(
+            f"base layout {root}: config's rootfs.diff_ids do not match the manifest's layers;"
+            " re-pull the base image"
+        )
+    annotations = manifest.get("annotations", {})
+    return BaseImage(
+        root=root,
+        config=config,
+        layers=out_layers,
+        manifest_annotations=dict(annotations) if isinstance(annotations, dict) else {},
+    )
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """One package layer to append: its members (one member = reuse its blob as is)."""
+
+    members: tuple[layer.Member, ...]
+
+
+@dataclass
+class LayoutResult:
+    """What :func:`write_layout` produced."""
+
+    manifest_digest: str
+    config_digest: str
+    layers: list[LayerDescriptor]
+    base_layers: int
+    placed: dict[str, str] = field(default_factory=dict)  # digest -> how it was stored
+
+
+class _BlobStore:
+    """The blobs/sha256 directory of the layout being written; each digest once."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "blobs" / "sha256"
+        self.dir.mkdir(parents=True)
+        self.placed: dict[str, str] = {}
+
+    def path(self, digest: str) -> Path:
+        return self.dir / digest.split(":", 1)[1]
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = _sha(data)
+        if digest not in self.placed:
+            self.path(digest).write_bytes(data)
+            self.placed[digest] = "write"
+        return digest
+
+    def put_file(self, src: Path, digest: str, size: int, what: str) -> None:
+        if digest in self.placed:
+            return
+        try:
+            have = src.stat().st_size
+        except OSError as err:
+            raise PyimageError(
+                f"{what}: blob {src} cannot be read ({err.strerror}); rebuild it"
+            ) from err
+        if have != size:
+            raise PyimageError(
+                f"{what}: blob {src} has {have} bytes, its descriptor says {size}; rebuild it"
+            )
+        self.placed[digest] = place_blob(src, self.path(digest))
+
+    def put_merged(self, members: Sequence[layer.Member]) -> LayerDescriptor:
+        tmp = self.dir / f".merge.tmp-{os.getpid()}"
+        desc = layer.merge(members, tmp, check=False)
+        if desc.digest in self.placed:
+            tmp.unlink()
+        else:
+            tmp.replace(self.path(desc.digest))
+            self.placed[desc.digest] = "merge"
+        return desc
+
+
+def _history(config: dict[str, object], descs: Sequence[LayerDescriptor]) -> list[object]:
+    history = config.get("history")
+    out = list(history) if isinstance(history, list) else []
+    for d in descs:
+        out.append(
+            {
+                "created": HISTORY_CREATED,
+                "created_by": "rules_pyimage: " + " ".join(d.packages),
+                "comment": f"{len(d.packages)} package(s)",
+            }
+        )
+    return out
+
+
+def _check_layers(layers: Sequence[LayerInput], check_conflicts: bool) -> None:
+    """Refuse empty layers, a package in two places, and (optionally) path conflicts."""
+    seen: set[str] = set()
+    for spec in layers:
+        if not spec.members:
+            raise PyimageError("a layer has no packages; drop it or give it members")
+        for m in spec.members:
+            for name in m.descriptor.packages:
+                if name in seen:
+                    raise PyimageError(
+                        f"package {name} is given twice for one image; put it in one layer"
+                    )
+                seen.add(name)
+    if check_conflicts:
+        layer.check_conflicts([m.descriptor for spec in layers for m in spec.members])
+
+
+def write_layout(
+    out: Path,
+    layers: Sequence[LayerInput],
+    *,
+    base: Path | None = None,
+    platform: str = "linux/amd64",
+    tag: str = "latest",
+    check_conflicts: bool = True,
+) -> LayoutResult:
+    """Write an OCI layout at ``out``: ``base`` (or scratch) plus ``layers``, bottom to top.
+
+    Path conflicts across all package layers are refused first (metadata only)
+    unless ``check_conflicts`` is False. ``out`` is replaced atomically.
+    """
+    plat = Platform.parse(platform)
+    image = read_base(Path(base), plat) if base is not None else scratch(plat)
+    _check_layers(layers, check_conflicts)
+    out = Path(out)
+    tmp = temp_name(out)
+    remove_tree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        store = _BlobStore(tmp)
+        manifest_layers: list[dict[str, object]] = []
+        for item in image.layers:
+            assert image.root is not None
+            digest = str(item["digest"])
+            store.put_file(
+                _blob_path(image.root, digest),
+                digest,
+                int(item["size"]),
+                "base layer",  # type: ignore[call-overload]
+            )
+            manifest_layers.append(item)
+        descs = []
+        for spec in layers:
+            ordered = layer.order(spec.members)
+            if len(ordered) == 1:
+                d = ordered[0].descriptor
+                store.put_file(ordered[0].blob, d.digest, d.size, f"package {d.label}")
+            else:
+                d = store.put_merged(ordered)
+            descs.append(d)
+            manifest_layers.append(
+                {
+                    "mediaType": d.media_type,
+                    "digest": d.digest,
+                    "size": d.size,
+                    "annotations": {PACKAGES_ANNOTATION: ",".join(d.packages)},
+                }
+            )
+        config = dict(image.config)
+        rootfs = dict(config.get("rootfs") or {})  # type: ignore[call-overload]
+        rootfs["type"] = "layers"
+        rootfs["diff_ids"] = list(rootfs.get("diff_ids", [])) + [d.diff_id for d in descs]
+        config["rootfs"] = rootfs
+        config["history"] = _history(config, descs)
+        config_bytes = _dumps(config)
+        config_digest = store.put_bytes(config_bytes)
+        manifest: dict[str, object] = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+            "layers": manifest_layers,
+        }
+        if image.manifest_annotations:
+            manifest["annotations"] = image.manifest_annotations
+        manifest_bytes = _dumps(manifest)
+        manifest_digest = store.put_bytes(manifest_bytes)
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": manifest_digest,
+                    "size": len(manifest_bytes),
+                    "platform": plat.to_json(),
+                    "annotations": {REF_NAME: tag},
+                }
+            ],
+        }
+        (tmp / "index.json").write_bytes(_dumps(index))
+        (tmp / "oci-layout").write_bytes(_dumps({"imageLayoutVersion": "1.0.0"}))
+        _replace_dir(tmp, out)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    return LayoutResult(
+        manifest_digest=manifest_digest,
+        config_digest=config_digest,
+        layers=descs,
+        base_layers=image.layer_count,
+        placed=store.placed,
+    )
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished directory ``tmp`` to ``out``, replacing what was there."""
+    if out.is_symlink() or out.is_file():
+        out.unlink()
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        remove_tree(old)
+        out.rename(old)
+        tmp.rename(out)
+        remove_tree(old)
+    else:
+        tmp.rename(out)

@@ -1,0 +1,484 @@
+"""Deterministic per-package tar and its gzip blob, written in one streaming pass.
+
+Input is a manifest (JSON)::
+
+    {"package": "six==1.16.0",
+     "root": "opt/venv",                       # optional: every path lies under it
+     "entries": [
+       {"path": "opt/venv/lib/six.py", "src": "/abs/or/relative/source"},
+       {"path": "opt/venv/bin/tool", "src": "...", "executable": true},
+       {"path": "opt/venv/lib/alias.py", "symlink": "six.py"},
+       {"path": "opt/venv/share/empty", "dir": true}]}
+
+``executable`` may be omitted (then the source's owner execute bit decides) or
+replaced by ``"mode"`` (an int or octal string; any execute bit means
+executable). Relative ``src`` paths are relative to the manifest's directory.
+
+Output, all pure functions of the manifest's paths, kinds, executable bits,
+file bytes and link targets (never of mtimes, owners, umask or host):
+
+* ``<pkg>.tar``: all directory entries first (every parent of every entry,
+  sorted by path components, so parents precede children), then files and
+  symlinks sorted the same way; mtime 0, uid/gid 0, empty user/group names,
+  modes 0755 (directories, executables), 0644 (other files), 0777 (symlinks);
+  ustar headers plus a PAX extended header only where ustar cannot say it
+  (path or link target over 100 bytes or not ASCII, file of 8 GiB or more);
+  no padding to a record size beyond the two 512-byte end blocks.
+* ``<pkg>.tar.gz``: three gzip members: gzip(directory entries),
+  gzip(file and symlink entries), then the constant :data:`END_MEMBER` =
+  gzip(two zero blocks). gzip headers carry no name, mtime 0, XFL 0, OS 255;
+  deflate level 6. This split is what lets :mod:`pyimage.layer` merge blobs
+  by concatenation while writing each directory only once.
+* a descriptor (:mod:`pyimage.descriptor`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pyimage import descriptor as desc_mod
+from pyimage.errors import PyimageError
+from pyimage.fsutil import atomic_output
+from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
+
+BLOCK = 512
+END_BLOCKS = b"\0" * (2 * BLOCK)
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+# gzip(1024 zero bytes) with GZIP_HEADER, as a literal so that it never depends on
+# the zlib in use: every blob ends with these bytes and a merge appends them once.
+END_MEMBER = bytes.fromhex("1f8b08000000000000ff63601805a360148c5400002eafb5ef00040000")
+GZIP_LEVEL = 6
+CHUNK = 1 << 20
+PAX_SIZE_LIMIT = 8 << 30  # ustar's 11 octal digits hold sizes below 8 GiB
+MODE_DIR = 0o755
+MODE_EXEC = 0o755
+MODE_FILE = 0o644
+MODE_LINK = 0o777
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest entry: a file (``src``), a symlink (``target``) or a directory."""
+
+    path: str
+    kind: str  # "file", "symlink" or "dir"
+    src: Path | None = None
+    target: str = ""
+    executable: bool | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A package's files as they will appear in the image."""
+
+    package: str
+    entries: tuple[Entry, ...]
+    root: str = ""
+
+
+def sort_key(path: str) -> tuple[bytes, ...]:
+    """Order of entries: by path components, so a directory precedes its contents."""
+    return tuple(part.encode("utf-8") for part in path.split("/"))
+
+
+def _parse_mode(package: str, path: str, value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value = int(value, 8)
+        except ValueError:
+            value = None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PyimageError(
+            f"package {package}: entry {path!r} has a bad mode {value!r}; give an octal string"
+        )
+    return bool(value & 0o111)
+
+
+def _parse_entry(package: str, root: str, item: object, base: Path, where: str) -> Entry:
+    """Validate one manifest entry."""
+    if not isinstance(item, dict):
+        raise PyimageError(f"{where}: entry {item!r} is not an object; fix the manifest")
+    path = item.get("path")
+    check_image_path(package, path)  # type: ignore[arg-type]
+    assert isinstance(path, str)
+    if root and not (path == root or path.startswith(root + "/")):
+        raise PyimageError(
+            f"package {package}: path {path!r} is outside the package root {root!r};"
+            " move it under the root"
+        )
+    kinds = [k for k in ("src", "symlink", "dir") if k in item]
+    if len(kinds) != 1:
+        raise PyimageError(
+            f"package {package}: entry {path!r} needs exactly one of 'src', 'symlink', 'dir'"
+        )
+    if kinds == ["symlink"]:
+        return Entry(
+            path, "symlink", target=check_symlink_target(package, path, item["symlink"], root)
+        )
+    if kinds == ["dir"]:
+        return Entry(path, "dir")
+    executable = None
+    if "executable" in item:
+        executable = bool(item["executable"])
+    elif "mode" in item:
+        executable = _parse_mode(package, path, item["mode"])
+    src = item["src"]
+    if not isinstance(src, str) or not src:
+        raise PyimageError(f"package {package}: entry {path!r} has an empty 'src'; fix it")
+    return Entry(path, "file", src=base / src, executable=executable)
+
+
+def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
+    """Validate a decoded manifest; relative sources resolve against ``base``."""
+    if not isinstance(obj, dict):
+        raise PyimageError(f"{where}: not a JSON object; see docs/layer-engine.md")
+    package = obj.get("package")
+    if not isinstance(package, str) or not package:
+        raise PyimageError(f"{where}: missing 'package' name; add it")
+    root = obj.get("root", "")
+    if not isinstance(root, str):
+        raise PyimageError(f"{where}: 'root' must be a string path; fix it")
+    root = root.strip("/")
+    if root:
+        check_image_path(package, root)
+    raw = obj.get("entries")
+    if not isinstance(raw, list) or not raw:
+        raise PyimageError(f"{where}: package {package} has no 'entries'; list its files")
+    entries = []
+    seen: set[str] = set()
+    for item in raw:
+        entry = _parse_entry(package, root, item, base, where)
+        if entry.path in seen:
+            raise PyimageError(
+                f"package {package}: path {entry.path!r} is listed twice; list it once"
+            )
+        seen.add(entry.path)
+        entries.append(entry)
+    links = {e.path: e.target for e in entries if e.kind == "symlink"}
+    check_symlink_chains(package, links, root)
+    return Manifest(package=package, entries=tuple(entries), root=root)
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate a manifest file."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise PyimageError(f"cannot read manifest {path}: {err.strerror}; check the path") from err
+    except ValueError as err:
+        raise PyimageError(f"manifest {path} is not valid JSON ({err}); fix it") from err
+    return parse_manifest(obj, path.parent, f"manifest {path}")
+
+
+# --- tar headers -------------------------------------------------------------
+
+
+def _octal(value: int, width: int) -> bytes:
+    return b"%0*o\0" % (width - 1, value)
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = b" " + key.encode("ascii") + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(str(length).encode()) + len(body) != length:
+        length = len(str(length).encode()) + len(body)
+    return str(length).encode() + body
+
+
+def _ascii_stand_in(raw: bytes) -> bytes:
+    """A short ASCII name for the ustar field when the real one lives in a PAX record."""
+    return raw.decode("utf-8").encode("ascii", "replace")[:100]
+
+
+def _ustar(name: bytes, mode: int, size: int, typeflag: bytes, linkname: bytes = b"") -> bytes:
+    header = b"".join(
+        (
+            name.ljust(100, b"\0"),
+            _octal(mode, 8),
+            _octal(0, 8),  # uid
+            _octal(0, 8),  # gid
+            _octal(size, 12),
+            _octal(0, 12),  # mtime
+            b" " * 8,  # checksum, filled below
+            typeflag,
+            linkname.ljust(100, b"\0"),
+            b"ustar\x0000",
+            b"\0" * 32,  # uname
+            b"\0" * 32,  # gname
+            _octal(0, 8),  # devmajor
+            _octal(0, 8),  # devminor
+            b"\0" * 155,  # prefix
+            b"\0" * 12,
+        )
+    )
+    checksum = b"%06o\0 " % sum(header)
+    return header[:148] + checksum + header[156:]
+
+
+def tar_header(name: str, mode: int, size: int, typeflag: bytes, linkname: str = "") -> bytes:
+    """Header block(s) of one entry: a PAX header first when ustar cannot hold it."""
+    raw_name = name.encode("utf-8")
+    raw_link = linkname.encode("utf-8")
+    records = []
+    if len(raw_name) > 100 or not raw_name.isascii():
+        records.append(_pax_record("path", raw_name))
+        raw_name = _ascii_stand_in(raw_name)
+    if len(raw_link) > 100 or not raw_link.isascii():
+        records.append(_pax_record("linkpath", raw_link))
+        raw_link = _ascii_stand_in(raw_link)
+    ustar_size = size
+    if size >= PAX_SIZE_LIMIT:
+        records.append(_pax_record("size", str(size).encode()))
+        ustar_size = 0
+    main = _ustar(raw_name, mode, ustar_size, typeflag, raw_link)
+    if not records:
+        return main
+    pax = b"".join(records)
+    pax_header = _ustar(b"././@PaxHeader", 0o644, len(pax), b"x")
+    return pax_header + pax + b"\0" * (-len(pax) % BLOCK) + main
+
+
+def dir_header(path: str) -> bytes:
+    """The header of a directory entry (``path`` without its trailing slash)."""
+    return tar_header(path + "/", MODE_DIR, 0, b"5")
+
+
+# --- streaming writer --------------------------------------------------------
+
+
+class GzipMembers:
+    """Writes deterministic gzip members to ``out``, hashing and counting every byte."""
+
+    def __init__(self, out: BinaryIO, digest: hashlib._Hash | None = None) -> None:
+        self.out = out
+        self.hash = digest if digest is not None else hashlib.sha256()
+        self.size = 0
+        self.comp: zlib._Compress | None = None
+        self.crc = 0
+        self.isize = 0
+
+    def emit(self, data: bytes | memoryview) -> None:
+        """Write already-compressed bytes (whole members) as they are."""
+        if data:
+            self.out.write(data)
+            self.hash.update(data)
+            self.size += len(data)
+
+    def start(self) -> None:
+        """Begin a member: fixed header, fresh deflate state."""
+        self.comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9)
+        self.crc = 0
+        self.isize = 0
+        self.emit(GZIP_HEADER)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Compress ``data`` into the current member."""
+        assert self.comp is not None
+        self.crc = zlib.crc32(data, self.crc)
+        self.isize += len(data)
+        self.emit(self.comp.compress(data))
+
+    def end(self) -> None:
+        """Finish the current member (deflate end, CRC-32, size mod 2**32)."""
+        assert self.comp is not None
+        self.emit(self.comp.flush(zlib.Z_FINISH))
+        isize = self.isize & 0xFFFFFFFF
+        self.emit(self.crc.to_bytes(4, "little") + isize.to_bytes(4, "little"))
+        self.comp = None
+
+
+class _Sink:
+    """Takes tar bytes; writes the tar and the gzip members of the blob, hashing both."""
+
+    def __init__(self, tar_out: BinaryIO | None, gz_out: BinaryIO) -> None:
+        self.tar_out = tar_out
+        self.gz = GzipMembers(gz_out)
+        self.tar_hash = hashlib.sha256()
+        self.tar_size = 0
+        self.gz.start()
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.tar_out is not None:
+            self.tar_out.write(data)
+        self.tar_hash.update(data)
+        self.tar_size += len(data)
+        self.gz.write(data)
+
+    def cut(self) -> tuple[int, int]:
+        """End the current member and start the next; return (tar, gzip) sizes so far."""
+        self.gz.end()
+        sizes = (self.tar_size, self.gz.size)
+        self.gz.start()
+        return sizes
+
+    def finish(self) -> tuple[int, int]:
+        """Close the last member, append the end blocks and END_MEMBER; return body sizes."""
+        self.gz.end()
+        body_sizes = (self.tar_size, self.gz.size)
+        if self.tar_out is not None:
+            self.tar_out.write(END_BLOCKS)
+        self.tar_hash.update(END_BLOCKS)
+        self.tar_size += len(END_BLOCKS)
+        self.gz.emit(END_MEMBER)
+        return body_sizes
+
+
+class _Buffer:
+    """Gathers small writes into chunks of CHUNK bytes before they reach the sink."""
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+        self.buf = bytearray(CHUNK)
+        self.view = memoryview(self.buf)
+        self.used = 0
+
+    def flush(self) -> None:
+        if self.used:
+            self.sink.write(self.view[: self.used])
+            self.used = 0
+
+    def write(self, data: bytes) -> None:
+        if self.used + len(data) > CHUNK:
+            self.flush()
+        if len(data) >= CHUNK:
+            self.sink.write(data)
+            return
+        self.view[self.used : self.used + len(data)] = data
+        self.used += len(data)
+
+    def copy_file(self, fd: int, size: int, file_hash: hashlib._Hash, where: str) -> None:
+        """Stream exactly ``size`` bytes of ``fd`` (then padding) through the buffer."""
+        left = size
+        while left:
+            if self.used == CHUNK:
+                self.flush()
+            want = min(left, CHUNK - self.used)
+            got = os.readv(fd, [self.view[self.used : self.used + want]])
+            if got == 0:
+                raise PyimageError(f"{where} shrank while being read; rebuild when it is stable")
+            file_hash.update(self.view[self.used : self.used + got])
+            self.used += got
+            left -= got
+        if os.read(fd, 1):
+            raise PyimageError(f"{where} grew while being read; rebuild when it is stable")
+        self.write(b"\0" * (-size % BLOCK))
+
+
+def _open_source(package: str, entry: Entry) -> tuple[int, os.stat_result]:
+    """Open a file entry's source without blocking on fifos; refuse non-regular files."""
+    where = f"package {package}: source {entry.src} of {entry.path!r}"
+    try:
+        fd = os.open(entry.src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # type: ignore[arg-type]
+    except FileNotFoundError as err:
+        raise PyimageError(f"{where} does not exist; rebuild its inputs") from err
+    except OSError as err:
+        raise PyimageError(f"{where} cannot be opened ({err.strerror}); make it readable") from err
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = (
+            "a directory; list its files instead"
+            if stat.S_ISDIR(st.st_mode)
+            else "a device, fifo or socket; only regular files can go in a layer"
+        )
+        raise PyimageError(f"{where} is {kind}")
+    return fd, st
+
+
+def _tree(manifest: Manifest) -> list[tuple[str, Entry]]:
+    """All entries plus implied parent directories, sorted; file-vs-directory clashes refused."""
+    nodes: dict[str, Entry] = {}
+    for entry in manifest.entries:
+        nodes[entry.path] = entry
+    for entry in manifest.entries:
+        parts = entry.path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            have = nodes.get(parent)
+            if have is None:
+                nodes[parent] = Entry(parent, "dir")
+            elif have.kind != "dir":
+                raise PyimageError(
+                    f"package {manifest.package}: {parent!r} is a {have.kind} but also the"
+                    f" parent of {entry.path!r}; keep one of them"
+                )
+    return sorted(nodes.items(), key=lambda item: sort_key(item[0]))
+
+
+def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
+    """Stream one file entry into ``buf``; return its index value (kind, mode, digest)."""
+    fd, st = _open_source(package, entry)
+    try:
+        executable = entry.executable
+        if executable is None:
+            executable = bool(st.st_mode & stat.S_IXUSR)
+        mode = MODE_EXEC if executable else MODE_FILE
+        buf.write(tar_header(entry.path, mode, st.st_size, b"0"))
+        file_hash = hashlib.sha256()
+        buf.copy_file(fd, st.st_size, file_hash, f"package {package}: source {entry.src}")
+    except OSError as err:
+        raise PyimageError(
+            f"package {package}: reading {entry.src} failed ({err.strerror}); check the file"
+        ) from err
+    finally:
+        os.close(fd)
+    return f"f {mode:o} sha256:{file_hash.hexdigest()}"
+
+
+def write_package(
+    manifest: Manifest, tar_path: Path | None, blob_path: Path, descriptor_path: Path | None = None
+) -> desc_mod.LayerDescriptor:
+    """Write the package's tar (unless ``tar_path`` is None), gzip blob and descriptor.
+
+    Streams every source once, in chunks of 1 MiB; memory use does not grow with
+    file size. All outputs appear atomically or not at all.
+    """
+    entries_index: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        blob_tmp = stack.enter_context(atomic_output(Path(blob_path)))
+        tar_tmp = stack.enter_context(atomic_output(Path(tar_path))) if tar_path else None
+        gz_out = stack.enter_context(blob_tmp.open("wb"))
+        tar_out = stack.enter_context(tar_tmp.open("wb")) if tar_tmp else None
+        sink = _Sink(tar_out, gz_out)
+        buf = _Buffer(sink)
+        tree = _tree(manifest)
+        for path, entry in tree:
+            if entry.kind == "dir":
+                buf.write(dir_header(path))
+                entries_index[path + "/"] = "d"
+        buf.flush()
+        tar_dirs, gz_dirs = sink.cut()
+        for path, entry in tree:
+            if entry.kind == "dir":
+                continue
+            if entry.kind == "symlink":
+                buf.write(tar_header(path, MODE_LINK, 0, b"2", entry.target))
+                entries_index[path] = "l " + entry.target
+            else:
+                entries_index[path] = _write_file(manifest.package, entry, buf)
+        buf.flush()
+        tar_body, gz_body = sink.finish()
+    result = desc_mod.LayerDescriptor(
+        packages=(manifest.package,),
+        digest="sha256:" + sink.gz.hash.hexdigest(),
+        size=sink.gz.size,
+        gzip_dirs_size=gz_dirs,
+        gzip_body_size=gz_body,
+        diff_id="sha256:" + sink.tar_hash.hexdigest(),
+        tar_size=sink.tar_size,
+        tar_dirs_size=tar_dirs,
+        tar_body_size=tar_body,
+        entries=entries_index,
+    )
+    if descriptor_path is not None:
+        desc_mod.save(result, Path(descriptor_path))
+    return result

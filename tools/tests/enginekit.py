@@ -1,0 +1,95 @@
+"""Helpers shared by the layer-engine tests: build packages and run container tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from pyimage import layer, tarball
+from pyimage.descriptor import LayerDescriptor
+
+TOOLS = Path(__file__).resolve().parent.parent
+
+# A package spec maps image paths to file bytes, ("link", target) or ("exec", bytes).
+Spec = Mapping[str, "bytes | tuple[str, bytes | str]"]
+
+
+def write_manifest(workdir: Path, name: str, spec: Spec, root: str = "") -> Path:
+    """Write the sources of ``spec`` under ``workdir`` and a manifest naming them."""
+    src_dir = workdir / "src" / name.replace("=", "_")
+    src_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, object]] = []
+    for i, (path, value) in enumerate(sorted(spec.items())):
+        if isinstance(value, tuple) and value[0] == "link":
+            entries.append({"path": path, "symlink": value[1]})
+            continue
+        executable = isinstance(value, tuple) and value[0] == "exec"
+        data = value[1] if isinstance(value, tuple) else value
+        assert isinstance(data, bytes)
+        src = src_dir / f"f{i}"
+        src.write_bytes(data)
+        entries.append({"path": path, "src": str(src), "executable": executable})
+    manifest = {"package": name, "entries": entries}
+    if root:
+        manifest["root"] = root
+    out = workdir / f"{name.replace('=', '_')}.manifest.json"
+    out.write_text(json.dumps(manifest))
+    return out
+
+
+def build_package(workdir: Path, name: str, spec: Spec) -> layer.Member:
+    """Build one package: manifest, tar, blob, descriptor; return it as a merge member."""
+    manifest = write_manifest(workdir, name, spec)
+    stem = workdir / name.replace("=", "_")
+    tar, blob, desc = (Path(f"{stem}{ext}") for ext in (".tar", ".tar.gz", ".json"))
+    d: LayerDescriptor = tarball.write_package(tarball.load_manifest(manifest), tar, blob, desc)
+    return layer.Member(d, tar, blob)
+
+
+def need_tool(name: str) -> str:
+    """The path of a tool, or skip the test with the reason (CI installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (apt-get install it to run this test)")
+    return path
+
+
+def need_root() -> None:
+    """Skip unless running as root (umoci unpack and podman with a private root need it)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (umoci unpack / podman with a private --root)")
+
+
+def run(*cmd: str, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run a tool; fail the test with its output when it fails."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)  # type: ignore[call-overload]
+    if r.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def umoci_unpack(layout: Path, tag: str, bundle: Path) -> Path:
+    """Unpack with umoci (strict: checks digests, sizes, diff_ids); return the rootfs."""
+    need_root()
+    umoci = need_tool("umoci")
+    run(umoci, "unpack", "--image", f"{layout}:{tag}", str(bundle))
+    return bundle / "rootfs"
+
+
+def pyimage(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python3 -m pyimage ARGS`` from tools/ and return the result (not checked)."""
+    return subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "pyimage", *args],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,
+    )

@@ -1,0 +1,278 @@
+"""Merged layers: pure function of the member set, valid .tar.gz, conflict checks."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from enginekit import build_package, pyimage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyimage import descriptor as desc_mod
+from pyimage import layer
+from pyimage.errors import PyimageError
+
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+def five_packages(workdir: Path) -> list[layer.Member]:
+    """Packages sharing parent directories and one identical file."""
+    shared = b"# identical namespace file\n"
+    return [
+        build_package(
+            workdir,
+            f"pkg{i}=={i}.0",
+            {
+                f"site-packages/pkg{i}/__init__.py": f"X = {i}\n".encode() * (i * 50 + 1),
+                f"site-packages/pkg{i}/data.bin": bytes(range(256)) * (i + 1),
+                "site-packages/ns/__init__.py": shared,
+                f"bin/tool{i}": ("exec", b"#!/bin/sh\necho %d\n" % i),
+            },
+        )
+        for i in range(5)
+    ]
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> list[layer.Member]:
+    return five_packages(tmp_path_factory.mktemp("pkgs"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(data=st.data())
+def test_merge_is_independent_of_member_order(
+    packages: list[layer.Member], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    subset = data.draw(st.lists(st.sampled_from(packages), min_size=2, unique_by=id))
+    shuffled = data.draw(st.permutations(subset))
+    out = tmp_path_factory.mktemp("merge")
+    a = layer.merge(subset, out / "a.tgz")
+    b = layer.merge(shuffled, out / "b.tgz")
+    assert (out / "a.tgz").read_bytes() == (out / "b.tgz").read_bytes()
+    assert a == b
+    assert a.packages == tuple(sorted(m.name for m in subset))
+
+
+def test_merged_layer_is_a_valid_tar_gz_of_the_union(
+    packages: list[layer.Member], tmp_path: Path
+) -> None:
+    d = layer.merge(packages, tmp_path / "m.tgz", tmp_path / "m.json")
+    blob = (tmp_path / "m.tgz").read_bytes()
+    assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert d.size == len(blob)
+    tar = gzip.decompress(blob)
+    assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert d.tar_size == len(tar)
+    # Every path once (containers/storage refuses duplicates within a layer):
+    # the union of the members' directories first, then each member's files in
+    # name order, an identical shared file kept from its first package only.
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        infos = tf.getmembers()
+    names = [i.name for i in infos]
+    assert len(names) == len(set(names))
+    first_file = next(n for n, i in enumerate(infos) if not i.isdir())
+    assert all(i.isdir() for i in infos[:first_file])
+    assert not any(i.isdir() for i in infos[first_file:])
+    expected = set()
+    for m in packages:
+        with tarfile.open(m.blob) as tf:
+            expected |= {(i.name, i.type, i.mode, i.size) for i in tf.getmembers()}
+    assert {(i.name, i.type, i.mode, i.size) for i in infos} == expected
+    assert subprocess.run(["gzip", "-t", str(tmp_path / "m.tgz")], check=False).returncode == 0
+    with tarfile.open(tmp_path / "m.tgz") as tf:
+        names = set(tf.getnames())
+        assert {f"bin/tool{i}" for i in range(5)} <= names
+        assert tf.extractfile("site-packages/ns/__init__.py").read().startswith(b"# identical")  # type: ignore[union-attr]
+    saved = desc_mod.load(tmp_path / "m.json")
+    assert saved == d
+    assert saved.entries == d.entries
+    assert len([k for k in d.entries if k.startswith("bin/tool")]) == 5
+
+
+def test_merge_tools_agree(packages: list[layer.Member], tmp_path: Path) -> None:
+    # GNU tar reads the concatenated multi-member gzip as one archive.
+    layer.merge(packages, tmp_path / "m.tgz")
+    r = subprocess.run(
+        ["tar", "-tzf", str(tmp_path / "m.tgz")], capture_output=True, text=True, check=True
+    )
+    assert "site-packages/pkg4/data.bin" in r.stdout.splitlines()
+
+
+def test_single_member_is_reused_as_is(packages: list[layer.Member], tmp_path: Path) -> None:
+    one = packages[2]
+    d = layer.merge([one], tmp_path / "one.tgz")
+    assert d is one.descriptor
+    assert (tmp_path / "one.tgz").read_bytes() == one.blob.read_bytes()
+
+
+def test_conflicting_file_names_both_packages(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "google-api==1", {"site-packages/google/__init__.py": b"a"})
+    b = build_package(tmp_path, "google-auth==2", {"site-packages/google/__init__.py": b"b"})
+    with pytest.raises(PyimageError) as err:
+        layer.merge([a, b], tmp_path / "x.tgz")
+    msg = str(err.value)
+    assert "google-api==1" in msg
+    assert "google-auth==2" in msg
+    assert "site-packages/google/__init__.py" in msg
+    assert "\n" not in msg
+    assert not (tmp_path / "x.tgz").exists()
+
+
+def test_mode_difference_is_a_conflict(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"bin/run": ("exec", b"#!")})
+    b = build_package(tmp_path, "b==1", {"bin/run": b"#!"})
+    with pytest.raises(PyimageError, match="bin/run"):
+        layer.check_conflicts([a.descriptor, b.descriptor])
+
+
+def test_file_against_directory_is_a_conflict(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"lib/x": b"file"})
+    b = build_package(tmp_path, "b==1", {"lib/x/y.py": b"in a dir"})
+    c = build_package(tmp_path, "c==1", {"lib/x": ("link", "z")})
+    with pytest.raises(PyimageError, match="'lib/x'"):
+        layer.check_conflicts([a.descriptor, b.descriptor])
+    with pytest.raises(PyimageError, match="'lib/x'"):
+        layer.check_conflicts([c.descriptor, b.descriptor])
+
+
+def test_identical_files_and_shared_dirs_are_fine(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"ns/__init__.py": b"", "ns/a.py": b"a"})
+    b = build_package(tmp_path, "b==1", {"ns/__init__.py": b"", "ns/b.py": b"b"})
+    layer.check_conflicts([a.descriptor, b.descriptor])
+
+
+def test_conflict_across_layers_of_an_image(tmp_path: Path) -> None:
+    # Two layers of one image: merged layer {a, b} and c alone; c clashes with a.
+    a = build_package(tmp_path, "a==1", {"bin/tool": ("exec", b"a")})
+    b = build_package(tmp_path, "b==1", {"lib/b.py": b"b"})
+    c = build_package(tmp_path, "c==1", {"bin/tool": ("exec", b"c")})
+    merged = layer.merge([a, b], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    with pytest.raises(PyimageError, match=r"bin/tool.*a==1, b==1 and c==1"):
+        layer.check_conflicts([merged, c.descriptor])
+    r = pyimage("check-conflicts", str(tmp_path / "ab.json"), str(tmp_path / "c__1.json"))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "bin/tool" in r.stderr
+
+
+def test_same_package_twice_is_refused(packages: list[layer.Member], tmp_path: Path) -> None:
+    with pytest.raises(PyimageError, match="twice"):
+        layer.merge([packages[0], packages[0]], tmp_path / "x.tgz")
+
+
+def test_truncated_member_tar_fails_cleanly(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"a.py": b"a" * 5000})
+    b = build_package(tmp_path, "b==1", {"b.py": b"b" * 5000})
+    a.tar.write_bytes(a.tar.read_bytes()[:1000])  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PyimageError, match="shorter than its descriptor"):
+        layer.merge([a, b], out / "m.tgz")
+    assert list(out.iterdir()) == []
+
+
+def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
+    args = []
+    for m in packages[:3]:
+        stem = str(m.blob)[: -len(".tar.gz")]
+        args += ["--member", stem + ".json", stem + ".tar", str(m.blob)]
+    r = pyimage(
+        "merge", *args, "--blob", str(tmp_path / "m.tgz"), "--descriptor", str(tmp_path / "m.json")
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert d["packages"] == ["pkg0==0.0", "pkg1==1.0", "pkg2==2.0"]
+    blob = (tmp_path / "m.tgz").read_bytes()
+    assert d["digest"] == "sha256:" + hashlib.sha256(blob).hexdigest()
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
+        assert "bin/tool2" in tf.getnames()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{", "not valid JSON"),
+        ('{"format": "other"}', "not a rules_pyimage.layer/v1 descriptor"),
+        ('{"format": "rules_pyimage.layer/v1", "packages": ["a==1"]}', "missing"),
+    ],
+)
+def test_bad_descriptor_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "d.json").write_text(text)
+    r = pyimage("check-conflicts", str(tmp_path / "d.json"))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert needle in r.stderr
+    assert str(tmp_path / "d.json") in r.stderr
+
+
+@st.composite
+def package_sets(draw: st.DrawFn) -> list[dict[str, object]]:
+    """2-4 packages under shared parents, with long/non-ASCII names and shared files."""
+    n = draw(st.integers(2, 4))
+    shared_files = {
+        "site-packages/ns/__init__.py": b"# ns\n",
+        "site-packages/ns/" + "long_" * 25 + "é.py": b"# shared long\n",
+    }
+    names = st.text(alphabet="abcé_", min_size=1, max_size=6)
+    specs = []
+    for i in range(n):
+        spec: dict[str, object] = {}
+        for j, stem in enumerate(draw(st.lists(names, min_size=1, max_size=4, unique=True))):
+            value: object = draw(st.binary(max_size=700))
+            if j == 0 and draw(st.booleans()):
+                value = ("exec", value)
+            spec[f"site-packages/p{i}/{stem}" + "x" * draw(st.sampled_from([0, 120]))] = value
+        for path, data in shared_files.items():
+            if draw(st.booleans()):
+                spec[path] = data
+        if draw(st.booleans()):
+            spec[f"site-packages/p{i}/link"] = ("link", "../ns/__init__.py")
+        specs.append(spec)
+    return specs
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(specs=package_sets())
+def test_merged_layer_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, specs: list[dict[str, object]]
+) -> None:
+    w = tmp_path_factory.mktemp("rt")
+    members = [build_package(w, f"p{i}==1", spec) for i, spec in enumerate(specs)]  # type: ignore[arg-type]
+    d = layer.merge(members, w / "m.tgz")
+    blob = (w / "m.tgz").read_bytes()
+    assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert d.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+    with tarfile.open(w / "m.tgz") as tf:
+        names = tf.getnames()
+        assert len(names) == len(set(names)), "every path once"
+        tf.extractall(w / "x", filter="tar")
+    expected: dict[str, object] = {}
+    for spec in specs:
+        expected.update(spec)
+    for path, value in expected.items():
+        target = w / "x" / path
+        if isinstance(value, tuple) and value[0] == "link":
+            assert str(target.readlink()) == value[1]
+            continue
+        data = value[1] if isinstance(value, tuple) else value
+        assert target.read_bytes() == data
+        assert target.stat().st_mode & 0o777 == (0o755 if isinstance(value, tuple) else 0o644)
+    files = {
+        str(p.relative_to(w / "x")) for p in (w / "x").rglob("*") if p.is_symlink() or p.is_file()
+    }
+    assert files == set(expected)
+
+
+def test_merged_layers_are_not_merged_again(packages: list[layer.Member], tmp_path: Path) -> None:
+    d = layer.merge(packages[:2], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    assert ab.name == ",".join(d.packages)
+    with pytest.raises(PyimageError, match="already merged"):
+        layer.merge([ab, packages[3]], tmp_path / "x.tgz")

@@ -1,0 +1,299 @@
+"""OCI layout writer: checked by umoci (strict) and skopeo; base selection; bad bases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from enginekit import build_package, need_tool, pyimage, run, umoci_unpack
+
+from pyimage import layer, oci_layout
+from pyimage.errors import PyimageError
+from pyimage.oci_layout import LayerInput, write_layout
+
+
+@pytest.fixture(scope="module")
+def pkgs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, layer.Member]:
+    w = tmp_path_factory.mktemp("pkgs")
+    return {
+        "a": build_package(
+            w,
+            "a==1",
+            {
+                "opt/venv/lib/a/__init__.py": b"A = 1\n",
+                "opt/venv/bin/a": ("exec", b"#!/bin/sh\necho a\n"),
+                "opt/venv/lib/a/alias.py": ("link", "__init__.py"),
+            },
+        ),
+        "b": build_package(w, "b==2", {"opt/venv/lib/b.py": b"B = 2\n" * 1000}),
+        "c": build_package(w, "c==3", {"opt/venv/lib/" + "c" * 140 + ".py": b"long name"}),
+    }
+
+
+def blob_json(layout: Path, digest: str) -> dict:
+    return json.loads((layout / "blobs/sha256" / digest.split(":")[1]).read_bytes())
+
+
+def image_of(layout: Path) -> tuple[dict, dict]:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = blob_json(layout, index["manifests"][0]["digest"])
+    return manifest, blob_json(layout, manifest["config"]["digest"])
+
+
+def test_scratch_layout_unpacks_with_umoci(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
+    out = tmp_path / "layout"
+    r = write_layout(out, [LayerInput((pkgs["a"], pkgs["b"])), LayerInput((pkgs["c"],))], tag="v1")
+    manifest, config = image_of(out)
+    assert [x["annotations"][oci_layout.PACKAGES_ANNOTATION] for x in manifest["layers"]] == [
+        "a==1,b==2",
+        "c==3",
+    ]
+    assert config["rootfs"]["diff_ids"] == [d.diff_id for d in r.layers]
+    assert len(config["history"]) == 2
+    assert manifest["layers"][1]["digest"] == pkgs["c"].descriptor.digest  # reused as is
+    assert r.placed[pkgs["c"].descriptor.digest] in ("reflink", "hardlink", "copy")
+    assert not list(tmp_path.glob(".layout*")), "no temp dir left"
+    rootfs = umoci_unpack(out, "v1", tmp_path / "bundle")
+    assert (rootfs / "opt/venv/lib/a/__init__.py").read_bytes() == b"A = 1\n"
+    assert (rootfs / "opt/venv/bin/a").stat().st_mode & 0o777 == 0o755
+    assert (rootfs / "opt/venv/lib/a/alias.py").readlink() == Path("__init__.py")
+    assert (rootfs / "opt/venv/lib" / ("c" * 140 + ".py")).read_bytes() == b"long name"
+
+
+def test_skopeo_copies_to_docker_archive(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
+    skopeo = need_tool("skopeo")
+    out = tmp_path / "layout"
+    write_layout(out, [LayerInput(tuple(pkgs.values()))], tag="t")
+    archive = tmp_path / "img.tar"
+    run(skopeo, "copy", f"oci:{out}:t", f"docker-archive:{archive}:pyimage/test:t")
+    assert archive.stat().st_size > 0
+
+
+def test_layout_on_a_base_selects_the_platform(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    # A multi-platform base: an index -> nested index -> amd64 image, plus an arm64 image.
+    amd = tmp_path / "amd"
+    arm = tmp_path / "arm"
+    write_layout(amd, [LayerInput((pkgs["a"],))], platform="linux/amd64")
+    write_layout(arm, [LayerInput((pkgs["b"],))], platform="linux/arm64/v8")
+    base = tmp_path / "base"
+    shutil.copytree(amd, base)
+    for blob in (arm / "blobs/sha256").iterdir():
+        shutil.copyfile(blob, base / "blobs/sha256" / blob.name)
+    amd_entry = json.loads((amd / "index.json").read_text())["manifests"][0]
+    arm_entry = json.loads((arm / "index.json").read_text())["manifests"][0]
+    nested = json.dumps(
+        {"schemaVersion": 2, "mediaType": oci_layout.OCI_INDEX, "manifests": [amd_entry]}
+    ).encode()
+    nested_digest = "sha256:" + hashlib.sha256(nested).hexdigest()
+    (base / "blobs/sha256" / nested_digest[7:]).write_bytes(nested)
+    top = {
+        "schemaVersion": 2,
+        "mediaType": oci_layout.OCI_INDEX,
+        "manifests": [
+            arm_entry,
+            {"mediaType": oci_layout.OCI_INDEX, "digest": nested_digest, "size": len(nested)},
+        ],
+    }
+    (base / "index.json").write_text(json.dumps(top))
+
+    out = tmp_path / "out"
+    r = write_layout(out, [LayerInput((pkgs["c"],))], base=base, tag="app")
+    assert r.base_layers == 1
+    manifest, config = image_of(out)
+    assert [x["digest"] for x in manifest["layers"]] == [
+        pkgs["a"].descriptor.digest,
+        pkgs["c"].descriptor.digest,
+    ]
+    assert config["architecture"] == "amd64"
+    rootfs = umoci_unpack(out, "app", tmp_path / "bundle")
+    assert (rootfs / "opt/venv/bin/a").exists()
+    assert not (rootfs / "opt/venv/lib/b.py").exists()
+
+    arm_out = tmp_path / "arm-out"
+    write_layout(arm_out, [LayerInput((pkgs["c"],))], base=base, platform="linux/arm64")
+    manifest, config = image_of(arm_out)
+    assert manifest["layers"][0]["digest"] == pkgs["b"].descriptor.digest
+    assert config["architecture"] == "arm64"
+
+    with pytest.raises(PyimageError, match="no image for platform linux/s390x"):
+        write_layout(tmp_path / "none", [], base=base, platform="linux/s390x")
+    info = pyimage("base-info", "--base", str(base))
+    assert json.loads(info.stdout) == {"base_layers": 1}
+
+
+def test_docker_media_types_in_base_become_oci(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    base = tmp_path / "base"
+    write_layout(base, [LayerInput((pkgs["a"],))])
+    index = json.loads((base / "index.json").read_text())
+    manifest = blob_json(base, index["manifests"][0]["digest"])
+    manifest["mediaType"] = oci_layout.DOCKER_MANIFEST
+    manifest["config"]["mediaType"] = oci_layout.DOCKER_CONFIG
+    manifest["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    raw = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    (base / "blobs/sha256" / digest[7:]).write_bytes(raw)
+    index["manifests"][0].update(
+        {"digest": digest, "size": len(raw), "mediaType": oci_layout.DOCKER_MANIFEST}
+    )
+    (base / "index.json").write_text(json.dumps(index))
+    out = tmp_path / "out"
+    write_layout(out, [LayerInput((pkgs["b"],))], base=base)
+    new, _ = image_of(out)
+    assert {x["mediaType"] for x in new["layers"]} == {oci_layout.OCI_LAYER + "+gzip"}
+    umoci_unpack(out, "latest", tmp_path / "bundle")
+
+
+def test_assembly_reads_no_blob_bytes(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
+    # A per-package blob whose bytes are garbage of the right size: the layout is
+    # written all the same, because digests come from the descriptor and the blob
+    # is linked, never read. (umoci would then reject it; that is the point.)
+    fake_blob = tmp_path / "fake.tgz"
+    fake_blob.write_bytes(b"\xff" * pkgs["b"].descriptor.size)
+    fake = layer.Member(pkgs["b"].descriptor, None, fake_blob)
+    out = tmp_path / "out"
+    r = write_layout(out, [LayerInput((fake,))])
+    placed = out / "blobs/sha256" / pkgs["b"].descriptor.digest[7:]
+    assert placed.read_bytes() == fake_blob.read_bytes()
+    if r.placed[pkgs["b"].descriptor.digest] == "hardlink":
+        assert placed.stat().st_ino == fake_blob.stat().st_ino
+
+
+def test_each_blob_stored_once(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_layout(out, [LayerInput((pkgs["a"],)), LayerInput((pkgs["b"],))])
+    again = tmp_path / "again"
+    r = write_layout(again, [LayerInput((pkgs["c"],))], base=out)
+    manifest, _ = image_of(again)
+    digests = [x["digest"] for x in manifest["layers"]]
+    assert len(digests) == 3
+    assert len(list((again / "blobs/sha256").iterdir())) == 5  # 3 layers, config, manifest
+    assert set(r.placed) >= set(digests)
+
+
+def test_conflicts_across_layers_are_refused(tmp_path: Path) -> None:
+    a = build_package(tmp_path, "a==1", {"bin/x": b"1"})
+    b = build_package(tmp_path, "b==1", {"bin/x": b"2"})
+    with pytest.raises(PyimageError, match=r"'bin/x' is in both a==1 and b==1"):
+        write_layout(tmp_path / "out", [LayerInput((a,)), LayerInput((b,))])
+    assert not (tmp_path / "out").exists()
+
+
+def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
+    index = json.loads((base / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"]
+    manifest = blob_json(base, manifest_digest)
+    layer_digest = manifest["layers"][0]["digest"]
+    config_digest = manifest["config"]["digest"]
+    blobs = base / "blobs/sha256"
+
+    def bad_index() -> None:
+        (base / "index.json").write_text('{"manifests": [')
+
+    def missing_layer() -> None:
+        (blobs / layer_digest[7:]).unlink()
+
+    def truncated_layer() -> None:
+        path = blobs / layer_digest[7:]
+        path.write_bytes(path.read_bytes()[:10])
+
+    def changed_manifest() -> None:
+        path = blobs / manifest_digest[7:]
+        path.write_bytes(path.read_bytes().replace(b"schemaVersion", b"schemaversion"))
+
+    def missing_config() -> None:
+        (blobs / config_digest[7:]).unlink()
+
+    def no_marker() -> None:
+        (base / "oci-layout").unlink()
+
+    return {
+        "bad-index": (bad_index, "index.json is not valid JSON"),
+        "missing-layer": (missing_layer, "is missing"),
+        "truncated-layer": (truncated_layer, "truncated"),
+        "changed-manifest": (changed_manifest, "does not match its digest"),
+        "missing-config": (missing_config, "config blob"),
+        "no-marker": (no_marker, "oci-layout"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad-index",
+        "missing-layer",
+        "truncated-layer",
+        "changed-manifest",
+        "missing-config",
+        "no-marker",
+    ],
+)
+def test_corrupt_base_is_refused_in_one_line(
+    pkgs: dict[str, layer.Member], tmp_path: Path, case: str
+) -> None:
+    base = tmp_path / "base"
+    write_layout(base, [LayerInput((pkgs["a"],))])
+    # Own copies of the blobs: the damage must not reach the fixture's files.
+    for blob in (base / "blobs/sha256").iterdir():
+        data = blob.read_bytes()
+        blob.unlink()
+        blob.write_bytes(data)
+    damage, needle = corrupt_cases(base)[case]
+    damage()  # type: ignore[operator]
+    out = tmp_path / "out"
+    stem = str(pkgs["b"].blob)[: -len(".tar.gz")]
+    r = pyimage(
+        "layout",
+        *("--out", str(out), "--base", str(base)),
+        *("--layer", stem + ".json", stem + ".tar", str(pkgs["b"].blob)),
+    )
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0]
+    assert "re-pull" in lines[0]
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_layout_cli_with_layers_file(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
+    def member(m: layer.Member) -> dict[str, str]:
+        stem = str(m.blob)[: -len(".tar.gz")]
+        return {"descriptor": stem + ".json", "tar": stem + ".tar", "blob": str(m.blob)}
+
+    spec = {
+        "layers": [
+            {"members": [member(pkgs["c"])]},
+            {"members": [member(pkgs["a"]), member(pkgs["b"])]},
+        ]
+    }
+    (tmp_path / "layers.json").write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    out.mkdir()  # an existing (e.g. Bazel-created) output directory is replaced
+    r = pyimage("layout", "--out", str(out), "--layers", str(tmp_path / "layers.json"))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["layers"] == 2
+    assert summary["base_layers"] == 0
+    umoci_unpack(out, "latest", tmp_path / "bundle")
+
+
+def test_prebuilt_merged_layer_and_duplicate_packages(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    merged = layer.merge([pkgs["a"], pkgs["b"]], tmp_path / "ab.tgz", tmp_path / "ab.json")
+    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    out = tmp_path / "out"
+    write_layout(out, [LayerInput((ab,)), LayerInput((pkgs["c"],))], tag="t")
+    manifest, _ = image_of(out)
+    assert manifest["layers"][0]["digest"] == merged.digest
+    assert manifest["layers"][0]["annotations"][oci_layout.PACKAGES_ANNOTATION] == "a==1,b==2"
+    umoci_unpack(out, "t", tmp_path / "bundle")
+    with pytest.raises(PyimageError, match="package a==1 is given twice"):
+        write_layout(tmp_path / "dup", [LayerInput((ab,)), LayerInput((pkgs["a"],))])

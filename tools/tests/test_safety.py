@@ -1,0 +1,292 @@
+"""Hostile and bad package input: each refused with one line, nothing half-written left."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from enginekit import pyimage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyimage import tarball
+from pyimage.errors import PyimageError
+from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
+
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+good_part = st.text(alphabet="abc_-.1é", min_size=1, max_size=8).filter(
+    lambda s: s not in (".", "..") and not s.startswith(".wh.")
+)
+bad_part = st.one_of(
+    st.sampled_from(["", ".", ".."]),
+    good_part.map(lambda s: ".wh." + s),
+    st.just(".wh..wh..opq"),
+)
+
+
+@st.composite
+def hostile_paths(draw: st.DrawFn) -> str:
+    """A path with at least one forbidden component, or absolute."""
+    parts = draw(st.lists(good_part, min_size=0, max_size=3))
+    parts.insert(draw(st.integers(0, len(parts))), draw(bad_part))
+    path = "/".join(parts)
+    if draw(st.booleans()) and path and not path.startswith("/"):
+        path = "/" + path
+    return path
+
+
+def run_manifest(tmp_path: Path, manifest: dict[str, object]) -> tuple[int, str]:
+    """Run package-tar on ``manifest`` via the CLI; return exit code and stderr."""
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    r = pyimage(
+        "package-tar",
+        *("--manifest", str(tmp_path / "m.json"), "--tar", str(out / "p.tar")),
+        *("--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")),
+    )
+    assert list(out.iterdir()) == [], "a failed run must leave nothing behind"
+    return r.returncode, r.stderr
+
+
+def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("pyimage: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(path=hostile_paths())
+def test_every_hostile_path_is_refused(path: str) -> None:
+    with pytest.raises(PyimageError) as err:
+        check_image_path("p==1", path)
+    assert "\n" not in str(err.value)
+    assert "p==1" in str(err.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(parts=st.lists(good_part, min_size=1, max_size=4))
+def test_normal_paths_pass(parts: list[str]) -> None:
+    path = "/".join(parts)
+    assert check_image_path("p==1", path) == path
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    depth=st.integers(0, 3),
+    ups=st.integers(1, 6),
+    tail=st.lists(good_part, max_size=2),
+    absolute=st.booleans(),
+)
+def test_symlinks_leaving_the_package_are_refused(
+    depth: int, ups: int, tail: list[str], absolute: bool
+) -> None:
+    link = "/".join(["d"] * depth + ["link"])
+    if absolute:
+        target = "/" + "/".join(tail or ["etc"])
+    else:
+        ups = max(ups, depth + 1)  # always climbs above the root
+        target = "/".join([".."] * ups + (tail or ["x"]))
+    with pytest.raises(PyimageError, match="symlink"):
+        check_symlink_target("p==1", link, target)
+
+
+def test_symlink_inside_root_passes_and_outside_root_fails() -> None:
+    assert check_symlink_target("p==1", "opt/venv/bin/py", "../lib/x", "opt/venv") == "../lib/x"
+    with pytest.raises(PyimageError, match="package root 'opt/venv'"):
+        check_symlink_target("p==1", "opt/venv/bin/py", "../../other/x", "opt/venv")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(path=hostile_paths())
+def test_hostile_manifest_paths_fail_in_one_line_via_cli(tmp_path: Path, path: str) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    code, err = run_manifest(
+        tmp_path, {"package": "evil==1", "entries": [{"path": path, "src": str(src)}]}
+    )
+    assert_one_line_error(code, err, "evil==1")
+
+
+def test_fifo_source_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/f", "src": str(fifo)}]}
+    )
+    assert_one_line_error(code, err, str(fifo), "fifo")
+
+
+def test_device_source_is_refused(tmp_path: Path) -> None:
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/null", "src": "/dev/null"}]}
+    )
+    assert_one_line_error(code, err, "/dev/null", "device")
+
+
+def test_socket_source_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        code, err = run_manifest(
+            tmp_path, {"package": "p==1", "entries": [{"path": "a/s", "src": str(path)}]}
+        )
+    assert_one_line_error(code, err, str(path), "socket")
+
+
+def test_directory_source_is_refused(tmp_path: Path) -> None:
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/d", "src": str(tmp_path)}]}
+    )
+    assert_one_line_error(code, err, "directory")
+
+
+def test_vanished_source_is_refused(tmp_path: Path) -> None:
+    first = tmp_path / "ok"
+    first.write_bytes(b"fine" * 1000)
+    code, err = run_manifest(
+        tmp_path,
+        {
+            "package": "p==1",
+            "entries": [
+                {"path": "a/1", "src": str(first)},
+                {"path": "a/2", "src": str(tmp_path / "gone")},
+            ],
+        },
+    )
+    assert_one_line_error(code, err, "gone", "does not exist")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_source_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "secret"
+    src.write_bytes(b"x")
+    src.chmod(0)
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/s", "src": str(src)}]}
+    )
+    assert_one_line_error(code, err, "secret", "readable")
+
+
+def test_read_error_mid_file_is_one_line(tmp_path: Path) -> None:
+    # /proc/self/mem is a regular file whose read at offset 0 fails with EIO:
+    # a real read error, as root too.
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/m", "src": "/proc/self/mem"}]}
+    )
+    assert_one_line_error(code, err, "/proc/self/mem")
+
+
+def test_escaping_symlink_is_refused_via_cli(tmp_path: Path) -> None:
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/l", "symlink": "../../etc/passwd"}]}
+    )
+    assert_one_line_error(code, err, "a/l", "leaves the package")
+
+
+def test_whiteout_is_refused_via_cli(tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"")
+    code, err = run_manifest(
+        tmp_path, {"package": "p==1", "entries": [{"path": "a/.wh.b", "src": str(src)}]}
+    )
+    assert_one_line_error(code, err, "whiteout")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"entries": []}), "package"),
+        (json.dumps({"package": "p==1", "entries": []}), "no 'entries'"),
+        (json.dumps({"package": "p==1", "entries": [{"path": "a"}]}), "exactly one"),
+        (
+            json.dumps(
+                {
+                    "package": "p==1",
+                    "entries": [{"path": "a", "dir": True}, {"path": "a", "dir": True}],
+                }
+            ),
+            "listed twice",
+        ),
+        (
+            json.dumps(
+                {
+                    "package": "p==1",
+                    "entries": [{"path": "a", "symlink": "b"}, {"path": "a/c", "dir": True}],
+                }
+            ),
+            "parent",
+        ),
+    ],
+)
+def test_malformed_manifests(tmp_path: Path, manifest: str, needle: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "m.json").write_text(manifest)
+    r = pyimage(
+        "package-tar",
+        *("--manifest", str(tmp_path / "m.json"), "--tar", str(out / "p.tar")),
+        *("--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")),
+    )
+    assert_one_line_error(r.returncode, r.stderr, needle)
+    assert list(out.iterdir()) == []
+
+
+def test_library_error_leaves_no_temp_files(tmp_path: Path) -> None:
+    (tmp_path / "ok").write_bytes(b"1")
+    manifest = tarball.parse_manifest(
+        {"package": "p==1", "entries": [{"path": "x", "src": "ok"}, {"path": "y", "src": "no"}]},
+        tmp_path,
+        "test",
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(PyimageError):
+        tarball.write_package(manifest, out / "p.tar", out / "p.tgz", out / "p.json")
+    assert list(out.iterdir()) == []
+
+
+def test_symlink_chain_escape_is_refused() -> None:
+    # Each link passes the lexical check; together they climb out of the root.
+    links = {"opt/venv/a/up": "..", "opt/venv/a/up2": "up/..", "opt/venv/b/l": "../a/up2/../x"}
+    for path, target in links.items():
+        check_symlink_target("p==1", path, target, "opt/venv")
+    with pytest.raises(PyimageError, match="through other symlinks"):
+        check_symlink_chains("p==1", links, "opt/venv")
+
+
+def test_symlink_loop_is_refused() -> None:
+    with pytest.raises(PyimageError, match="loop"):
+        check_symlink_chains("p==1", {"a/x": "y", "a/y": "x"})
+
+
+def test_symlink_chains_inside_pass() -> None:
+    check_symlink_chains(
+        "p==1",
+        {
+            "lib/libfoo.so": "libfoo.so.1",
+            "lib/libfoo.so.1": "libfoo.so.1.2",
+            "bin/l": "../lib/libfoo.so",
+        },
+    )
+
+
+def test_symlink_chain_escape_via_cli(tmp_path: Path) -> None:
+    code, err = run_manifest(
+        tmp_path,
+        {
+            "package": "p==1",
+            "entries": [
+                {"path": "a/up", "symlink": ".."},
+                {"path": "b/l", "symlink": "../a/up/../etc"},
+            ],
+        },
+    )
+    assert_one_line_error(code, err, "b/l", "through other symlinks")

@@ -1,0 +1,255 @@
+"""Per-package tar and gzip blob: format, determinism, round trip, streaming."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import random
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from enginekit import TOOLS, build_package, write_manifest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyimage import tarball
+from pyimage.tarball import END_MEMBER, GZIP_HEADER
+
+# Names that exercise sorting, PAX (long and non-ASCII) and nesting.
+name_part = st.text(alphabet=st.sampled_from("abcXYZ_-.0éü中"), min_size=1, max_size=12).filter(
+    lambda s: s not in (".", "..") and not s.startswith(".wh.")
+)
+image_path = st.lists(name_part, min_size=1, max_size=4).map("/".join)
+file_value = st.one_of(
+    st.binary(max_size=2000),
+    st.tuples(st.just("exec"), st.binary(max_size=600)),
+)
+
+
+@st.composite
+def package_specs(draw: st.DrawFn) -> dict[str, object]:
+    """A package: files (some executable) and symlinks to them, no file-vs-dir clash."""
+    paths = draw(st.lists(image_path, min_size=1, max_size=12, unique=True))
+    if draw(st.booleans()):
+        paths.append("deep/" + "d" * 60 + "/" + "e" * 70 + ".py")
+    spec: dict[str, object] = {}
+    for p in sorted(paths, key=len):
+        if any(p.startswith(q + "/") or q.startswith(p + "/") for q in spec):
+            continue
+        spec[p] = draw(file_value)
+    files = [p for p, v in spec.items()]
+    for i, target in enumerate(draw(st.lists(st.sampled_from(files), max_size=3))):
+        link = f"links{i}/l"
+        if not any(link.startswith(q + "/") or q.startswith(link + "/") for q in spec):
+            spec[link] = ("link", "../" + target)
+    return spec
+
+
+def members_of(tar_bytes: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tf:
+        return tf.getmembers()
+
+
+def test_headers_follow_the_policy(tmp_path: Path) -> None:
+    m = build_package(
+        tmp_path,
+        "p==1",
+        {
+            "opt/p/mod.py": b"x = 1\n",
+            "opt/bin/tool": ("exec", b"#!/bin/sh\n"),
+            "opt/p/alias.py": ("link", "mod.py"),
+        },
+    )
+    raw = m.tar.read_bytes()  # type: ignore[union-attr]
+    infos = members_of(raw)
+    # Directories first (sorted, parents before children), then files and links.
+    assert [i.name for i in infos] == [
+        "opt",
+        "opt/bin",
+        "opt/p",
+        "opt/bin/tool",
+        "opt/p/alias.py",
+        "opt/p/mod.py",
+    ]
+    d = m.descriptor
+    assert d.tar_dirs_size == 3 * 512
+    assert gzip.decompress(m.blob.read_bytes()[: d.gzip_dirs_size]) == raw[: d.tar_dirs_size]
+    for info in infos:
+        assert (info.uid, info.gid, info.uname, info.gname, info.mtime) == (0, 0, "", "", 0)
+        assert not info.pax_headers
+    modes = {i.name: (i.type, i.mode) for i in infos}
+    assert modes["opt"] == (tarfile.DIRTYPE, 0o755)
+    assert modes["opt/bin/tool"] == (tarfile.REGTYPE, 0o755)
+    assert modes["opt/p/mod.py"] == (tarfile.REGTYPE, 0o644)
+    assert modes["opt/p/alias.py"] == (tarfile.SYMTYPE, 0o777)
+    # Exactly two end blocks, no record padding.
+    assert raw.endswith(b"\0" * 1024)
+    assert len(raw) == m.descriptor.tar_size == m.descriptor.tar_body_size + 1024
+    assert raw[:100].rstrip(b"\0") == b"opt/"
+
+
+def test_pax_only_where_needed(tmp_path: Path) -> None:
+    long = "site-packages/" + "a" * 120 + ".py"
+    m = build_package(
+        tmp_path,
+        "p==1",
+        {long: b"long", "site-packages/café.py": b"cafe", "site-packages/l": ("link", "b" * 130)}
+        | {"site-packages/" + "b" * 130: b""},
+    )
+    by_name = {i.name: i for i in members_of(m.tar.read_bytes())}  # type: ignore[union-attr]
+    assert by_name[long].pax_headers == {"path": long}
+    assert by_name["site-packages/café.py"].pax_headers == {"path": "site-packages/café.py"}
+    assert by_name["site-packages/l"].linkname == "b" * 130
+    assert by_name["site-packages"].pax_headers == {}
+
+
+def test_size_of_8gib_goes_to_pax() -> None:
+    size = 8 << 30
+    header = tarball.tar_header("big.bin", 0o644, size, b"0")
+    with tarfile.open(fileobj=io.BytesIO(header + b"\0" * 512), mode="r|") as tf:
+        info = tf.next()
+        assert info is not None
+        assert info.size == size
+        assert info.pax_headers["size"] == str(size)
+    small = tarball.tar_header("big.bin", 0o644, size - 1, b"0")
+    assert len(small) == 512
+
+
+def test_blob_is_two_deterministic_gzip_members(tmp_path: Path) -> None:
+    m = build_package(tmp_path, "p==1", {"a/b.py": b"hello " * 1000})
+    blob = m.blob.read_bytes()
+    d = m.descriptor
+    assert blob.startswith(GZIP_HEADER)  # no name, mtime 0, OS 255
+    assert blob[d.gzip_body_size :] == END_MEMBER
+    assert gzip.decompress(blob[: d.gzip_body_size]) == m.tar.read_bytes()[:-1024]  # type: ignore[union-attr]
+    assert gzip.decompress(blob) == m.tar.read_bytes()  # type: ignore[union-attr]
+    assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert d.size == len(blob)
+    assert d.diff_id == "sha256:" + hashlib.sha256(m.tar.read_bytes()).hexdigest()  # type: ignore[union-attr]
+    assert gzip.decompress(END_MEMBER) == b"\0" * 1024
+    r = subprocess.run(["gzip", "-t", str(m.blob)], check=False)
+    assert r.returncode == 0
+
+
+def test_descriptor_indexes_every_path(tmp_path: Path) -> None:
+    m = build_package(
+        tmp_path, "p==1", {"x/y.py": b"data", "x/run": ("exec", b"#!"), "x/l": ("link", "y.py")}
+    )
+    saved = json.loads((tmp_path / "p__1.json").read_text())
+    assert saved["entries"] == {
+        "x/": "d",
+        "x/l": "l y.py",
+        "x/run": "f 755 sha256:" + hashlib.sha256(b"#!").hexdigest(),
+        "x/y.py": "f 644 sha256:" + hashlib.sha256(b"data").hexdigest(),
+    }
+    assert saved["packages"] == ["p==1"]
+    assert saved["digest"] == m.descriptor.digest
+
+
+def test_executable_bit_from_source_when_manifest_is_silent(tmp_path: Path) -> None:
+    src = tmp_path / "tool"
+    src.write_bytes(b"#!/bin/sh\n")
+    src.chmod(0o700)
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    plain.chmod(0o666)
+    manifest = {
+        "package": "p==1",
+        "entries": [
+            {"path": "bin/tool", "src": "tool"},
+            {"path": "bin/plain", "src": "plain"},
+            {"path": "bin/m", "src": "plain", "mode": "0750"},
+        ],
+    }
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    d = tarball.write_package(
+        tarball.load_manifest(tmp_path / "m.json"), tmp_path / "o.tar", tmp_path / "o.tgz"
+    )
+    assert d.entries["bin/tool"].startswith("f 755 ")
+    assert d.entries["bin/plain"].startswith("f 644 ")
+    assert d.entries["bin/m"].startswith("f 755 ")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=package_specs(), seed=st.integers(0, 1000))
+def test_tar_is_deterministic_and_round_trips(
+    tmp_path_factory: pytest.TempPathFactory, spec: dict[str, object], seed: int
+) -> None:
+    one = tmp_path_factory.mktemp("one")
+    two = tmp_path_factory.mktemp("two")
+    a = build_package(one, "p==1", spec)  # type: ignore[arg-type]
+    # Same package, manifest entries in another order, sources elsewhere.
+    manifest = write_manifest(two, "p==1", spec)  # type: ignore[arg-type]
+    obj = json.loads(manifest.read_text())
+    random.Random(seed).shuffle(obj["entries"])
+    manifest.write_text(json.dumps(obj))
+    b = tarball.write_package(tarball.load_manifest(manifest), two / "p.tar", two / "p.tgz")
+    assert a.tar.read_bytes() == (two / "p.tar").read_bytes()  # type: ignore[union-attr]
+    assert a.blob.read_bytes() == (two / "p.tgz").read_bytes()
+    assert (a.descriptor.digest, a.descriptor.diff_id) == (b.digest, b.diff_id)
+    # Round trip: extracting gives back exactly the files, modes and links.
+    out = one / "x"
+    with tarfile.open(a.blob) as tf:
+        tf.extractall(out, filter="tar")
+    for path, value in spec.items():
+        target = out / path
+        if isinstance(value, tuple) and value[0] == "link":
+            assert target.is_symlink()
+            assert str(target.readlink()) == value[1]
+            continue
+        data = value[1] if isinstance(value, tuple) else value
+        assert target.read_bytes() == data
+        mode = target.stat().st_mode & 0o777
+        assert mode == (0o755 if isinstance(value, tuple) else 0o644)
+    found = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_symlink() or not p.is_dir()}
+    assert found == set(spec)
+
+
+def test_big_file_is_streamed_not_loaded(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        f.truncate(300 << 20)  # sparse: cheap to create, still 300 MB to stream
+    manifest = {"package": "big==1", "entries": [{"path": "lib/big.bin", "src": str(big)}]}
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    # A fresh parent whose only child is the pyimage run, so that the peak RSS
+    # it reports is that run's alone (not some earlier child of pytest's).
+    probe = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            sys.executable,
+            "-m",
+            "pyimage",
+            "package-tar",
+            "--manifest",
+            str(tmp_path / "m.json"),
+            "--tar",
+            str(tmp_path / "o.tar"),
+            "--blob",
+            str(tmp_path / "o.tgz"),
+            "--descriptor",
+            str(tmp_path / "o.json"),
+        ],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    peak_kib = int(r.stdout.strip())
+    assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB for a 300 MB file"
+    d = json.loads((tmp_path / "o.json").read_text())
+    assert d["tar_size"] == 512 + 512 + (300 << 20) + 1024  # dir, header, data, end
