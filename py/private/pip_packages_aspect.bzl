@@ -1,5 +1,6 @@
 """`pip_packages_aspect`: finds the pip packages a py_binary depends on."""
 
+load(":image_paths.bzl", "SITE_PACKAGES")
 load(":providers.bzl", "PyImagePackagesInfo", "PyPipPackageInfo")
 
 _NAME_TAG = "pypi_name="
@@ -45,27 +46,77 @@ def _deps_of(ctx):
         deps.extend([d for d in value if PyImagePackagesInfo in d])
     return deps
 
+def _manifest_entries(package_id, label, import_dir, files):
+    """(path in the image, source) of each file under the package's import root."""
+    prefix = import_dir + "/"
+    entries = []
+    for f in files:
+        rel = f.path[len(f.root.path) + 1:] if f.root.path else f.path
+        if not rel.startswith(prefix):
+            fail("pip package {} ({}): file {} is outside its import root {}; rules_pyimage only places files under the import root".format(
+                package_id,
+                label,
+                f.path,
+                import_dir,
+            ))
+        rel = rel[len(prefix):]
+        if rel == "__init__.py":
+            # rules_python 0.22 generates an empty site-packages/__init__.py
+            # in every package; it belongs to no distribution.
+            continue
+        entries.append({"path": SITE_PACKAGES + "/" + rel, "src": f.path})
+    return entries
+
 def _package_info(target, ctx, name, version):
     imports = getattr(ctx.rule.attr, "imports", [])
     if len(imports) != 1:
-        fail("pip package {} ({}): expected one `imports` entry (rules_python sets `site-packages`), got {}".format(
+        fail("pip package {}=={} ({}): expected one `imports` entry (rules_python sets `site-packages`), got {}".format(
             name,
+            version,
             target.label,
             imports,
         ))
+    package_id = "{}=={}".format(name, version)
     files = depset(
         transitive = [
             depset(getattr(ctx.rule.files, "srcs", [])),
             depset(getattr(ctx.rule.files, "data", [])),
         ],
     )
+    import_dir = "/".join([p for p in [target.label.workspace_root, target.label.package, imports[0]] if p])
+    manifest = ctx.actions.declare_file(target.label.name + ".pyimage/manifest.json")
+    ctx.actions.write(manifest, json.encode({
+        "entries": _manifest_entries(package_id, target.label, import_dir, files.to_list()),
+        "package": package_id,
+    }))
+    tar = ctx.actions.declare_file(target.label.name + ".pyimage/layer.tar")
+    blob = ctx.actions.declare_file(target.label.name + ".pyimage/layer.tar.gz")
+    descriptor = ctx.actions.declare_file(target.label.name + ".pyimage/layer.json")
+    args = ctx.actions.args()
+    args.add("package-tar")
+    args.add("--manifest", manifest)
+    args.add("--src-root", ".")
+    args.add("--tar", tar)
+    args.add("--blob", blob)
+    args.add("--descriptor", descriptor)
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = depset([manifest], transitive = [files]),
+        outputs = [tar, blob, descriptor],
+        mnemonic = "PyImagePackageLayer",
+        progress_message = "Writing the layer of pip package {} (%{{label}})".format(package_id),
+    )
     return PyPipPackageInfo(
         name = name,
         version = version,
-        id = "{}=={}".format(name, version),
+        id = package_id,
         label = target.label,
         import_root = imports[0],
         files = files,
+        tar = tar,
+        blob = blob,
+        descriptor = descriptor,
     )
 
 def _pip_packages_aspect_impl(target, ctx):
@@ -85,11 +136,24 @@ def _pip_packages_aspect_impl(target, ctx):
 pip_packages_aspect = aspect(
     implementation = _pip_packages_aspect_impl,
     attr_aspects = _ATTR_ASPECTS,
+    attrs = {
+        "_pyimage": attr.label(
+            default = Label("//tools/pyimage"),
+            executable = True,
+            cfg = "exec",
+        ),
+    },
     provides = [PyImagePackagesInfo],
     doc = """Walks a target's `deps` (and the `actual` of aliases) and gathers
 every pip package of rules_python's `pip.parse` under it into
 `PyImagePackagesInfo`. Packages are told by their `pypi_name=` and
 `pypi_version=` tags; untagged targets on the way (hub aliases, the group
 libraries rules_python makes for dependency cycles, first-party
-`py_library`s) are walked through.""",
+`py_library`s) are walked through.
+
+For each package it runs one action that writes the package's deterministic
+tar, gzip blob and descriptor, with its files under the fixed, binary-
+independent folder `/opt/pyimage/site-packages` of the image. The action
+depends only on the package, so every binary and image that uses the package
+(in one configuration) shares its outputs.""",
 )

@@ -12,6 +12,9 @@ each package's `py_library` (0.22 through 2.x), never by repository names.""",
         "label": "The Label of the package's `py_library`.",
         "import_root": "The folder, relative to the package's repository, that is on `sys.path` (e.g. `site-packages`).",
         "files": "depset of File: every file of the package that its importers get at run time.",
+        "tar": "File: the package's deterministic tar (the layer's uncompressed bytes; read to merge it with others).",
+        "blob": "File: the gzip blob of that tar: the package's layer as is, when alone in its layer.",
+        "descriptor": "File: JSON with the blob's digest and size, the tar's diff_id and an index of its paths (see docs/layer-engine.md).",
     },
 )
 

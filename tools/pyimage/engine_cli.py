@@ -16,7 +16,8 @@ from pyimage.errors import PyimageError
 
 
 def _package_tar(args: argparse.Namespace) -> int:
-    manifest = tarball.load_manifest(Path(args.manifest))
+    src_root = Path(args.src_root) if args.src_root else None
+    manifest = tarball.load_manifest(Path(args.manifest), src_root)
     tarball.write_package(
         manifest,
         Path(args.tar) if args.tar else None,
@@ -109,6 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "package-tar", help="write a package's deterministic tar, gzip blob and descriptor"
     )
     p.add_argument("--manifest", required=True, help="package manifest JSON")
+    p.add_argument(
+        "--src-root",
+        help="folder that relative 'src' paths are relative to (default: the manifest's folder)",
+    )
     p.add_argument("--tar", help="output .tar (needed later to merge the package)")
     p.add_argument("--blob", required=True, help="output .tar.gz blob")
     p.add_argument("--descriptor", required=True, help="output descriptor JSON")

@@ -167,8 +167,13 @@ def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
     return Manifest(package=package, entries=tuple(entries), root=root)
 
 
-def load_manifest(path: Path) -> Manifest:
-    """Read and validate a manifest file."""
+def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
+    """Read and validate a manifest file.
+
+    Relative ``src`` paths resolve against ``src_root`` when given (Bazel
+    actions pass their working directory, the execroot), else against the
+    manifest's own directory.
+    """
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
@@ -176,7 +181,8 @@ def load_manifest(path: Path) -> Manifest:
         raise PyimageError(f"cannot read manifest {path}: {err.strerror}; check the path") from err
     except ValueError as err:
         raise PyimageError(f"manifest {path} is not valid JSON ({err}); fix it") from err
-    return parse_manifest(obj, path.parent, f"manifest {path}")
+    base = path.parent if src_root is None else Path(src_root)
+    return parse_manifest(obj, base, f"manifest {path}")
 
 
 # --- tar headers -------------------------------------------------------------

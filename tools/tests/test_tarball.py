@@ -253,3 +253,28 @@ def test_big_file_is_streamed_not_loaded(tmp_path: Path) -> None:
     assert peak_kib < 100 * 1024, f"peak RSS {peak_kib} KiB for a 300 MB file"
     d = json.loads((tmp_path / "o.json").read_text())
     assert d["tar_size"] == 512 + 512 + (300 << 20) + 1024  # dir, header, data, end
+
+
+def test_src_root_resolves_relative_sources(tmp_path: Path) -> None:
+    # Bazel actions write the manifest under bazel-out/ with sources relative
+    # to the execroot: --src-root says where relative sources start.
+    execroot = tmp_path / "execroot"
+    (execroot / "external/pypi_six/site-packages").mkdir(parents=True)
+    (execroot / "external/pypi_six/site-packages/six.py").write_bytes(b"six = 1\n")
+    out = tmp_path / "bazel-out"
+    out.mkdir()
+    manifest = out / "six.manifest.json"
+    entry = {"path": "site-packages/six.py", "src": "external/pypi_six/site-packages/six.py"}
+    manifest.write_text(json.dumps({"package": "six==1.16.0", "entries": [entry]}))
+    cmd = [sys.executable, "-m", "pyimage", "package-tar", "--manifest", str(manifest)]
+    cmd += ["--blob", str(out / "six.tar.gz"), "--descriptor", str(out / "six.json")]
+    # Against the manifest's folder, the source does not exist: a clear error.
+    r = subprocess.run(cmd, cwd=TOOLS, capture_output=True, text=True, check=False)
+    assert r.returncode == 2
+    assert "six.py" in r.stderr
+    r = subprocess.run(
+        [*cmd, "--src-root", str(execroot)], cwd=TOOLS, capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(out / "six.tar.gz") as tf:
+        assert tf.extractfile("site-packages/six.py").read() == b"six = 1\n"  # type: ignore[union-attr]
