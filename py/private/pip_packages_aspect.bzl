@@ -131,7 +131,21 @@ def _pip_packages_aspect_impl(target, ctx):
     return [PyImagePackagesInfo(
         packages = depset(direct, transitive = [d[PyImagePackagesInfo].packages for d in deps]),
         package_files = depset(transitive = direct_files + [d[PyImagePackagesInfo].package_files for d in deps]),
+        main = _main_of(target, ctx),
     )]
+
+def _main_of(target, ctx):
+    """The main file of a py_binary/py_test (its `main`, else `<name>.py`)."""
+    if not ctx.rule.kind in ("py_binary", "py_test"):
+        return None
+    main = getattr(ctx.rule.file, "main", None)
+    if main:
+        return main
+    wanted = target.label.name + ".py"
+    matches = [f for f in getattr(ctx.rule.files, "srcs", []) if f.basename == wanted]
+    if len(matches) != 1:
+        fail("{}: cannot tell its main file: set `main`, or name a source {}".format(target.label, wanted))
+    return matches[0]
 
 pip_packages_aspect = aspect(
     implementation = _pip_packages_aspect_impl,

@@ -23,5 +23,17 @@ PyImagePackagesInfo = provider(
     fields = {
         "packages": "depset of PyPipPackageInfo: every pip package reachable through deps.",
         "package_files": "depset of File: the files of all those packages (to tell them from the app's own files).",
+        "main": "File or None: the main source file, when the target is a py_binary or py_test.",
+    },
+)
+
+PyImageLayersInfo = provider(
+    doc = """What `py_image_layers` built: the parts rules_oci's `oci_image` finishes.""",
+    fields = {
+        "layout": "File (directory): OCI layout of the base, interpreter and package layers.",
+        "app_layer": "File: the app layer (.tar.gz): the binary's own files and its runfiles.",
+        "entrypoint": "File: the entrypoint, one argument per line (rules_oci's format).",
+        "env": "File: the environment, `KEY=VALUE` per line (rules_oci's format).",
+        "plan": "File: the layer plan report (JSON).",
     },
 )

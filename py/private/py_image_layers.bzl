@@ -1,0 +1,267 @@
+"""`py_image_layers`: the layers of a Python image, without rules_oci.
+
+Gives an OCI layout of the base image, the interpreter (when the Python
+toolchain brings its own) and the pip packages, merged into a capped set of
+layers by the planner; plus the app layer and the entrypoint and environment
+files that rules_oci's `oci_image` adds on top (see `py_image`).
+"""
+
+load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES")
+load(":pip_packages_aspect.bzl", "pip_packages_aspect")
+load(":providers.bzl", "PyImageLayersInfo", "PyImagePackagesInfo")
+
+# Docker's layer store refuses more than 125 layers ("max depth exceeded").
+MAX_LAYERS_LIMIT = 125
+
+# The default cap; docs/layer-planning.md says how it was chosen.
+DEFAULT_MAX_LAYERS = 64
+
+_PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
+
+def _runfiles_path(ctx, f):
+    """The path of `f` inside a runfiles tree (`<repo>/<path>`)."""
+    if f.short_path.startswith("../"):
+        return f.short_path[3:]
+    return ctx.workspace_name + "/" + f.short_path
+
+def _write_layer(ctx, name, package, entries, inputs):
+    """One action: a manifest -> tar, gzip blob and descriptor."""
+    manifest = ctx.actions.declare_file("{}.{}.manifest.json".format(ctx.label.name, name))
+    ctx.actions.write(manifest, json.encode({"entries": entries, "package": package}))
+    tar = ctx.actions.declare_file("{}.{}.tar".format(ctx.label.name, name))
+    blob = ctx.actions.declare_file("{}.{}.tar.gz".format(ctx.label.name, name))
+    descriptor = ctx.actions.declare_file("{}.{}.json".format(ctx.label.name, name))
+    args = ctx.actions.args()
+    args.add("package-tar")
+    args.add("--manifest", manifest)
+    args.add("--src-root", ".")
+    args.add("--tar", tar)
+    args.add("--blob", blob)
+    args.add("--descriptor", descriptor)
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = depset([manifest], transitive = [inputs]),
+        outputs = [tar, blob, descriptor],
+        mnemonic = "PyImageLayer",
+        progress_message = "Writing the {} layer of %{{label}}".format(name),
+    )
+    return struct(tar = tar, blob = blob, descriptor = descriptor)
+
+def _app_layer(ctx, binary, packages_info, runfiles_root):
+    """The binary's runfiles minus the pip packages' files, under runfiles_root."""
+    runfiles = binary[DefaultInfo].default_runfiles
+    package_files = {f: None for f in packages_info.package_files.to_list()}
+    entries = []
+    inputs = []
+    for f in runfiles.files.to_list():
+        if f in package_files:
+            continue
+        entries.append({"path": runfiles_root + "/" + _runfiles_path(ctx, f), "src": f.path})
+        inputs.append(f)
+    for link in runfiles.symlinks.to_list():
+        entries.append({"path": runfiles_root + "/" + ctx.workspace_name + "/" + link.path, "src": link.target_file.path})
+        inputs.append(link.target_file)
+    for link in runfiles.root_symlinks.to_list():
+        entries.append({"path": runfiles_root + "/" + link.path, "src": link.target_file.path})
+        inputs.append(link.target_file)
+    empty_names = runfiles.empty_filenames.to_list()
+    if empty_names:
+        empty = ctx.actions.declare_file(ctx.label.name + ".empty")
+        ctx.actions.write(empty, "")
+        inputs.append(empty)
+        for name in empty_names:
+            path = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
+            entries.append({"path": runfiles_root + "/" + path, "src": empty.path})
+    repo_mapping = binary[DefaultInfo].files_to_run.repo_mapping_manifest
+    if repo_mapping:
+        entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
+        inputs.append(repo_mapping)
+    return _write_layer(ctx, "app", "app:" + str(binary.label), entries, depset(inputs))
+
+def _interpreter_path(ctx, prefix, f):
+    """Where a file of the Python runtime (under `prefix`) goes in the image."""
+    rel = f.path[len(f.root.path) + 1:] if f.root.path else f.path
+    if prefix:
+        if not rel.startswith(prefix + "/"):
+            fail("{}: interpreter file {} is outside the runtime's package {}".format(ctx.label, f.path, prefix))
+        rel = rel[len(prefix) + 1:]
+    return INTERPRETER_ROOT + "/" + rel
+
+def _interpreter(ctx):
+    """(layer or None, interpreter command in the image)."""
+    runtime = ctx.toolchains[_PY_TOOLCHAIN].py3_runtime
+    if runtime == None or runtime.interpreter == None:
+        # The toolchain names an interpreter by path (`interpreter_path`):
+        # the image uses the base image's Python.
+        return None, ctx.attr.python
+    interpreter = runtime.interpreter
+    owner = interpreter.owner
+    prefix = "/".join([p for p in [owner.workspace_root, owner.package] if p])
+
+    # A file listed in `files` and as `interpreter` is listed once.
+    entries = {
+        _interpreter_path(ctx, prefix, f): f.path
+        for f in runtime.files.to_list() + [interpreter]
+    }
+    layer = _write_layer(
+        ctx,
+        "interpreter",
+        "interpreter:" + str(owner),
+        [{"path": path, "src": src} for path, src in entries.items()],
+        depset([interpreter], transitive = [runtime.files]),
+    )
+    return layer, "/" + _interpreter_path(ctx, prefix, interpreter)
+
+def _py_image_layers_impl(ctx):
+    binary = ctx.attr.binary
+    if PyInfo not in binary or not binary[DefaultInfo].files_to_run.executable:
+        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(binary.label))
+    packages_info = binary[PyImagePackagesInfo]
+    if packages_info.main == None:
+        fail("binary {} is not a py_binary; pass a py_binary".format(binary.label))
+    if ctx.attr.max_layers > MAX_LAYERS_LIMIT:
+        fail("max_layers = {} is above {}: Docker's layer store refuses images of more than {} layers (`max depth exceeded`); lower it".format(
+            ctx.attr.max_layers,
+            MAX_LAYERS_LIMIT,
+            MAX_LAYERS_LIMIT,
+        ))
+
+    interpreter_layer, python = _interpreter(ctx)
+    reserved = 2 if interpreter_layer else 1  # the interpreter and app layers
+    if ctx.attr.max_layers < reserved + 1:
+        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}); raise it (the base image's layers count too)".format(
+            ctx.attr.max_layers,
+            reserved,
+            "interpreter and app layers" if interpreter_layer else "app layer",
+        ))
+
+    runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
+    app = _app_layer(ctx, binary, packages_info, runfiles_root)
+
+    # The image action: plan the package layers under the cap (counting the
+    # base's layers), then write the layout of base + interpreter + packages.
+    layout = ctx.actions.declare_directory(ctx.label.name + ".layout")
+    plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
+    packages = sorted(packages_info.packages.to_list(), key = lambda p: p.id)
+    args = ctx.actions.args()
+    args.add("image")
+    args.add("--out", layout.path)
+    args.add("--plan-out", plan)
+    args.add("--max-layers", ctx.attr.max_layers)
+    args.add("--reserved", reserved)
+    args.add("--platform", ctx.attr.platform)
+    inputs = []
+    if ctx.files.base:
+        index = [f for f in ctx.files.base if f.basename == "index.json" or f.is_directory]
+        if len(index) != 1:
+            fail("base {}: not an OCI image layout (expected one directory, or files with one index.json); pass an oci_pull target or a layout".format(ctx.attr.base.label))
+        base_dir = index[0].path if index[0].is_directory else index[0].dirname
+        args.add("--base", base_dir)
+        inputs.extend(ctx.files.base)
+    if interpreter_layer:
+        args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
+        inputs.extend([interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
+    for p in packages:
+        args.add_all("--package", [p.descriptor, p.tar, p.blob])
+        inputs.extend([p.descriptor, p.tar, p.blob])
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [layout, plan],
+        mnemonic = "PyImageLayout",
+        progress_message = "Planning and writing the layers of %{label}",
+    )
+
+    # Entrypoint and environment, in rules_oci's file formats.
+    main_path = "/{}/{}".format(runfiles_root, _runfiles_path(ctx, packages_info.main))
+    entrypoint = ctx.actions.declare_file(ctx.label.name + ".entrypoint.txt")
+    ctx.actions.write(entrypoint, "\n".join([python, main_path] + ctx.attr.args) + "\n")
+    package_imports = {p.label.workspace_name + "/" + p.import_root: None for p in packages}
+    pythonpath = ["/" + SITE_PACKAGES, "/{}/{}".format(runfiles_root, ctx.workspace_name)]
+    for imp in binary[PyInfo].imports.to_list():
+        if imp not in package_imports:
+            pythonpath.append("/{}/{}".format(runfiles_root, imp))
+    env = {
+        "PYTHONPATH": ":".join(pythonpath),
+        "RUNFILES_DIR": "/" + runfiles_root,
+    }
+    env.update(ctx.attr.env)
+    env_file = ctx.actions.declare_file(ctx.label.name + ".env.txt")
+    ctx.actions.write(env_file, "".join(["{}={}\n".format(k, env[k]) for k in sorted(env)]))
+
+    return [
+        DefaultInfo(files = depset([layout, app.blob, entrypoint, env_file, plan])),
+        PyImageLayersInfo(
+            layout = layout,
+            app_layer = app.blob,
+            entrypoint = entrypoint,
+            env = env_file,
+            plan = plan,
+        ),
+        OutputGroupInfo(
+            app_layer = depset([app.blob, app.tar, app.descriptor]),
+            layout = depset([layout]),
+            plan = depset([plan]),
+        ),
+    ]
+
+py_image_layers = rule(
+    implementation = _py_image_layers_impl,
+    doc = """The layers of a Python container image, planned under a cap.
+
+Builds, for a `py_binary`:
+- `<name>.layout`: an OCI image layout with the base image's layers, then the
+  interpreter's layer (when the Python toolchain brings its own interpreter
+  files), then the pip packages' layers: each package's cached tar from
+  `pip_packages_aspect`, merged by the planner so that base + interpreter +
+  packages + app never exceed `max_layers`. A package alone in its layer is
+  its cached blob as is.
+- `<name>.app.tar.gz`: the app layer: the binary's runfiles under
+  `/app/<binary>.runfiles`, without the pip packages' files (those live in
+  `/opt/pyimage/site-packages`, the same path in every image).
+- `<name>.entrypoint.txt` and `<name>.env.txt`: the entrypoint (the
+  interpreter running the binary's main file, then `args`) and environment
+  (`PYTHONPATH`, `RUNFILES_DIR`, then `env`), in rules_oci's file formats.
+- `<name>.plan.json`: the plan report (layers, members, sizes, reasons).
+
+`py_image` wraps this rule and rules_oci's `oci_image`; use this rule alone to
+finish images with another tool.""",
+    attrs = {
+        "args": attr.string_list(
+            doc = "Arguments appended to the entrypoint, after the binary.",
+        ),
+        "base": attr.label(
+            allow_files = True,
+            doc = "The base image: an OCI image layout, as a directory (e.g. from `oci_pull`) or as files with its `index.json`. None: scratch.",
+        ),
+        "binary": attr.label(
+            mandatory = True,
+            aspects = [pip_packages_aspect],
+            doc = "The `py_binary` to put in the image.",
+        ),
+        "env": attr.string_dict(
+            doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs.",
+        ),
+        "max_layers": attr.int(
+            default = DEFAULT_MAX_LAYERS,
+            doc = "The most layers the image may have, all counted: base, interpreter, packages and app. At most 125 (Docker's limit).",
+        ),
+        "platform": attr.string(
+            default = "linux/amd64",
+            doc = "The platform (`os/arch[/variant]`) of the base image's manifest to build on, when the base is a multi-platform index.",
+        ),
+        "python": attr.string(
+            default = "python3",
+            doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
+        ),
+        "_pyimage": attr.label(
+            default = Label("//tools/pyimage"),
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+    toolchains = [_PY_TOOLCHAIN],
+)

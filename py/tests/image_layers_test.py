@@ -1,0 +1,78 @@
+"""Checks what py_image_layers built for //py/tests:app (stand-in packages)."""
+
+import json
+import os
+import tarfile
+import unittest
+from pathlib import Path
+
+MAIN = "app/app.runfiles/_main/py/tests/testdata/app/main.py"
+SITE = "opt/pyimage/site-packages"
+
+
+def outputs() -> dict[str, Path]:
+    paths = [Path(p) for p in os.environ["APP_LAYERS"].split()]
+    found = {}
+    for suffix in (".layout", ".app.tar.gz", ".entrypoint.txt", ".env.txt", ".plan.json"):
+        matches = [p for p in paths if p.name.endswith(suffix)]
+        assert len(matches) == 1, (suffix, paths)
+        found[suffix] = matches[0]
+    return found
+
+
+def blob(layout: Path, digest: str) -> Path:
+    return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+class ImageLayersTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.out = outputs()
+        layout = self.out[".layout"]
+        index = json.loads((layout / "index.json").read_text())
+        self.layout = layout
+        self.manifest = json.loads(blob(layout, index["manifests"][0]["digest"]).read_text())
+
+    def names_in(self, path: Path) -> set[str]:
+        with tarfile.open(path) as tf:
+            return {m.name.rstrip("/") for m in tf.getmembers()}
+
+    def test_layers_hold_every_package_once_under_the_cap(self) -> None:
+        layers = self.manifest["layers"]
+        # max_layers = 4, one reserved for the app layer, scratch base.
+        self.assertLessEqual(len(layers), 3)
+        held = []
+        for lay in layers:
+            held += lay["annotations"]["dev.rules-pyimage.packages"].split(",")
+        self.assertEqual(sorted(held), ["attrs==24.2.0", "cattrs==24.1.2", "six==1.16.0"])
+        files = set()
+        for lay in layers:
+            files |= self.names_in(blob(self.layout, lay["digest"]))
+        for module in ("six", "attr", "cattrs"):
+            self.assertIn(f"{SITE}/{module}/__init__.py", files)
+        # rules_python's generated site-packages/__init__.py is not a package file.
+        self.assertNotIn(f"{SITE}/__init__.py", files)
+
+    def test_plan_report_matches_the_layout(self) -> None:
+        plan = json.loads(self.out[".plan.json"].read_text())
+        self.assertEqual(plan["package_layers"], len(self.manifest["layers"]))
+        self.assertEqual(plan["total_layers"], len(self.manifest["layers"]) + 1)
+        self.assertLessEqual(plan["total_layers"], plan["max_layers"])
+        for lay in plan["layers"]:
+            self.assertTrue(lay["reason"])
+
+    def test_app_layer_has_the_app_and_no_package_files(self) -> None:
+        names = self.names_in(self.out[".app.tar.gz"])
+        self.assertIn(MAIN, names)
+        self.assertIn("app/app.runfiles/_repo_mapping", names)
+        self.assertFalse([n for n in names if "site-packages/six" in n], names)
+
+    def test_entrypoint_and_env(self) -> None:
+        entry = self.out[".entrypoint.txt"].read_text().splitlines()
+        self.assertEqual(entry, ["python3", "/" + MAIN])
+        env = dict(line.split("=", 1) for line in self.out[".env.txt"].read_text().splitlines())
+        self.assertEqual(env["PYTHONPATH"].split(":")[0], "/" + SITE)
+        self.assertEqual(env["RUNFILES_DIR"], "/app/app.runfiles")
+
+
+if __name__ == "__main__":
+    unittest.main()

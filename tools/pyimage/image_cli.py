@@ -1,0 +1,111 @@
+"""``pyimage image``: plan one image's package layers and write its OCI layout.
+
+The image action of the Bazel rule ``py_image_layers``. It reads metadata
+only (descriptors, the base's JSON blobs): the planner sizes packages by their
+uncompressed tar size; layers of one package reuse that package's cached blob
+as is, and merged layers concatenate the members' compressed parts (see
+docs/layer-engine.md).
+
+    pyimage image --out DIR --plan-out PLAN.json --max-layers N [--reserved K]
+                  [--base DIR] [--platform linux/amd64] [--tag TAG]
+                  [--interpreter DESC TAR BLOB] [--package DESC TAR BLOB ...]
+
+``--reserved`` counts the layers added on top of the layout's own: the app
+layer, plus the interpreter layer when ``--interpreter`` is given. The report
+written to ``--plan-out`` lists the layers bottom to top with their members,
+sizes and the planner's reasons, and the layer counts against the cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pyimage import layer, oci_layout, plan
+from pyimage.errors import PyimageError
+from pyimage.fsutil import atomic_output
+
+
+def _load(triples: list[list[str]] | None) -> list[layer.Member]:
+    return [layer.load_member(Path(d), Path(t), Path(b)) for d, t, b in triples or []]
+
+
+def build_image(args: argparse.Namespace) -> dict[str, object]:
+    """Plan and write the layout; return the plan report."""
+    packages = _load(args.package)
+    by_id: dict[str, layer.Member] = {}
+    for member in packages:
+        for pkg in member.descriptor.packages:
+            if pkg in by_id:
+                raise PyimageError(f"package {pkg} is given twice; give each package once")
+            by_id[pkg] = member
+    interpreter = _load([args.interpreter] if args.interpreter else None)
+    reserved = args.reserved if args.reserved is not None else 1 + len(interpreter)
+    platform = oci_layout.Platform.parse(args.platform)
+    base_layers = oci_layout.read_base(Path(args.base), platform).layer_count if args.base else 0
+
+    image = plan.Image("image", tuple(sorted(by_id)), base_layers)
+    sizes = [plan.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
+    planned = plan.plan_image(image, sizes, args.max_layers, reserved_layers=reserved)
+
+    layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
+    layers += [
+        oci_layout.LayerInput(tuple(by_id[pid] for pid in lay.packages)) for lay in planned.layers
+    ]
+    result = oci_layout.write_layout(
+        Path(args.out),
+        layers,
+        base=Path(args.base) if args.base else None,
+        platform=args.platform,
+        tag=args.tag,
+    )
+    report_layers = [
+        {
+            "packages": list(lay.packages),
+            "bytes": lay.bytes,
+            "reason": lay.reason,
+        }
+        for lay in planned.layers
+    ]
+    return {
+        "max_layers": args.max_layers,
+        "base_layers": base_layers,
+        "interpreter_layer": bool(interpreter),
+        "package_layers": len(planned.layers),
+        "app_layers": reserved - len(interpreter),
+        "total_layers": base_layers + len(layers) + reserved - len(interpreter),
+        "manifest": result.manifest_digest,
+        "layers": report_layers,
+    }
+
+
+def _image(args: argparse.Namespace) -> int:
+    report = build_image(args)
+    data = json.dumps(report, indent=1, sort_keys=True).encode() + b"\n"
+    with atomic_output(Path(args.plan_out)) as tmp:
+        tmp.write_bytes(data)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``image`` subcommand."""
+    p = sub.add_parser(
+        "image", help="plan an image's package layers under the cap and write its OCI layout"
+    )
+    p.add_argument("--out", required=True, help="output OCI layout directory")
+    p.add_argument("--plan-out", required=True, help="output plan report (JSON)")
+    p.add_argument("--max-layers", type=int, default=plan.DEFAULT_MAX_LAYERS)
+    p.add_argument(
+        "--reserved",
+        type=int,
+        help="layers added after this layout (default: 1 for the app, +1 with --interpreter)",
+    )
+    p.add_argument("--base", help="base OCI layout directory (default: scratch)")
+    p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the base")
+    p.add_argument("--tag", default="latest", help="tag recorded in index.json")
+    p.add_argument("--interpreter", nargs=3, metavar=("DESC", "TAR", "BLOB"))
+    p.add_argument(
+        "--package", nargs=3, action="append", metavar=("DESC", "TAR", "BLOB"), default=[]
+    )
+    p.set_defaults(func=_image)
