@@ -327,9 +327,11 @@ class _Planner:
             return 0.0
         if len(others) * len(both) > PAIR_EXACT_LIMIT:
             share = 1.0 / max(1.0, self.mean_need)
-            return unit.bytes * len(others) * len(both) * share * self.pair_scale
+            return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
         need = self.need
-        share = sum(1.0 / need(a, b) for a in others for b in both)
+        # Both directions: b in both pulls the merged layer on a node of a,
+        # and a pulls its own copy of unit on a node of b.
+        share = sum(1.0 / need(a, b) + 1.0 / need(b, a) for a in others for b in both)
         return unit.bytes * share * self.pair_scale
 
     def merge_cost(self, u: _Unit, v: _Unit, both: set[int]) -> float:
@@ -348,16 +350,20 @@ class _Planner:
         )
         return stored + pulled + BUMP_WEIGHT * bumped
 
+    def rank(self, unit: _Unit) -> int:
+        """Merge candidates come smallest rank first: the layer's bytes."""
+        return unit.bytes
+
     def merge_all(self, budgets: list[int]) -> None:  # noqa: PLR0912, PLR0915 (one loop, shared state)
         """Merge until every image fits its budget and has few small layers."""
         n = len(budgets)
         layers: list[set[int]] = [set() for _ in range(n)]
-        heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        heaps: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
         small = [0] * n
         for unit in self.units.values():
             for i in unit.images:
                 layers[i].add(unit.uid)
-                heaps[i].append((unit.bytes, unit.uid))
+                heaps[i].append((self.rank(unit), unit.bytes, unit.uid))
                 if unit.bytes < SMALL_LAYER_BYTES:
                     small[i] += 1
         for h in heaps:
@@ -366,9 +372,13 @@ class _Planner:
         small_total = [sum(small)]
         small_target = SMALL_LAYERS_MEAN * n
 
+        # Phase 0 merges only to fit the cap (which folds many small layers
+        # already); phase 1 then folds the small layers that are left.
+        phase = [0]
+
         def excess(i: int) -> int:
             over = len(layers[i]) - budgets[i]
-            if len(layers[i]) < 2 or small[i] < 2:
+            if phase[0] == 0 or len(layers[i]) < 2 or small[i] < 2:
                 return over
             if small_total[0] > small_target:
                 return max(over, small[i] - 1)
@@ -376,14 +386,14 @@ class _Planner:
 
         def smallest(i: int, k: int) -> list[_Unit]:
             heap = heaps[i]
-            got: list[tuple[int, int]] = []
+            got: list[tuple[int, int, int]] = []
             while heap and len(got) < k:
                 item = heapq.heappop(heap)
-                if item[1] in layers[i]:
+                if item[2] in layers[i]:
                     got.append(item)
             for item in got:
                 heapq.heappush(heap, item)
-            return [self.units[uid] for _, uid in got]
+            return [self.units[uid] for _, _, uid in got]
 
         incidences = sum(len(u.images) for u in self.units.values())
         costed = incidences <= COSTED_MERGE_LIMIT
@@ -397,7 +407,10 @@ class _Planner:
                 u, v = two
                 return (float(u.bytes + v.bytes), min(u.uid, v.uid), max(u.uid, v.uid))
             if over_cap:
-                cands = smallest(i, MERGE_CANDIDATES)
+                # Never touch the image's budget-1 biggest layers: big
+                # packages keep their own layers as long as the cap allows.
+                spare = len(layers[i]) - budgets[i] + 1
+                cands = smallest(i, max(2, min(MERGE_CANDIDATES, spare)))
             else:
                 cands = smallest(i, SMALL_CANDIDATES)
                 cands = [c for c in cands if c.bytes < SMALL_LAYER_BYTES]
@@ -424,43 +437,44 @@ class _Planner:
             if found is not None:
                 heapq.heappush(queue, (found[0], i, version[i], found[1], found[2], 0))
 
-        for i in range(n):
-            push(i)
-        while queue:
-            _, i, ver, a, b, _ = heapq.heappop(queue)
-            if ver != version[i]:
+        for phase[0] in (0, 1):
+            for i in range(n):
                 push(i)
-                continue
-            if excess(i) <= 0:
-                continue
-            u, v = self.units.get(a), self.units.get(b)
-            if u is None or v is None or i not in u.images or i not in v.images:
-                push(i)
-                continue
-            over_cap = len(layers[i]) > budgets[i]
-            both = u.images & v.images
-            merged = self.new_unit(
-                u.members + v.members, set(both), REASON_CAP if over_cap else REASON_SMALL
-            )
-            for old in (u, v):
-                old.images -= both
-                if not old.images:
-                    del self.units[old.uid]
-            for x in both:
-                layers[x].discard(u.uid)
-                layers[x].discard(v.uid)
-                layers[x].add(merged.uid)
-                heapq.heappush(heaps[x], (merged.bytes, merged.uid))
-                delta = (merged.bytes < SMALL_LAYER_BYTES) - (
-                    (u.bytes < SMALL_LAYER_BYTES) + (v.bytes < SMALL_LAYER_BYTES)
+            while queue:
+                _, i, ver, a, b, _ = heapq.heappop(queue)
+                if ver != version[i]:
+                    push(i)
+                    continue
+                if excess(i) <= 0:
+                    continue
+                u, v = self.units.get(a), self.units.get(b)
+                if u is None or v is None or i not in u.images or i not in v.images:
+                    push(i)
+                    continue
+                over_cap = len(layers[i]) > budgets[i]
+                both = u.images & v.images
+                merged = self.new_unit(
+                    u.members + v.members, set(both), REASON_CAP if over_cap else REASON_SMALL
                 )
-                small[x] += delta
-                small_total[0] += delta
-            for x in both:
-                version[x] += 1
-            # Image i's entry was popped; the others' entries are now stale
-            # and get recomputed when they come up.
-            push(i)
+                for old in (u, v):
+                    old.images -= both
+                    if not old.images:
+                        del self.units[old.uid]
+                for x in both:
+                    layers[x].discard(u.uid)
+                    layers[x].discard(v.uid)
+                    layers[x].add(merged.uid)
+                    heapq.heappush(heaps[x], (self.rank(merged), merged.bytes, merged.uid))
+                    delta = (merged.bytes < SMALL_LAYER_BYTES) - (
+                        (u.bytes < SMALL_LAYER_BYTES) + (v.bytes < SMALL_LAYER_BYTES)
+                    )
+                    small[x] += delta
+                    small_total[0] += delta
+                for x in both:
+                    version[x] += 1
+                # Image i's entry was popped; the others' entries are now stale
+                # and get recomputed when they come up.
+                push(i)
 
 
 def plan_fleet(
