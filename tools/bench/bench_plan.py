@@ -55,7 +55,8 @@ def generate_fleet(
         n_deps = min(k, int(rnd.expovariate(1 / 2.5)))
         deps.append(sorted(set(rnd.choices(range(k), weights=weights[:k], k=n_deps))) if k else [])
     images = {}
-    for i in range(n_images):
+    members: list[set[int]] = []
+    for _ in range(n_images):
         target = rnd.randint(20, 300)
         chosen: set[int] = set()
         while len(chosen) < target:
@@ -66,6 +67,13 @@ def generate_fleet(
                 if k not in chosen:
                     chosen.add(k)
                     stack.extend(deps[k])
+        members.append(chosen)
+    # The long tail: every package is some image's (perhaps only) dependency.
+    unused = sorted(set(range(n_packages)).difference(*members))
+    for k in unused:
+        room = [m for m in members if len(m) < 300] or members
+        rnd.choice(room).add(k)
+    for i, chosen in enumerate(members):
         images[f"image{i:03d}"] = {
             "packages": sorted(names[k] for k in chosen),
             "base_layers": base_layers,
@@ -75,11 +83,13 @@ def generate_fleet(
     return {"packages": packages, "images": images}
 
 
-def time_fleet(label: str, fleet: dict, max_layers: int) -> None:
+def time_fleet(label: str, fleet: dict, max_layers: int, base_layers: int) -> None:
     """Print end-to-end and core timings of ours beside the Nix-style baseline."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fleet.json"
         out = Path(tmp) / "plan.json"
+        for img in fleet["images"].values():
+            img.setdefault("base_layers", base_layers)
         path.write_text(json.dumps(fleet))
         t0 = time.perf_counter()
         r = subprocess.run(
@@ -104,7 +114,10 @@ def time_fleet(label: str, fleet: dict, max_layers: int) -> None:
         if r.returncode:
             sys.exit(r.stderr.strip())
     pk = [Package(p, v["installed_bytes"]) for p, v in fleet["packages"].items()]
-    ims = [Image(n, tuple(v["packages"]), v["base_layers"]) for n, v in fleet["images"].items()]
+    ims = [
+        Image(n, tuple(v["packages"]), v.get("base_layers", base_layers))
+        for n, v in fleet["images"].items()
+    ]
     t0 = time.perf_counter()
     plan_fleet(pk, ims, max_layers)
     core = time.perf_counter() - t0
@@ -119,8 +132,10 @@ def time_fleet(label: str, fleet: dict, max_layers: int) -> None:
     )
     nix = time.perf_counter() - t0
     n_pk = len(fleet["packages"])
+    n_inc = sum(len(i.packages) for i in ims)
     print(
-        f"{label}: {len(ims)} images, {n_pk} packages, cap {max_layers}: "
+        f"{label}: {len(ims)} images, {n_pk} packages, {n_inc} image-package pairs, "
+        f"cap {max_layers}: "
         f"pyimage plan end-to-end {end_to_end:.3f} s, core {core:.3f} s; "
         f"Nix-style baseline {nix:.3f} s"
     )
@@ -133,15 +148,17 @@ def main() -> None:
     ap.add_argument("--packages", type=int, default=5000)
     ap.add_argument("--max-layers", type=int, default=DEFAULT_MAX_LAYERS)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--base-layers", type=int, default=5, help="when the fleet has none")
     ap.add_argument("--write-fleet", help="write the generated fleet here and stop")
     a = ap.parse_args()
     fleet = generate_fleet(a.images, a.packages, a.seed)
     if a.write_fleet:
         Path(a.write_fleet).write_text(json.dumps(fleet, indent=1))
         return
-    time_fleet("generated", fleet, a.max_layers)
+    time_fleet("generated", fleet, a.max_layers, a.base_layers)
     if a.fleet:
-        time_fleet(Path(a.fleet).name, json.loads(Path(a.fleet).read_text()), a.max_layers)
+        dev = json.loads(Path(a.fleet).read_text())
+        time_fleet(Path(a.fleet).name, dev, a.max_layers, a.base_layers)
 
 
 if __name__ == "__main__":

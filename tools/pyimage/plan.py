@@ -57,13 +57,16 @@ SMALL_LAYER_BYTES = 1 << 20
 #: Layers under SMALL_LAYER_BYTES are folded together, cheapest first, at
 #: some loss of sharing, while the fleet has more than this many per image on
 #: average, or while one image has more than SMALL_LAYERS_MAX.
-SMALL_LAYERS_MEAN = 4.0
+SMALL_LAYERS_MEAN = 5.0
 SMALL_LAYERS_MAX = 8
 #: Weight of the bytes re-pushed by a version bump against bytes stored twice.
-BUMP_WEIGHT = 10.0
+BUMP_WEIGHT = 20.0
+#: Weight of bytes stored twice in the registry.
+STORAGE_WEIGHT = 1.0
 #: How many of an image's smallest layers are considered for the next merge.
 MERGE_CANDIDATES = 5
-SMALL_CANDIDATES = 5
+SMALL_CANDIDATES = 16
+OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 16
 #: Above this many (layer, image) pairs the planner merges each image's two
@@ -348,7 +351,7 @@ class _Planner:
         bumped = v.bytes * (nu / self.n_packages + u.bytes / self.total_bytes) + u.bytes * (
             nv / self.n_packages + v.bytes / self.total_bytes
         )
-        return stored + pulled + BUMP_WEIGHT * bumped
+        return STORAGE_WEIGHT * stored + pulled + BUMP_WEIGHT * bumped
 
     def rank(self, unit: _Unit) -> int:
         """Merge candidates come smallest rank first: the layer's bytes."""
@@ -411,18 +414,32 @@ class _Planner:
                 # packages keep their own layers as long as the cap allows.
                 spare = len(layers[i]) - budgets[i] + 1
                 cands = smallest(i, max(2, min(MERGE_CANDIDATES, spare)))
+                # Layers only this image uses merge at no loss of sharing.
+                own = sorted(
+                    (u for u in (self.units[uid] for uid in layers[i]) if len(u.images) == 1),
+                    key=lambda u: (u.bytes, u.uid),
+                )[:OWN_CANDIDATES]
+                cands = cands + [u for u in own if u not in cands]
+                partners = cands
             else:
-                cands = smallest(i, SMALL_CANDIDATES)
-                cands = [c for c in cands if c.bytes < SMALL_LAYER_BYTES]
+                # A small layer may also join a bigger one (often the cheapest
+                # fold: the bigger layer's images all get the merged layer).
+                partners = smallest(i, SMALL_CANDIDATES)
+                cands = [c for c in partners if c.bytes < SMALL_LAYER_BYTES]
             found: tuple[float, int, int] | None = None
-            for a in range(len(cands)):
-                u = cands[a]
-                for b in range(a + 1, len(cands)):
-                    v = cands[b]
+            seen: set[tuple[int, int]] = set()
+            for u in cands:
+                for v in partners:
+                    pair = (min(u.uid, v.uid), max(u.uid, v.uid))
+                    if u is v or pair in seen:
+                        continue
+                    seen.add(pair)
                     both = u.images & v.images
                     gain = sum(1 for x in both if excess(x) > 0)
+                    if not gain:
+                        continue
                     cost = self.merge_cost(u, v, both) / gain
-                    key = (cost, min(u.uid, v.uid), max(u.uid, v.uid))
+                    key = (cost, *pair)
                     if found is None or key < found:
                         found = key
             return found
