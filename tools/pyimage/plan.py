@@ -54,6 +54,9 @@ DEFAULT_MAX_LAYERS = 60
 FLEET_RESERVED_LAYERS = 2
 #: A layer under this size costs a request and an extraction for little gain.
 SMALL_LAYER_BYTES = 1 << 20
+#: Small packages join a large package of the same images only while the
+#: layer stays under this size: a bump of either re-pushes the whole layer.
+HOST_MAX_BYTES = 4 << 20
 #: Layers under SMALL_LAYER_BYTES are folded together, cheapest first, at
 #: some loss of sharing, while the fleet has more than this many per image on
 #: average, or while one image has more than SMALL_LAYERS_MAX.
@@ -299,15 +302,17 @@ class _Planner:
             if acc:
                 if chunks:
                     chunks[-1].extend(acc)
-                elif large:
-                    # Too small for a layer of its own: join the smallest
-                    # large package of the same images (no sharing lost).
-                    host = min(large, key=lambda u: (u.bytes, u.uid))
-                    host.members = sorted(host.members + acc)
-                    host.bytes += acc_bytes
-                    host.reason = shared
                 else:
-                    chunks.append(acc)
+                    # Too small for a layer of its own: join the smallest
+                    # large package of the same images (no sharing lost) if
+                    # that keeps the layer cheap to re-push on a bump.
+                    host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
+                    if host is not None and host.bytes + acc_bytes <= HOST_MAX_BYTES:
+                        host.members = sorted(host.members + acc)
+                        host.bytes += acc_bytes
+                        host.reason = shared
+                    else:
+                        chunks.append(acc)
             for chunk in chunks:
                 self.new_unit(chunk, set(images), shared)
 
