@@ -62,6 +62,10 @@ HOST_MAX_BYTES = 4 << 20
 #: average, or while one image has more than SMALL_LAYERS_MAX.
 SMALL_LAYERS_MEAN = 5.0
 SMALL_LAYERS_MAX = 8
+#: A fold of small layers is not worth it above this cost (bytes stored or
+#: pulled again per image relieved): one more layer costs a request and an
+#: extraction, about what pulling 256 KiB costs on a typical link.
+FOLD_MAX_COST = 256 << 10
 #: Weight of the bytes re-pushed by a version bump against bytes stored twice.
 BUMP_WEIGHT = 20.0
 #: Weight of bytes stored twice in the registry.
@@ -322,9 +326,8 @@ class _Planner:
         key = a * self.n_images + b
         got = self.need_memo.get(key)
         if got is None:
-            held = self.image_sets[a]
-            sizes = self.sizes
-            got = max(1, sum(sizes[p] for p in self.image_pkgs[b] if p not in held))
+            lacking = self.image_sets[b] - self.image_sets[a]
+            got = max(1, sum(map(self.sizes.__getitem__, lacking)))
             self.need_memo[key] = got
         return got
 
@@ -406,6 +409,26 @@ class _Planner:
         incidences = sum(len(u.images) for u in self.units.values())
         costed = incidences <= COSTED_MERGE_LIMIT
 
+        # Per image, a heap of the layers only it uses (lazily cleaned).
+        own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for unit in self.units.values():
+            if len(unit.images) == 1:
+                own_heaps[next(iter(unit.images))].append((unit.bytes, unit.uid))
+        for h in own_heaps:
+            heapq.heapify(h)
+
+        def smallest_own(i: int, k: int) -> list[_Unit]:
+            heap = own_heaps[i]
+            got: list[tuple[int, int]] = []
+            while heap and len(got) < k:
+                item = heapq.heappop(heap)
+                unit = self.units.get(item[1])
+                if unit is not None and unit.images == {i}:
+                    got.append(item)
+            for item in got:
+                heapq.heappush(heap, item)
+            return [self.units[uid] for _, uid in got]
+
         def best(i: int) -> tuple[float, int, int] | None:
             over_cap = len(layers[i]) > budgets[i]
             if not costed:
@@ -413,6 +436,8 @@ class _Planner:
                 if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
                     return None
                 u, v = two
+                if not over_cap and self.merge_cost(u, v, u.images & v.images) > FOLD_MAX_COST:
+                    return None
                 return (float(u.bytes + v.bytes), min(u.uid, v.uid), max(u.uid, v.uid))
             if over_cap:
                 # Never touch the image's budget-1 biggest layers: big
@@ -420,10 +445,7 @@ class _Planner:
                 spare = len(layers[i]) - budgets[i] + 1
                 cands = smallest(i, max(2, min(MERGE_CANDIDATES, spare)))
                 # Layers only this image uses merge at no loss of sharing.
-                own = sorted(
-                    (u for u in (self.units[uid] for uid in layers[i]) if len(u.images) == 1),
-                    key=lambda u: (u.bytes, u.uid),
-                )[:OWN_CANDIDATES]
+                own = smallest_own(i, OWN_CANDIDATES)
                 cands = cands + [u for u in own if u not in cands]
                 partners = cands
             else:
@@ -444,6 +466,8 @@ class _Planner:
                     if not gain:
                         continue
                     cost = self.merge_cost(u, v, both) / gain
+                    if not over_cap and cost > FOLD_MAX_COST:
+                        continue
                     key = (cost, *pair)
                     if found is None or key < found:
                         found = key
@@ -452,11 +476,14 @@ class _Planner:
         version = [0] * n
         queue: list[tuple[float, int, int, int, int, int]] = []
 
+        queued = [False] * n
+
         def push(i: int) -> None:
             if excess(i) <= 0:
                 return
             found = best(i)
             if found is not None:
+                queued[i] = True
                 heapq.heappush(queue, (found[0], i, version[i], found[1], found[2], 0))
 
         for phase[0] in (0, 1):
@@ -464,6 +491,7 @@ class _Planner:
                 push(i)
             while queue:
                 _, i, ver, a, b, _ = heapq.heappop(queue)
+                queued[i] = False
                 if ver != version[i]:
                     push(i)
                     continue
@@ -482,6 +510,11 @@ class _Planner:
                     old.images -= both
                     if not old.images:
                         del self.units[old.uid]
+                    elif len(old.images) == 1:
+                        x = next(iter(old.images))
+                        heapq.heappush(own_heaps[x], (old.bytes, old.uid))
+                if len(both) == 1:
+                    heapq.heappush(own_heaps[i], (merged.bytes, merged.uid))
                 for x in both:
                     layers[x].discard(u.uid)
                     layers[x].discard(v.uid)
@@ -494,6 +527,11 @@ class _Planner:
                     small_total[0] += delta
                 for x in both:
                     version[x] += 1
+                # Images that still hold u or v alone may now have a merge
+                # they had not (u or v became theirs only): look again.
+                for x in sorted((u.images | v.images) - both):
+                    if not queued[x]:
+                        push(x)
                 # Image i's entry was popped; the others' entries are now stale
                 # and get recomputed when they come up.
                 push(i)
