@@ -122,16 +122,28 @@ def test_tiny_image_may_keep_a_tiny_layer() -> None:
     assert [lay.packages for lay in plan.image("x").layers] == [("six==1",)]
 
 
-def test_small_layers_are_folded() -> None:
-    # 30 small packages with 30 different user sets: folded into few layers.
+def small_counts(plan: Plan) -> list[int]:
+    return [sum(1 for lay in im.layers if lay.bytes < SMALL_LAYER_BYTES) for im in plan.images]
+
+
+def test_small_layers_are_folded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 30 small packages with many different user sets.
     rnd = random.Random(3)
     pkgs = [Package(f"s{k}==1", 50_000) for k in range(30)]
     images = [Image(f"i{j}", tuple(p.id for p in pkgs if rnd.random() < 0.6), 2) for j in range(6)]
+    monkeypatch.setattr(core, "FOLD_MAX_COST", 0)
+    unfolded = small_counts(plan_fleet(pkgs, images, 100))
+    monkeypatch.setattr(core, "FOLD_MAX_COST", float("inf"))
     plan = plan_fleet(pkgs, images, 100)
     check_invariants(plan, images, {p.id: p.bytes for p in pkgs})
-    small = [sum(1 for lay in im.layers if lay.bytes < SMALL_LAYER_BYTES) for im in plan.images]
+    small = small_counts(plan)
+    assert sum(unfolded) / len(unfolded) > core.SMALL_LAYERS_MEAN
     assert sum(small) / len(small) <= core.SMALL_LAYERS_MEAN
     assert max(small) <= core.SMALL_LAYERS_MAX
+    # With the default limit on waste, folding lies in between.
+    monkeypatch.undo()
+    default = small_counts(plan_fleet(pkgs, images, 100))
+    assert sum(small) <= sum(default) <= sum(unfolded)
 
 
 def test_plan_image_reserves_what_the_caller_says() -> None:
