@@ -1,0 +1,637 @@
+"""Layer planning core: which pip packages go into which image layer.
+
+Pure functions over frozen dataclasses, no I/O (the JSON edge is
+:mod:`pyimage.plan_cli`). Two entry points share one algorithm:
+
+* :func:`plan_fleet` plans several images at once (a monorepo) so that
+  packages used by the same images share byte-identical layers;
+* :func:`plan_image` plans one image alone: what the Bazel image rule calls
+  when it has no fleet plan. It is :func:`plan_fleet` on a fleet of one.
+
+The cap counts every layer of the final image: ``base_layers`` of the image's
+base, ``reserved_layers`` the caller adds itself (the fleet command reserves 2:
+interpreter and app; a rule without an interpreter layer passes 1), and the
+package layers planned here. So each image gets at most
+``max_layers - base_layers - reserved_layers`` package layers.
+
+Algorithm (see docs/layer-planning.md):
+
+1. ``previous`` layers whose members are all still in the image, same
+   ``name==version``, are kept as they are ("kept from previous plan").
+2. The other packages are grouped by their *used-by signature*: the set of
+   images that need them. Packages with the same signature can share a layer
+   without losing any sharing. Within a signature, packages of at least
+   :data:`SMALL_LAYER_BYTES` get a layer of their own ("large package alone")
+   and the smaller ones are packed, in name order, into layers of at least
+   that size ("packages used by the same images {...}").
+3. While an image has more layers than its budget, or more than
+   :data:`SMALL_LAYERS_MEAN` layers under :data:`SMALL_LAYER_BYTES`, the
+   cheapest merge of two of its smallest layers is applied, fleet-wide: every
+   image holding both layers gets the merged layer, so it stays shared. The
+   cost weighs the bytes stored and pulled twice and the bytes a version bump
+   re-pushes ("merged to fit the cap", "merged small layers").
+4. Layers are ordered bottom to top by how many images share them, then by
+   size, then by members: widely shared, big, slow-changing layers first.
+
+Every step breaks ties on package ids and image names, never on input order,
+so the same input in any order gives the same plan.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pyimage.errors import PyimageError
+
+#: Docker's classic layer store refuses images of more than 125 layers.
+MAX_LAYERS_LIMIT = 125
+#: Default cap on all layers of an image (base + reserved + packages); see
+#: docs/layer-planning.md for the measurements behind it.
+DEFAULT_MAX_LAYERS = 60
+#: Layers the fleet command reserves on top of the base: interpreter and app.
+FLEET_RESERVED_LAYERS = 2
+#: A layer under this size costs a request and an extraction for little gain.
+SMALL_LAYER_BYTES = 1 << 20
+#: Small packages join a large package of the same images only while the
+#: layer stays under this size: a bump of either re-pushes the whole layer.
+HOST_MAX_BYTES = 4 << 20
+#: Layers under SMALL_LAYER_BYTES are folded together, cheapest first, at
+#: some loss of sharing, while the fleet has more than this many per image on
+#: average, or while one image has more than SMALL_LAYERS_MAX.
+SMALL_LAYERS_MEAN = 5.0
+SMALL_LAYERS_MAX = 8
+#: A fold of small layers is not worth it above this cost (bytes stored or
+#: pulled again per image relieved): one more layer costs a request and an
+#: extraction, about what pulling 256 KiB costs on a typical link.
+FOLD_MAX_COST = 256 << 10
+#: Weight of the bytes re-pushed by a version bump against bytes stored twice.
+BUMP_WEIGHT = 20.0
+#: Weight of bytes stored twice in the registry.
+STORAGE_WEIGHT = 1.0
+#: How many of an image's smallest layers are considered for the next merge.
+MERGE_CANDIDATES = 5
+SMALL_CANDIDATES = 16
+OWN_CANDIDATES = 8
+#: Above this many image pairs a merge's pair cost is estimated, not summed.
+PAIR_EXACT_LIMIT = 16
+#: Above this many (layer, image) pairs the planner merges each image's two
+#: smallest layers instead of searching for the cheapest merge: same rules,
+#: linear time, for fleets of hundreds of images.
+COSTED_MERGE_LIMIT = 20_000
+
+REASON_LARGE = "large package alone"
+REASON_KEPT = "kept from previous plan"
+REASON_CAP = "merged to fit the cap"
+REASON_SMALL = "merged small layers"
+
+
+@dataclass(frozen=True)
+class Package:
+    """One pip package version: ``id`` is ``name==version``."""
+
+    id: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image: its package ids and how many layers its base image has."""
+
+    name: str
+    packages: tuple[str, ...]
+    base_layers: int = 0
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One planned package layer: sorted member ids, total bytes, why."""
+
+    packages: tuple[str, ...]
+    bytes: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The package layers of one image, bottom to top."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    budget: int
+    base_layers: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fleet plan: one :class:`ImagePlan` per image, sorted by name."""
+
+    images: tuple[ImagePlan, ...]
+    max_layers: int
+    reserved_layers: int
+
+    def image(self, name: str) -> ImagePlan:
+        """The plan of the image called ``name``."""
+        for img in self.images:
+            if img.name == name:
+                return img
+        raise KeyError(name)
+
+
+#: A previous plan: image name -> its package layers, each a list of ids.
+PreviousPlan = Mapping[str, Sequence[Sequence[str]]]
+
+
+def check_max_layers(max_layers: int) -> None:
+    """Refuse a cap the runtimes cannot load."""
+    if max_layers > MAX_LAYERS_LIMIT:
+        raise PyimageError(
+            f"max_layers {max_layers} is above {MAX_LAYERS_LIMIT}: Docker's layer store "
+            f"refuses images of more than {MAX_LAYERS_LIMIT} layers ('max depth exceeded'); "
+            f"use at most {MAX_LAYERS_LIMIT}"
+        )
+    if max_layers < 1:
+        raise PyimageError(f"max_layers {max_layers} must be at least 1")
+
+
+def package_budget(image: Image, max_layers: int, reserved_layers: int) -> int:
+    """Package layers ``image`` may have under the cap; errors if none fit."""
+    budget = max_layers - image.base_layers - reserved_layers
+    if budget < (1 if image.packages else 0):
+        need = image.base_layers + reserved_layers + (1 if image.packages else 0)
+        raise PyimageError(
+            f"image '{image.name}': max_layers {max_layers} leaves no room for a package "
+            f"layer (base {image.base_layers} + reserved {reserved_layers} layers); "
+            f"raise max_layers to at least {need}"
+        )
+    return budget
+
+
+def _validate(
+    packages: Sequence[Package], images: Sequence[Image], reserved_layers: int
+) -> dict[str, int]:
+    if reserved_layers < 0:
+        raise PyimageError(f"reserved_layers {reserved_layers} must not be negative")
+    sizes: dict[str, int] = {}
+    for pkg in packages:
+        if not isinstance(pkg.id, str) or not pkg.id:
+            raise PyimageError(f"package id {pkg.id!r} must be a non-empty 'name==version'")
+        if pkg.id in sizes:
+            raise PyimageError(f"package '{pkg.id}' is listed twice; list each package once")
+        if isinstance(pkg.bytes, bool) or not isinstance(pkg.bytes, int) or pkg.bytes < 0:
+            raise PyimageError(
+                f"package '{pkg.id}': size {pkg.bytes!r} must be a non-negative integer "
+                "number of bytes"
+            )
+        sizes[pkg.id] = pkg.bytes
+    names: set[str] = set()
+    for img in images:
+        if img.name in names:
+            raise PyimageError(f"image '{img.name}' is listed twice; give each image once")
+        names.add(img.name)
+        if (
+            isinstance(img.base_layers, bool)
+            or not isinstance(img.base_layers, int)
+            or img.base_layers < 0
+        ):
+            raise PyimageError(
+                f"image '{img.name}': base_layers {img.base_layers!r} must be a "
+                "non-negative integer"
+            )
+        seen: set[str] = set()
+        for p in img.packages:
+            if p not in sizes:
+                raise PyimageError(
+                    f"image '{img.name}' uses package '{p}' that has no size; add it to "
+                    "the packages with its installed_bytes"
+                )
+            if p in seen:
+                raise PyimageError(f"image '{img.name}' lists package '{p}' twice; list it once")
+            seen.add(p)
+    return sizes
+
+
+class _Unit:
+    """A layer under construction, shared by the images in ``images``."""
+
+    __slots__ = ("bytes", "images", "members", "reason", "uid")
+
+    def __init__(
+        self, uid: int, members: list[int], size: int, images: set[int], reason: str
+    ) -> None:
+        self.uid = uid
+        self.members = members
+        self.bytes = size
+        self.images = images
+        self.reason = reason
+
+
+def _describe_images(names: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    if len(names) > limit:
+        shown += f", +{len(names) - limit} more"
+    return "{" + shown + "}"
+
+
+class _Planner:
+    """One planning run over integer ids (packages and images sorted by name)."""
+
+    def __init__(self, pkg_ids: list[str], sizes: list[int], image_names: list[str]) -> None:
+        self.pkg_ids = pkg_ids
+        self.sizes = sizes
+        self.image_names = image_names
+        self.units: dict[int, _Unit] = {}
+        self.next_uid = 0
+        self.total_bytes = max(1, sum(sizes))
+        self.n_packages = max(1, len(sizes))
+        self.n_images = max(1, len(image_names))
+        self.image_pkgs: list[list[int]] = []
+        self.image_sets: list[set[int]] = []
+        self.need_memo: dict[int, int] = {}
+        self.mean_need = 1.0
+        self.pair_scale = 0.0
+
+    def set_images(self, image_pkgs: list[list[int]]) -> None:
+        """The full package lists of the images (for the pair cost)."""
+        self.image_pkgs = image_pkgs
+        self.image_sets = [set(p) for p in image_pkgs]
+        n = len(image_pkgs)
+        pairs = n * (n - 1)
+        # Pair-metric ratios are per pair of images: one byte more pulled in a
+        # pair weighs total_bytes / pairs / need bytes of storage.
+        self.pair_scale = self.total_bytes / pairs if pairs else 0.0
+        totals = [sum(self.sizes[p] for p in pk) for pk in image_pkgs]
+        self.mean_need = max(1.0, sum(totals) / max(1, n) / 2)
+
+    def new_unit(self, members: list[int], images: set[int], reason: str) -> _Unit:
+        members.sort()
+        unit = _Unit(self.next_uid, members, sum(self.sizes[m] for m in members), images, reason)
+        self.next_uid += 1
+        self.units[unit.uid] = unit
+        return unit
+
+    # -- step 2: signature groups -------------------------------------------
+    def group(self, rest: list[list[int]]) -> None:  # noqa: PLR0912 (one pass, kept whole)
+        """Units for the packages each image still needs, by used-by signature."""
+        users: dict[int, list[int]] = {}
+        for i, pkgs in enumerate(rest):
+            for p in pkgs:
+                users.setdefault(p, []).append(i)
+        by_sig: dict[tuple[int, ...], list[int]] = {}
+        for p, imgs in users.items():
+            by_sig.setdefault(tuple(imgs), []).append(p)
+        for sig in sorted(by_sig):
+            members = sorted(by_sig[sig])
+            images = set(sig)
+            shared = "packages used by the same images " + _describe_images(
+                [self.image_names[i] for i in sig]
+            )
+            small: list[int] = []
+            large: list[_Unit] = []
+            for p in members:
+                if self.sizes[p] >= SMALL_LAYER_BYTES:
+                    large.append(self.new_unit([p], set(images), REASON_LARGE))
+                else:
+                    small.append(p)
+            chunks: list[list[int]] = []
+            acc: list[int] = []
+            acc_bytes = 0
+            for p in small:
+                acc.append(p)
+                acc_bytes += self.sizes[p]
+                if acc_bytes >= SMALL_LAYER_BYTES:
+                    chunks.append(acc)
+                    acc, acc_bytes = [], 0
+            if acc:
+                if chunks:
+                    chunks[-1].extend(acc)
+                else:
+                    # Too small for a layer of its own: join the smallest
+                    # large package of the same images (no sharing lost) if
+                    # that keeps the layer cheap to re-push on a bump.
+                    host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
+                    if host is not None and host.bytes + acc_bytes <= HOST_MAX_BYTES:
+                        host.members = sorted(host.members + acc)
+                        host.bytes += acc_bytes
+                        host.reason = shared
+                    else:
+                        chunks.append(acc)
+            for chunk in chunks:
+                self.new_unit(chunk, set(images), shared)
+
+    # -- step 3: merges -----------------------------------------------------
+    def need(self, a: int, b: int) -> int:
+        """Bytes of image b's packages that image a lacks (memoised)."""
+        key = a * self.n_images + b
+        got = self.need_memo.get(key)
+        if got is None:
+            lacking = self.image_sets[b] - self.image_sets[a]
+            got = max(1, sum(map(self.sizes.__getitem__, lacking)))
+            self.need_memo[key] = got
+        return got
+
+    def pulled_cost(self, unit: _Unit, others: set[int], both: set[int]) -> float:
+        """Pair-metric cost, in bytes, of images in ``both`` no longer sharing
+        ``unit`` with the images in ``others``: each such pair pulls it again."""
+        if not others:
+            return 0.0
+        if len(others) * len(both) > PAIR_EXACT_LIMIT:
+            share = 1.0 / max(1.0, self.mean_need)
+            return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
+        need = self.need
+        # Both directions: b in both pulls the merged layer on a node of a,
+        # and a pulls its own copy of unit on a node of b.
+        share = sum(1.0 / need(a, b) + 1.0 / need(b, a) for a in others for b in both)
+        return unit.bytes * share * self.pair_scale
+
+    def merge_cost(self, u: _Unit, v: _Unit, both: set[int]) -> float:
+        """Bytes a merge of ``u`` and ``v`` (for the images in ``both``) wastes."""
+        only_u = len(u.images) - len(both)
+        only_v = len(v.images) - len(both)
+        stored = (u.bytes if only_u else 0) + (v.bytes if only_v else 0)
+        pulled = 0.0
+        if only_u:
+            pulled += self.pulled_cost(u, u.images - both, both)
+        if only_v:
+            pulled += self.pulled_cost(v, v.images - both, both)
+        nu, nv = len(u.members), len(v.members)
+        bumped = v.bytes * (nu / self.n_packages + u.bytes / self.total_bytes) + u.bytes * (
+            nv / self.n_packages + v.bytes / self.total_bytes
+        )
+        return STORAGE_WEIGHT * stored + pulled + BUMP_WEIGHT * bumped
+
+    def rank(self, unit: _Unit) -> int:
+        """Merge candidates come smallest rank first: the layer's bytes."""
+        return unit.bytes
+
+    def merge_all(self, budgets: list[int]) -> None:  # noqa: PLR0912, PLR0915 (one loop, shared state)
+        """Merge until every image fits its budget and has few small layers."""
+        n = len(budgets)
+        layers: list[set[int]] = [set() for _ in range(n)]
+        heaps: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
+        small = [0] * n
+        for unit in self.units.values():
+            for i in unit.images:
+                layers[i].add(unit.uid)
+                heaps[i].append((self.rank(unit), unit.bytes, unit.uid))
+                if unit.bytes < SMALL_LAYER_BYTES:
+                    small[i] += 1
+        for h in heaps:
+            heapq.heapify(h)
+
+        small_total = [sum(small)]
+        small_target = SMALL_LAYERS_MEAN * n
+
+        # Phase 0 merges only to fit the cap (which folds many small layers
+        # already); phase 1 then folds the small layers that are left.
+        phase = [0]
+
+        def excess(i: int) -> int:
+            over = len(layers[i]) - budgets[i]
+            if phase[0] == 0 or len(layers[i]) < 2 or small[i] < 2:
+                return over
+            if small_total[0] > small_target:
+                return max(over, small[i] - 1)
+            return max(over, small[i] - SMALL_LAYERS_MAX)
+
+        def smallest(i: int, k: int) -> list[_Unit]:
+            heap = heaps[i]
+            got: list[tuple[int, int, int]] = []
+            while heap and len(got) < k:
+                item = heapq.heappop(heap)
+                if item[2] in layers[i]:
+                    got.append(item)
+            for item in got:
+                heapq.heappush(heap, item)
+            return [self.units[uid] for _, _, uid in got]
+
+        incidences = sum(len(u.images) for u in self.units.values())
+        costed = incidences <= COSTED_MERGE_LIMIT
+
+        # Per image, a heap of the layers only it uses (lazily cleaned).
+        own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+        for unit in self.units.values():
+            if len(unit.images) == 1:
+                own_heaps[next(iter(unit.images))].append((unit.bytes, unit.uid))
+        for h in own_heaps:
+            heapq.heapify(h)
+
+        def smallest_own(i: int, k: int) -> list[_Unit]:
+            heap = own_heaps[i]
+            got: list[tuple[int, int]] = []
+            while heap and len(got) < k:
+                item = heapq.heappop(heap)
+                unit = self.units.get(item[1])
+                if unit is not None and unit.images == {i}:
+                    got.append(item)
+            for item in got:
+                heapq.heappush(heap, item)
+            return [self.units[uid] for _, uid in got]
+
+        def best(i: int) -> tuple[float, int, int] | None:
+            over_cap = len(layers[i]) > budgets[i]
+            if not costed:
+                two = smallest(i, 2)
+                if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
+                    return None
+                u, v = two
+                if not over_cap and self.merge_cost(u, v, u.images & v.images) > FOLD_MAX_COST:
+                    return None
+                return (float(u.bytes + v.bytes), min(u.uid, v.uid), max(u.uid, v.uid))
+            if over_cap:
+                # Never touch the image's budget-1 biggest layers: big
+                # packages keep their own layers as long as the cap allows.
+                spare = len(layers[i]) - budgets[i] + 1
+                cands = smallest(i, max(2, min(MERGE_CANDIDATES, spare)))
+                # Layers only this image uses merge at no loss of sharing.
+                own = smallest_own(i, OWN_CANDIDATES)
+                cands = cands + [u for u in own if u not in cands]
+                partners = cands
+            else:
+                # A small layer may also join a bigger one (often the cheapest
+                # fold: the bigger layer's images all get the merged layer).
+                partners = smallest(i, SMALL_CANDIDATES)
+                cands = [c for c in partners if c.bytes < SMALL_LAYER_BYTES]
+            found: tuple[float, int, int] | None = None
+            seen: set[tuple[int, int]] = set()
+            for u in cands:
+                for v in partners:
+                    pair = (min(u.uid, v.uid), max(u.uid, v.uid))
+                    if u is v or pair in seen:
+                        continue
+                    seen.add(pair)
+                    both = u.images & v.images
+                    gain = sum(1 for x in both if excess(x) > 0)
+                    if not gain:
+                        continue
+                    cost = self.merge_cost(u, v, both) / gain
+                    if not over_cap and cost > FOLD_MAX_COST:
+                        continue
+                    key = (cost, *pair)
+                    if found is None or key < found:
+                        found = key
+            return found
+
+        version = [0] * n
+        queue: list[tuple[float, int, int, int, int, int]] = []
+
+        queued = [False] * n
+
+        def push(i: int) -> None:
+            if excess(i) <= 0:
+                return
+            found = best(i)
+            if found is not None:
+                queued[i] = True
+                heapq.heappush(queue, (found[0], i, version[i], found[1], found[2], 0))
+
+        for phase[0] in (0, 1):
+            for i in range(n):
+                push(i)
+            while queue:
+                _, i, ver, a, b, _ = heapq.heappop(queue)
+                queued[i] = False
+                if ver != version[i]:
+                    push(i)
+                    continue
+                if excess(i) <= 0:
+                    continue
+                u, v = self.units.get(a), self.units.get(b)
+                if u is None or v is None or i not in u.images or i not in v.images:
+                    push(i)
+                    continue
+                over_cap = len(layers[i]) > budgets[i]
+                both = u.images & v.images
+                merged = self.new_unit(
+                    u.members + v.members, set(both), REASON_CAP if over_cap else REASON_SMALL
+                )
+                for old in (u, v):
+                    old.images -= both
+                    if not old.images:
+                        del self.units[old.uid]
+                    elif len(old.images) == 1:
+                        x = next(iter(old.images))
+                        heapq.heappush(own_heaps[x], (old.bytes, old.uid))
+                if len(both) == 1:
+                    heapq.heappush(own_heaps[i], (merged.bytes, merged.uid))
+                for x in both:
+                    layers[x].discard(u.uid)
+                    layers[x].discard(v.uid)
+                    layers[x].add(merged.uid)
+                    heapq.heappush(heaps[x], (self.rank(merged), merged.bytes, merged.uid))
+                    delta = (merged.bytes < SMALL_LAYER_BYTES) - (
+                        (u.bytes < SMALL_LAYER_BYTES) + (v.bytes < SMALL_LAYER_BYTES)
+                    )
+                    small[x] += delta
+                    small_total[0] += delta
+                for x in both:
+                    version[x] += 1
+                # Images that still hold u or v alone may now have a merge
+                # they had not (u or v became theirs only): look again.
+                for x in sorted((u.images | v.images) - both):
+                    if not queued[x]:
+                        push(x)
+                # Image i's entry was popped; the others' entries are now stale
+                # and get recomputed when they come up.
+                push(i)
+
+
+def plan_fleet(
+    packages: Iterable[Package],
+    images: Iterable[Image],
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    *,
+    reserved_layers: int = FLEET_RESERVED_LAYERS,
+    previous: PreviousPlan | None = None,
+) -> Plan:
+    """Plan the package layers of every image of a fleet under one cap.
+
+    ``packages`` must hold every package the images use (extra ones are
+    ignored). ``previous`` maps image names to the package layers of the last
+    plan; a layer whose members are all still in that image is kept. Raises
+    :class:`~pyimage.errors.PyimageError` on bad input or a cap too small.
+    """
+    pkg_list = list(packages)
+    img_list = sorted(images, key=lambda im: im.name)
+    check_max_layers(max_layers)
+    sizes = _validate(pkg_list, img_list, reserved_layers)
+    budgets = [package_budget(im, max_layers, reserved_layers) for im in img_list]
+
+    used = sorted({p for im in img_list for p in im.packages})
+    index = {p: k for k, p in enumerate(used)}
+    planner = _Planner(used, [sizes[p] for p in used], [im.name for im in img_list])
+
+    kept: list[list[tuple[int, ...]]] = []
+    rest: list[list[int]] = []
+    rest_budgets: list[int] = []
+    for im, budget in zip(img_list, budgets, strict=True):
+        mine = {index[p] for p in im.packages}
+        keep = _kept_layers(mine, (previous or {}).get(im.name, ()), index)
+        free = mine.difference(*keep) if keep else set(mine)
+        # Drop the smallest kept layers while the rest would not fit.
+        keep.sort(key=lambda lay: (sum(planner.sizes[m] for m in lay), lay))
+        while keep and len(keep) + (1 if free else 0) > budget:
+            free.update(keep.pop(0))
+        kept.append(keep)
+        rest.append(sorted(free))
+        rest_budgets.append(budget - len(keep))
+
+    planner.set_images([sorted(index[p] for p in im.packages) for im in img_list])
+    planner.group(rest)
+    planner.merge_all(rest_budgets)
+
+    per_image: list[list[Layer]] = [[] for _ in img_list]
+    sharing: dict[tuple[str, ...], int] = {}
+    for unit in sorted(planner.units.values(), key=lambda u: u.uid):
+        ids = tuple(used[m] for m in unit.members)
+        lay = Layer(ids, unit.bytes, unit.reason)
+        for i in unit.images:
+            per_image[i].append(lay)
+    for i, keep in enumerate(kept):
+        for members in keep:
+            ids = tuple(used[m] for m in members)
+            per_image[i].append(Layer(ids, sum(sizes[p] for p in ids), REASON_KEPT))
+    for lays in per_image:
+        for lay in lays:
+            sharing[lay.packages] = sharing.get(lay.packages, 0) + 1
+    plans = []
+    for im, budget, lays in zip(img_list, budgets, per_image, strict=True):
+        lays.sort(key=lambda lay: (-sharing[lay.packages], -lay.bytes, lay.packages))
+        plans.append(ImagePlan(im.name, tuple(lays), budget, im.base_layers))
+    return Plan(tuple(plans), max_layers, reserved_layers)
+
+
+def _kept_layers(
+    mine: set[int], previous_layers: Sequence[Sequence[str]], index: Mapping[str, int]
+) -> list[tuple[int, ...]]:
+    """Previous layers of one image whose members are all still in it."""
+    keep: list[tuple[int, ...]] = []
+    taken: set[int] = set()
+    for layer in previous_layers:
+        members = [index.get(p) for p in layer]
+        if not members or any(m is None or m not in mine or m in taken for m in members):
+            continue
+        ids = tuple(sorted(m for m in members if m is not None))
+        if len(set(ids)) != len(ids):
+            continue
+        taken.update(ids)
+        keep.append(ids)
+    return keep
+
+
+def plan_image(
+    image: Image,
+    packages: Iterable[Package],
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    *,
+    reserved_layers: int = FLEET_RESERVED_LAYERS,
+    previous: Sequence[Sequence[str]] | None = None,
+) -> ImagePlan:
+    """Plan one image alone (the Bazel rule's case without a fleet plan).
+
+    ``previous`` is that image's previous package layers, each a list of ids.
+    """
+    prev = {image.name: previous} if previous is not None else None
+    plan = plan_fleet(packages, [image], max_layers, reserved_layers=reserved_layers, previous=prev)
+    return plan.images[0]

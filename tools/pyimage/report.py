@@ -1,0 +1,192 @@
+"""``pyimage report``: explain a plan and score it against known strategies.
+
+::
+
+    pyimage report --fleet FLEET.json --plan PLAN.json [--max-layers N]
+                   [--reserved-layers R] [--bumps K] [--json]
+
+Prints, per image, its package layers bottom to top (size, members, reason),
+then a fleet table of the metrics of :mod:`pyimage.metrics` for the plan and,
+computed in the same run, for each baseline of :mod:`pyimage.baselines`. The
+bump metric re-plans with :func:`pyimage.plan.plan_fleet` (the plan file is
+the "before" plan of our row). ``--json`` prints the same as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pyimage.baselines import BASELINES
+from pyimage.errors import PyimageError
+from pyimage.metrics import Layers, Metrics, measure
+from pyimage.plan import FLEET_RESERVED_LAYERS, Image, Package, plan_fleet
+from pyimage.plan_cli import load_json, read_fleet, read_previous
+
+OURS = "pyimage plan"
+MIB = 1 << 20
+
+
+def _check_plan(images: Mapping[str, Sequence[str]], plan: Layers, path: str) -> None:
+    for name, pkgs in images.items():
+        if name not in plan:
+            raise PyimageError(f"{path}: no layers for image '{name}'; re-run pyimage plan")
+        got = [p for layer in plan[name] for p in layer]
+        if sorted(got) != sorted(pkgs):
+            raise PyimageError(
+                f"{path}: image '{name}' layers do not hold exactly its packages; "
+                "re-run pyimage plan for this fleet"
+            )
+
+
+def score(
+    sizes: Mapping[str, int],
+    images: Mapping[str, Sequence[str]],
+    *,
+    base_layers: Mapping[str, int],
+    reserved_layers: int,
+    max_layers: int,
+    plan: Layers,
+    bumps: int = 30,
+) -> dict[str, tuple[Metrics, bool]]:
+    """Metrics of ``plan`` and of every baseline: name -> (metrics, respects cap)."""
+
+    def ours(s: Mapping[str, int], ims: Mapping[str, Sequence[str]], prev: Layers | None) -> Layers:
+        if prev is None and s is sizes and ims is images:
+            return plan
+        result = plan_fleet(
+            [Package(p, b) for p, b in s.items()],
+            [Image(n, tuple(pk), base_layers[n]) for n, pk in ims.items()],
+            max_layers,
+            reserved_layers=reserved_layers,
+            previous=prev,
+        )
+        return {im.name: [list(lay.packages) for lay in im.layers] for im in result.images}
+
+    rows: dict[str, tuple[Metrics, bool]] = {
+        OURS: (
+            measure(
+                sizes,
+                images,
+                base_layers=base_layers,
+                reserved_layers=reserved_layers,
+                max_layers=max_layers,
+                replan=ours,
+                bumps=bumps,
+            ),
+            True,
+        )
+    }
+    for name, (fn, respects_cap) in BASELINES.items():
+
+        def replan(
+            s: Mapping[str, int],
+            ims: Mapping[str, Sequence[str]],
+            prev: Layers | None,
+            fn: Any = fn,
+        ) -> Layers:
+            return fn(s, ims, base_layers, reserved_layers, max_layers)
+
+        m = measure(
+            sizes,
+            images,
+            base_layers=base_layers,
+            reserved_layers=reserved_layers,
+            max_layers=max_layers,
+            replan=replan,
+            bumps=bumps,
+        )
+        rows[name] = (m, respects_cap)
+    return rows
+
+
+def render(
+    raw_plan: Mapping[str, Any],
+    sizes: Mapping[str, int],
+    rows: Mapping[str, tuple[Metrics, bool]],
+    max_layers: int,
+) -> str:
+    """The readable report: per-image layers, then the metrics table."""
+    lines: list[str] = []
+    for name in sorted(raw_plan["images"]):
+        layers = raw_plan["images"][name]["layers"]
+        total = sum(sizes[p] for lay in layers for p in lay["packages"])
+        lines.append(f"image {name}: {len(layers)} package layers, {total / MIB:.1f} MiB")
+        for k, lay in enumerate(layers, 1):
+            members = lay["packages"]
+            size = sum(sizes[p] for p in members)
+            shown = ", ".join(members[:4]) + (
+                f", +{len(members) - 4} more" if len(members) > 4 else ""
+            )
+            reason = lay.get("reason", "")
+            lines.append(
+                f"  {k:>3} {size / MIB:9.2f} MiB  {len(members):>3} pkg  {reason}: {shown}"
+            )
+        lines.append("")
+    lines.append(f"fleet metrics at max_layers {max_layers} (1.0 is ideal; small: layers < 1 MiB)")
+    header = "{:28} {:>8} {:>7} {:>7} {:>6} {:>5} {:>5}".format(
+        "strategy", "storage", "pair", "bump", "small", "maxL", "over"
+    )
+    lines.append(header)
+    for name, (m, respects) in rows.items():
+        label = name if respects else name + " *"
+        lines.append(
+            f"{label:28} {m.storage:8.4f} {m.pair:7.4f} {m.bump:7.3f} {m.small:6.2f} "
+            f"{m.max_layers:>5} {m.over_cap:>5}"
+        )
+    lines.append("* ignores the cap; over = images over max_layers")
+    return "\n".join(lines)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Read the fleet and the plan, print the report."""
+    packages, image_list = read_fleet(args.fleet)
+    sizes = {p.id: p.bytes for p in packages}
+    images = {im.name: list(im.packages) for im in image_list}
+    base_layers = {im.name: im.base_layers for im in image_list}
+    raw = load_json(args.plan)
+    plan = read_previous(args.plan)
+    _check_plan(images, plan, args.plan)
+    max_layers = args.max_layers
+    if max_layers is None:
+        max_layers = raw.get("max_layers") if isinstance(raw, dict) else None
+        if not isinstance(max_layers, int):
+            raise PyimageError(f"{args.plan}: no max_layers recorded; pass --max-layers N")
+    rows = score(
+        sizes,
+        images,
+        base_layers=base_layers,
+        reserved_layers=args.reserved_layers,
+        max_layers=max_layers,
+        plan=plan,
+        bumps=args.bumps,
+    )
+    if args.json:
+        doc = {
+            "max_layers": max_layers,
+            "images": raw["images"],
+            "metrics": {name: {**asdict(m), "respects_cap": ok} for name, (m, ok) in rows.items()},
+        }
+        print(json.dumps(doc, sort_keys=True, indent=1))
+    else:
+        print(render(raw, sizes, rows, max_layers))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser(
+        "report",
+        help="explain a plan and compare it with known layering strategies",
+        description="Per-image layers with reasons, and fleet metrics beside baselines.",
+    )
+    p.add_argument("--fleet", required=True, metavar="FLEET.json")
+    p.add_argument("--plan", required=True, metavar="PLAN.json")
+    p.add_argument("--max-layers", type=int, metavar="N", help="default: the plan's max_layers")
+    p.add_argument("--reserved-layers", type=int, default=FLEET_RESERVED_LAYERS, metavar="R")
+    p.add_argument("--bumps", type=int, default=30, metavar="K", help="bumps sampled (default 30)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=run_report)
