@@ -12,10 +12,21 @@ load(
     _PyImagePackagesInfo = "PyImagePackagesInfo",
     _PyPipPackageInfo = "PyPipPackageInfo",
 )
-load("//py/private:py_image_layers.bzl", _py_image_layers = "py_image_layers")
+load(
+    "//py/private:py_image_layers.bzl",
+    _DEFAULT_MAX_LAYERS = "DEFAULT_MAX_LAYERS",
+    _MAX_LAYERS_LIMIT = "MAX_LAYERS_LIMIT",
+    _py_image_layers = "py_image_layers",
+)
+load("//py/private:py_image_plan.bzl", _py_image_plan = "py_image_plan")
 
 pip_packages_aspect = _pip_packages_aspect
 py_image_layers = _py_image_layers
+
+# The default `max_layers`, and the most any image may have (Docker's limit).
+DEFAULT_MAX_LAYERS = _DEFAULT_MAX_LAYERS
+MAX_LAYERS_LIMIT = _MAX_LAYERS_LIMIT
+py_image_plan = _py_image_plan
 PyImageLayersInfo = _PyImageLayersInfo
 PyImagePackagesInfo = _PyImagePackagesInfo
 PyPipPackageInfo = _PyPipPackageInfo

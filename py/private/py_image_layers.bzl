@@ -7,7 +7,7 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 """
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
-load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES")
+load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageLayersInfo", "PyImagePackagesInfo")
 
@@ -18,12 +18,6 @@ MAX_LAYERS_LIMIT = 125
 DEFAULT_MAX_LAYERS = 64
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
-
-def _runfiles_path(ctx, f):
-    """The path of `f` inside a runfiles tree (`<repo>/<path>`)."""
-    if f.short_path.startswith("../"):
-        return f.short_path[3:]
-    return ctx.workspace_name + "/" + f.short_path
 
 def _write_layer(ctx, name, package, entries, inputs):
     """One action: a manifest -> tar, gzip blob and descriptor."""
@@ -58,7 +52,7 @@ def _app_layer(ctx, binary, packages_info, runfiles_root):
     for f in runfiles.files.to_list():
         if f in package_files:
             continue
-        entries.append({"path": runfiles_root + "/" + _runfiles_path(ctx, f), "src": f.path})
+        entries.append({"path": runfiles_root + "/" + runfiles_path(ctx, f), "src": f.path})
         inputs.append(f)
     for link in runfiles.symlinks.to_list():
         entries.append({"path": runfiles_root + "/" + ctx.workspace_name + "/" + link.path, "src": link.target_file.path})
@@ -176,7 +170,7 @@ def _py_image_layers_impl(ctx):
     )
 
     # Entrypoint and environment, in rules_oci's file formats.
-    main_path = "/{}/{}".format(runfiles_root, _runfiles_path(ctx, packages_info.main))
+    main_path = "/{}/{}".format(runfiles_root, runfiles_path(ctx, packages_info.main))
     entrypoint = ctx.actions.declare_file(ctx.label.name + ".entrypoint.txt")
     ctx.actions.write(entrypoint, "\n".join([python, main_path] + ctx.attr.args) + "\n")
     package_imports = {p.label.workspace_name + "/" + p.import_root: None for p in packages}
@@ -202,7 +196,10 @@ def _py_image_layers_impl(ctx):
             plan = plan,
         ),
         OutputGroupInfo(
-            app_layer = depset([app.blob, app.tar, app.descriptor]),
+            app_layer = depset([app.blob]),
+            app_layer_parts = depset([app.tar, app.descriptor]),
+            entrypoint = depset([entrypoint]),
+            env = depset([env_file]),
             layout = depset([layout]),
             plan = depset([plan]),
         ),

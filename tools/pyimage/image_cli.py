@@ -25,6 +25,7 @@ from pathlib import Path
 from pyimage import layer, oci_layout, plan
 from pyimage.errors import PyimageError
 from pyimage.fsutil import atomic_output
+from pyimage.report import MIB, layer_line
 
 
 def _load(triples: list[list[str]] | None) -> list[layer.Member]:
@@ -88,8 +89,41 @@ def _image(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_image_plan(report: dict[str, object]) -> str:
+    """The plan report of one image as a readable table, bottom to top."""
+    layers = report["layers"]
+    assert isinstance(layers, list)
+    lines = [
+        f"{report['total_layers']} layers of at most {report['max_layers']}: "
+        f"{report['base_layers']} base, {int(bool(report['interpreter_layer']))} interpreter, "
+        f"{report['package_layers']} package, {report['app_layers']} app",
+    ]
+    lines += [
+        layer_line(k, int(lay["bytes"]), lay["packages"], str(lay["reason"]))
+        for k, lay in enumerate(layers, 1)
+    ]
+    total = sum(int(lay["bytes"]) for lay in layers)
+    lines.append(f"  packages: {total / MIB:.2f} MiB in {len(layers)} layers")
+    return "\n".join(lines)
+
+
+def _show_plan(args: argparse.Namespace) -> int:
+    try:
+        report = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise PyimageError(f"cannot read plan report {args.plan}: {err.strerror}") from err
+    except ValueError as err:
+        raise PyimageError(f"plan report {args.plan} is not valid JSON ({err})") from err
+    print(render_image_plan(report))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``image`` subcommand."""
+    """Add the ``image`` and ``show-plan`` subcommands."""
+    p = sub.add_parser("show-plan", help="print the plan report of an image as a table")
+    p.add_argument("plan", metavar="PLAN.json", help="plan report written by `pyimage image`")
+    p.set_defaults(func=_show_plan)
+
     p = sub.add_parser(
         "image", help="plan an image's package layers under the cap and write its OCI layout"
     )

@@ -103,6 +103,12 @@ def score(
     return rows
 
 
+def layer_line(number: int, size: int, members: Sequence[str], reason: str) -> str:
+    """One layer of a plan as a table row: number, size, member count, reason, members."""
+    shown = ", ".join(members[:4]) + (f", +{len(members) - 4} more" if len(members) > 4 else "")
+    return f"  {number:>3} {size / MIB:9.2f} MiB  {len(members):>3} pkg  {reason}: {shown}"
+
+
 def render(
     raw_plan: Mapping[str, Any],
     sizes: Mapping[str, int],
@@ -118,13 +124,7 @@ def render(
         for k, lay in enumerate(layers, 1):
             members = lay["packages"]
             size = sum(sizes[p] for p in members)
-            shown = ", ".join(members[:4]) + (
-                f", +{len(members) - 4} more" if len(members) > 4 else ""
-            )
-            reason = lay.get("reason", "")
-            lines.append(
-                f"  {k:>3} {size / MIB:9.2f} MiB  {len(members):>3} pkg  {reason}: {shown}"
-            )
+            lines.append(layer_line(k, size, members, lay.get("reason", "")))
         lines.append("")
     lines.append(f"fleet metrics at max_layers {max_layers} (1.0 is ideal; small: layers < 1 MiB)")
     header = "{:28} {:>8} {:>7} {:>7} {:>6} {:>5} {:>5}".format(

@@ -1,0 +1,105 @@
+"""`py_image`: a Python container image with shared, capped package layers."""
+
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
+load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_layers", "py_image_plan")
+
+def _default_repo_tag(name):
+    """`bazel/<package>:<name>`, lowercased, as Docker wants repository names."""
+    repo = "bazel/" + native.package_name() if native.package_name() else "bazel/root"
+    allowed = "abcdefghijklmnopqrstuvwxyz0123456789._-/"
+    repo = "".join([c if c in allowed else "_" for c in repo.lower().elems()])
+    tag = "".join([c if c in allowed + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" and c != "/" else "_" for c in name.elems()])
+    return "{}:{}".format(repo, tag)
+
+def py_image(
+        name,
+        binary,
+        base = None,
+        max_layers = DEFAULT_MAX_LAYERS,
+        args = [],
+        env = {},
+        python = "python3",
+        platform = "linux/amd64",
+        workdir = None,
+        user = None,
+        labels = None,
+        annotations = None,
+        exposed_ports = None,
+        volumes = None,
+        repo_tags = None,
+        **kwargs):
+    """A container image of a `py_binary`, its pip packages in shared layers.
+
+    Makes these targets:
+    - `<name>`: rules_oci's `oci_image`: the OCI layout of `<name>.layers`
+      (base, interpreter and package layers) plus the app layer and config.
+    - `<name>.layers`: `py_image_layers`, everything but rules_oci's part.
+    - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`
+      loads the image into the local container runtime.
+    - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
+
+    Args:
+        name: name of the image target.
+        binary: the `py_binary` to run.
+        base: the base image, an OCI layout (e.g. from `oci_pull`); none for scratch.
+        max_layers: the most layers of the image, base and app included (at most 125).
+        args: arguments of the binary, after the entrypoint.
+        env: environment variables of the container.
+        python: the interpreter command, when the Python toolchain brings no
+            interpreter files of its own (then the base image must have it).
+        platform: the platform of the base image to build on (`os/arch[/variant]`).
+        workdir: the container's working directory.
+        user: the user the container runs as.
+        labels: image labels (dict or file), passed to `oci_image`.
+        annotations: manifest annotations (dict or file), passed to `oci_image`.
+        exposed_ports: ports, passed to `oci_image`.
+        volumes: volumes, passed to `oci_image`.
+        repo_tags: tags for `<name>.load`; default `bazel/<package>:<name>`.
+        **kwargs: common attributes (tags, visibility, testonly, ...), given to every target.
+    """
+    layers = name + ".layers"
+    py_image_layers(
+        name = layers,
+        binary = binary,
+        base = base,
+        max_layers = max_layers,
+        args = args,
+        env = env,
+        python = python,
+        platform = platform,
+        **kwargs
+    )
+    parts = {}
+    for group in ["layout", "app_layer", "entrypoint", "env"]:
+        parts[group] = "{}_{}".format(layers, group)
+        native.filegroup(
+            name = parts[group],
+            srcs = [":" + layers],
+            output_group = group,
+            **kwargs
+        )
+    py_image_plan(
+        name = name + ".plan",
+        layers = ":" + layers,
+        **kwargs
+    )
+    oci_image(
+        name = name,
+        base = ":" + parts["layout"],
+        tars = [":" + parts["app_layer"]],
+        entrypoint = ":" + parts["entrypoint"],
+        env = ":" + parts["env"],
+        workdir = workdir,
+        user = user,
+        labels = labels,
+        annotations = annotations,
+        exposed_ports = exposed_ports,
+        volumes = volumes,
+        **kwargs
+    )
+    oci_load(
+        name = name + ".load",
+        image = ":" + name,
+        repo_tags = repo_tags if repo_tags != None else [_default_repo_tag(name)],
+        **kwargs
+    )
