@@ -182,6 +182,10 @@ def _py_image_layers_impl(ctx):
         "PYTHONPATH": ":".join(pythonpath),
         "RUNFILES_DIR": "/" + runfiles_root,
     }
+    if interpreter_layer:
+        # An interpreter built with an absolute rpath (not $ORIGIN) finds its
+        # libpython here.
+        env["LD_LIBRARY_PATH"] = "/{}/lib".format(INTERPRETER_ROOT)
     env.update(ctx.attr.env)
     env_file = ctx.actions.declare_file(ctx.label.name + ".env.txt")
     ctx.actions.write(env_file, "".join(["{}={}\n".format(k, env[k]) for k in sorted(env)]))
@@ -221,7 +225,8 @@ Builds, for a `py_binary`:
   `/opt/pyimage/site-packages`, the same path in every image).
 - `<name>.entrypoint.txt` and `<name>.env.txt`: the entrypoint (the
   interpreter running the binary's main file, then `args`) and environment
-  (`PYTHONPATH`, `RUNFILES_DIR`, then `env`), in rules_oci's file formats.
+  (`PYTHONPATH`, `RUNFILES_DIR`, `LD_LIBRARY_PATH` with an interpreter layer,
+  then `env`), in rules_oci's file formats.
 - `<name>.plan.json`: the plan report (layers, members, sizes, reasons).
 
 `py_image` wraps this rule and rules_oci's `oci_image`; use this rule alone to
