@@ -75,11 +75,11 @@ MERGE_CANDIDATES = 5
 SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
-PAIR_EXACT_LIMIT = 16
+PAIR_EXACT_LIMIT = 400
 #: Above this many (layer, image) pairs the planner merges each image's two
 #: smallest layers instead of searching for the cheapest merge: same rules,
 #: linear time, for fleets of hundreds of images.
-COSTED_MERGE_LIMIT = 20_000
+COSTED_MERGE_LIMIT = 8_000
 
 REASON_LARGE = "large package alone"
 REASON_KEPT = "kept from previous plan"
