@@ -76,6 +76,7 @@ SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 400
+FAST_PAIR_EXACT_LIMIT = 4
 #: Above this many (layer, image) pairs the planner merges each image's two
 #: smallest layers instead of searching for the cheapest merge: same rules,
 #: linear time, for fleets of hundreds of images.
@@ -251,6 +252,7 @@ class _Planner:
         self.need_memo: dict[int, int] = {}
         self.mean_need = 1.0
         self.pair_scale = 0.0
+        self.pair_exact_limit = PAIR_EXACT_LIMIT
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -336,7 +338,7 @@ class _Planner:
         ``unit`` with the images in ``others``: each such pair pulls it again."""
         if not others:
             return 0.0
-        if len(others) * len(both) > PAIR_EXACT_LIMIT:
+        if len(others) * len(both) > self.pair_exact_limit:
             share = 1.0 / max(1.0, self.mean_need)
             return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
         need = self.need
@@ -408,6 +410,8 @@ class _Planner:
 
         incidences = sum(len(u.images) for u in self.units.values())
         costed = incidences <= COSTED_MERGE_LIMIT
+        if not costed:
+            self.pair_exact_limit = FAST_PAIR_EXACT_LIMIT
 
         # Per image, a heap of the layers only it uses (lazily cleaned).
         own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -429,16 +433,33 @@ class _Planner:
                 heapq.heappush(heap, item)
             return [self.units[uid] for _, uid in got]
 
+        def best_fast(i: int, over_cap: bool) -> tuple[float, int, int] | None:
+            # Few candidates: the two smallest layers, the two smallest
+            # layers only this image uses, and one of each.
+            two = smallest(i, 2)
+            if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
+                return None
+            pairs = [(two[0], two[1])]
+            if over_cap:
+                own = smallest_own(i, 2)
+                if len(own) == 2:
+                    pairs.append((own[0], own[1]))
+                if own and own[0] is not two[0]:
+                    pairs.append((two[0], own[0]))
+            found: tuple[float, int, int] | None = None
+            for u, v in pairs:
+                cost = self.merge_cost(u, v, u.images & v.images)
+                key = (cost, min(u.uid, v.uid), max(u.uid, v.uid))
+                if found is None or key < found:
+                    found = key
+            if found is None or (not over_cap and found[0] > FOLD_MAX_COST):
+                return None
+            return found
+
         def best(i: int) -> tuple[float, int, int] | None:
             over_cap = len(layers[i]) > budgets[i]
             if not costed:
-                two = smallest(i, 2)
-                if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
-                    return None
-                u, v = two
-                if not over_cap and self.merge_cost(u, v, u.images & v.images) > FOLD_MAX_COST:
-                    return None
-                return (float(u.bytes + v.bytes), min(u.uid, v.uid), max(u.uid, v.uid))
+                return best_fast(i, over_cap)
             if over_cap:
                 # Never touch the image's budget-1 biggest layers: big
                 # packages keep their own layers as long as the cap allows.
