@@ -266,9 +266,13 @@ class _Planner:
         totals = [sum(self.sizes[p] for p in pk) for pk in image_pkgs]
         self.mean_need = max(1.0, sum(totals) / max(1, n) / 2)
 
-    def new_unit(self, members: list[int], images: set[int], reason: str) -> _Unit:
+    def new_unit(
+        self, members: list[int], images: set[int], reason: str, size: int | None = None
+    ) -> _Unit:
         members.sort()
-        unit = _Unit(self.next_uid, members, sum(self.sizes[m] for m in members), images, reason)
+        if size is None:
+            size = sum(map(self.sizes.__getitem__, members))
+        unit = _Unit(self.next_uid, members, size, images, reason)
         self.next_uid += 1
         self.units[unit.uid] = unit
         return unit
@@ -525,7 +529,10 @@ class _Planner:
                 over_cap = len(layers[i]) > budgets[i]
                 both = u.images & v.images
                 merged = self.new_unit(
-                    u.members + v.members, set(both), REASON_CAP if over_cap else REASON_SMALL
+                    u.members + v.members,
+                    set(both),
+                    REASON_CAP if over_cap else REASON_SMALL,
+                    u.bytes + v.bytes,
                 )
                 for old in (u, v):
                     old.images -= both
@@ -548,11 +555,13 @@ class _Planner:
                     small_total[0] += delta
                 for x in both:
                     version[x] += 1
-                # Images that still hold u or v alone may now have a merge
-                # they had not (u or v became theirs only): look again.
-                for x in sorted((u.images | v.images) - both):
-                    if not queued[x]:
-                        push(x)
+                # An image left alone with u or v may now have a cheap merge
+                # it had not (a layer only it uses): look again.
+                for old in (u, v):
+                    if len(old.images) == 1:
+                        x = next(iter(old.images))
+                        if not queued[x]:
+                            push(x)
                 # Image i's entry was popped; the others' entries are now stale
                 # and get recomputed when they come up.
                 push(i)
