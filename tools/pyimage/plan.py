@@ -24,14 +24,23 @@ Algorithm (see docs/layer-planning.md):
    :data:`SMALL_LAYER_BYTES` get a layer of their own ("large package alone")
    and the smaller ones are packed, in name order, into layers of at least
    that size ("packages used by the same images {...}").
-3. While an image has more layers than its budget, or more than
-   :data:`SMALL_LAYERS_MEAN` layers under :data:`SMALL_LAYER_BYTES`, the
-   cheapest merge of two of its smallest layers is applied, fleet-wide: every
-   image holding both layers gets the merged layer, so it stays shared. The
-   cost weighs the bytes stored and pulled twice and the bytes a version bump
-   re-pushes ("merged to fit the cap", "merged small layers").
-4. Layers are ordered bottom to top by how many images share them, then by
+3. While an image has more layers than its budget, the cheapest merge of two
+   of its layers is applied, fleet-wide: every image holding both layers gets
+   the merged layer, so it stays shared ("merged to fit the cap"). The cost
+   adds the bytes stored twice, the bytes pulled again between pairs of images
+   (weighted by how little those images differ) and the bytes a version bump
+   re-pushes. Candidates are the image's smallest layers (never its
+   budget - 1 biggest) and the layers only it uses (no sharing lost).
+4. Then, while the fleet averages more than :data:`SMALL_LAYERS_MEAN` layers
+   under :data:`SMALL_LAYER_BYTES` per image (or an image has more than
+   :data:`SMALL_LAYERS_MAX`), small layers are folded the same way, as long as
+   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers").
+5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
+
+Above :data:`COSTED_MERGE_LIMIT` (layer, image) pairs, steps 3 and 4 look at
+fewer candidates per image and estimate more of the pair cost, to stay
+near-linear on fleets of hundreds of images.
 
 Every step breaks ties on package ids and image names, never on input order,
 so the same input in any order gives the same plan.
@@ -70,16 +79,19 @@ FOLD_MAX_COST = 256 << 10
 BUMP_WEIGHT = 20.0
 #: Weight of bytes stored twice in the registry.
 STORAGE_WEIGHT = 1.0
-#: How many of an image's smallest layers are considered for the next merge.
+#: How many of an image's layers are considered for its next merge: its
+#: smallest (to fit the cap), its smallest as partners of a small layer, and
+#: its smallest of those only it uses.
 MERGE_CANDIDATES = 5
 SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 400
 FAST_PAIR_EXACT_LIMIT = 4
-#: Above this many (layer, image) pairs the planner merges each image's two
-#: smallest layers instead of searching for the cheapest merge: same rules,
-#: linear time, for fleets of hundreds of images.
+#: Above this many (layer, image) pairs the planner considers only each
+#: image's two smallest layers and two smallest own layers for a merge, and
+#: sums the pair cost over at most FAST_PAIR_EXACT_LIMIT image pairs: same
+#: rules, about linear time, for fleets of hundreds of images.
 COSTED_MERGE_LIMIT = 8_000
 
 REASON_LARGE = "large package alone"
