@@ -24,14 +24,23 @@ Algorithm (see docs/layer-planning.md):
    :data:`SMALL_LAYER_BYTES` get a layer of their own ("large package alone")
    and the smaller ones are packed, in name order, into layers of at least
    that size ("packages used by the same images {...}").
-3. While an image has more layers than its budget, or more than
-   :data:`SMALL_LAYERS_MEAN` layers under :data:`SMALL_LAYER_BYTES`, the
-   cheapest merge of two of its smallest layers is applied, fleet-wide: every
-   image holding both layers gets the merged layer, so it stays shared. The
-   cost weighs the bytes stored and pulled twice and the bytes a version bump
-   re-pushes ("merged to fit the cap", "merged small layers").
-4. Layers are ordered bottom to top by how many images share them, then by
+3. While an image has more layers than its budget, the cheapest merge of two
+   of its layers is applied, fleet-wide: every image holding both layers gets
+   the merged layer, so it stays shared ("merged to fit the cap"). The cost
+   adds the bytes stored twice, the bytes pulled again between pairs of images
+   (weighted by how little those images differ) and the bytes a version bump
+   re-pushes. Candidates are the image's smallest layers (never its
+   budget - 1 biggest) and the layers only it uses (no sharing lost).
+4. Then, while the fleet averages more than :data:`SMALL_LAYERS_MEAN` layers
+   under :data:`SMALL_LAYER_BYTES` per image (or an image has more than
+   :data:`SMALL_LAYERS_MAX`), small layers are folded the same way, as long as
+   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers").
+5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
+
+Above :data:`COSTED_MERGE_LIMIT` (layer, image) pairs, steps 3 and 4 look at
+fewer candidates per image and estimate more of the pair cost, to stay
+near-linear on fleets of hundreds of images.
 
 Every step breaks ties on package ids and image names, never on input order,
 so the same input in any order gives the same plan.
@@ -70,16 +79,20 @@ FOLD_MAX_COST = 256 << 10
 BUMP_WEIGHT = 20.0
 #: Weight of bytes stored twice in the registry.
 STORAGE_WEIGHT = 1.0
-#: How many of an image's smallest layers are considered for the next merge.
+#: How many of an image's layers are considered for its next merge: its
+#: smallest (to fit the cap), its smallest as partners of a small layer, and
+#: its smallest of those only it uses.
 MERGE_CANDIDATES = 5
 SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
-PAIR_EXACT_LIMIT = 16
-#: Above this many (layer, image) pairs the planner merges each image's two
-#: smallest layers instead of searching for the cheapest merge: same rules,
-#: linear time, for fleets of hundreds of images.
-COSTED_MERGE_LIMIT = 20_000
+PAIR_EXACT_LIMIT = 400
+FAST_PAIR_EXACT_LIMIT = 4
+#: Above this many (layer, image) pairs the planner considers only each
+#: image's two smallest layers and two smallest own layers for a merge, and
+#: sums the pair cost over at most FAST_PAIR_EXACT_LIMIT image pairs: same
+#: rules, about linear time, for fleets of hundreds of images.
+COSTED_MERGE_LIMIT = 8_000
 
 REASON_LARGE = "large package alone"
 REASON_KEPT = "kept from previous plan"
@@ -251,6 +264,7 @@ class _Planner:
         self.need_memo: dict[int, int] = {}
         self.mean_need = 1.0
         self.pair_scale = 0.0
+        self.pair_exact_limit = PAIR_EXACT_LIMIT
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -264,9 +278,13 @@ class _Planner:
         totals = [sum(self.sizes[p] for p in pk) for pk in image_pkgs]
         self.mean_need = max(1.0, sum(totals) / max(1, n) / 2)
 
-    def new_unit(self, members: list[int], images: set[int], reason: str) -> _Unit:
+    def new_unit(
+        self, members: list[int], images: set[int], reason: str, size: int | None = None
+    ) -> _Unit:
         members.sort()
-        unit = _Unit(self.next_uid, members, sum(self.sizes[m] for m in members), images, reason)
+        if size is None:
+            size = sum(map(self.sizes.__getitem__, members))
+        unit = _Unit(self.next_uid, members, size, images, reason)
         self.next_uid += 1
         self.units[unit.uid] = unit
         return unit
@@ -336,7 +354,7 @@ class _Planner:
         ``unit`` with the images in ``others``: each such pair pulls it again."""
         if not others:
             return 0.0
-        if len(others) * len(both) > PAIR_EXACT_LIMIT:
+        if len(others) * len(both) > self.pair_exact_limit:
             share = 1.0 / max(1.0, self.mean_need)
             return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
         need = self.need
@@ -408,6 +426,8 @@ class _Planner:
 
         incidences = sum(len(u.images) for u in self.units.values())
         costed = incidences <= COSTED_MERGE_LIMIT
+        if not costed:
+            self.pair_exact_limit = FAST_PAIR_EXACT_LIMIT
 
         # Per image, a heap of the layers only it uses (lazily cleaned).
         own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -429,16 +449,33 @@ class _Planner:
                 heapq.heappush(heap, item)
             return [self.units[uid] for _, uid in got]
 
+        def best_fast(i: int, over_cap: bool) -> tuple[float, int, int] | None:
+            # Few candidates: the two smallest layers, the two smallest
+            # layers only this image uses, and one of each.
+            two = smallest(i, 2)
+            if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
+                return None
+            pairs = [(two[0], two[1])]
+            if over_cap:
+                own = smallest_own(i, 2)
+                if len(own) == 2:
+                    pairs.append((own[0], own[1]))
+                if own and own[0] is not two[0]:
+                    pairs.append((two[0], own[0]))
+            found: tuple[float, int, int] | None = None
+            for u, v in pairs:
+                cost = self.merge_cost(u, v, u.images & v.images)
+                key = (cost, min(u.uid, v.uid), max(u.uid, v.uid))
+                if found is None or key < found:
+                    found = key
+            if found is None or (not over_cap and found[0] > FOLD_MAX_COST):
+                return None
+            return found
+
         def best(i: int) -> tuple[float, int, int] | None:
             over_cap = len(layers[i]) > budgets[i]
             if not costed:
-                two = smallest(i, 2)
-                if len(two) < 2 or (not over_cap and two[1].bytes >= SMALL_LAYER_BYTES):
-                    return None
-                u, v = two
-                if not over_cap and self.merge_cost(u, v, u.images & v.images) > FOLD_MAX_COST:
-                    return None
-                return (float(u.bytes + v.bytes), min(u.uid, v.uid), max(u.uid, v.uid))
+                return best_fast(i, over_cap)
             if over_cap:
                 # Never touch the image's budget-1 biggest layers: big
                 # packages keep their own layers as long as the cap allows.
@@ -504,7 +541,10 @@ class _Planner:
                 over_cap = len(layers[i]) > budgets[i]
                 both = u.images & v.images
                 merged = self.new_unit(
-                    u.members + v.members, set(both), REASON_CAP if over_cap else REASON_SMALL
+                    u.members + v.members,
+                    set(both),
+                    REASON_CAP if over_cap else REASON_SMALL,
+                    u.bytes + v.bytes,
                 )
                 for old in (u, v):
                     old.images -= both
@@ -527,11 +567,13 @@ class _Planner:
                     small_total[0] += delta
                 for x in both:
                     version[x] += 1
-                # Images that still hold u or v alone may now have a merge
-                # they had not (u or v became theirs only): look again.
-                for x in sorted((u.images | v.images) - both):
-                    if not queued[x]:
-                        push(x)
+                # An image left alone with u or v may now have a cheap merge
+                # it had not (a layer only it uses): look again.
+                for old in (u, v):
+                    if len(old.images) == 1:
+                        x = next(iter(old.images))
+                        if not queued[x]:
+                            push(x)
                 # Image i's entry was popped; the others' entries are now stale
                 # and get recomputed when they come up.
                 push(i)
