@@ -15,7 +15,7 @@ load(":providers.bzl", "PyImageLayersInfo", "PyImagePackagesInfo")
 MAX_LAYERS_LIMIT = 125
 
 # The default cap; docs/layer-planning.md says how it was chosen.
-DEFAULT_MAX_LAYERS = 64
+DEFAULT_MAX_LAYERS = 60
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
 

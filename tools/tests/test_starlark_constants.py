@@ -1,0 +1,22 @@
+"""Constants the Bazel rules and the Python tools must agree on."""
+
+import re
+from pathlib import Path
+
+from pyimage import plan
+
+RULE = Path(__file__).resolve().parents[2] / "py" / "private" / "py_image_layers.bzl"
+
+
+def starlark_int(name: str) -> int:
+    match = re.search(rf"^{name} = (\d+)$", RULE.read_text(), re.MULTILINE)
+    assert match, f"{name} not found in {RULE}"
+    return int(match.group(1))
+
+
+def test_default_cap_is_the_planners() -> None:
+    assert starlark_int("DEFAULT_MAX_LAYERS") == plan.DEFAULT_MAX_LAYERS
+
+
+def test_layer_limit_is_the_planners() -> None:
+    assert starlark_int("MAX_LAYERS_LIMIT") == plan.MAX_LAYERS_LIMIT == 125
