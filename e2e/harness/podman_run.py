@@ -123,7 +123,8 @@ def describe_max_depth(layout: Path, tag: str, result: RunResult) -> str:
     layers = len(read_image(layout, tag).layers)
     return (
         f"{MAX_DEPTH}: podman could not {result.stage} {layout}:{tag}: it has {layers} layers, "
-        f"podman's overlay store stacks at most {OVERLAY_LIMIT}"
+        f"podman's overlay store stacks at most {OVERLAY_LIMIT} "
+        f"(podman: {last_line(result.stderr or result.stdout)})"
     )
 
 
