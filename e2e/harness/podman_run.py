@@ -37,6 +37,7 @@ from harnesslib import (
     mounts_under,
     need_root,
     need_tool,
+    progress,
     read_image,
     remove_tree,
 )
@@ -69,6 +70,7 @@ def private_podman() -> Iterator[list[str]]:
     need_tool("runc")
     # podman wants short runroot paths (socket names): keep both under /tmp.
     store = Path(tempfile.mkdtemp(prefix="pyimg-podman-", dir="/tmp"))
+    progress(f"podman store {store}")
     cmd = [
         podman,
         *("--root", str(store / "root"), "--runroot", str(store / "run")),

@@ -202,6 +202,11 @@ class Registry:
                     ) from None
                 time.sleep(0.1)
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running docker-registry process (None once stopped)."""
+        return self._proc
+
     def close(self) -> None:
         """Stop the registry process; remove the directory if it is a temporary one."""
         if self._proc is not None:
