@@ -140,8 +140,14 @@ def _cleanup_root(root: Path) -> None:
 def _build(kind: str, work: Path) -> Path:
     """Bootstrap, clean, archive and wrap the root in a layout under ``work``; return it."""
     r = recipe(kind)
-    debootstrap = need_tool("debootstrap")
     umoci = need_tool("umoci")
+    layer = _root_tar(kind, r, work)
+    return _layout(kind, r, umoci, layer, work)
+
+
+def _root_tar(kind: str, r: dict[str, object], work: Path) -> Path:
+    """Bootstrap the root under ``work``, clean it and archive it; return the tar."""
+    debootstrap = need_tool("debootstrap")
     tar = need_tool("tar")
     root = work / "rootfs"
     include = r["include"]
@@ -184,6 +190,13 @@ def _build(kind: str, work: Path) -> Path:
         env={**os.environ, "LC_ALL": "C"},
     )
     remove_tree(root)
+    return layer
+
+
+def _layout(kind: str, r: dict[str, object], umoci: str, layer: Path, work: Path) -> Path:
+    """Turn the root's tar into a one-layer layout under ``work`` with umoci; check it."""
+    include = r["include"]
+    assert isinstance(include, list)
     layout = work / "layout"
     progress("making the OCI layout with umoci")
     image = f"{layout}:{TAG}"
@@ -216,12 +229,15 @@ def _build(kind: str, work: Path) -> Path:
     progress("checking the layout with umoci unpack")
     bundle = work / "check"
     run([umoci, "unpack", "--image", image, str(bundle)], what="umoci unpack", timeout=1800)
-    if include and not (bundle / "rootfs" / "usr" / "bin" / "python3").exists():
-        raise HarnessError("the python base has no /usr/bin/python3 after unpacking")
+    if (bundle / "rootfs" / "usr" / "bin" / "python3").exists() != bool(include):
+        raise HarnessError(f"the {kind} base has the wrong python3 after unpacking")
     remove_tree(bundle)
     img = read_image(layout, TAG)
     if len(img.layers) != 1:
         raise HarnessError(f"expected one layer in the base, found {len(img.layers)}")
+    # umoci writes blobs 0600; the cache is shared, so make it readable by all.
+    for p in [layout, *layout.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
     return layout
 
 
