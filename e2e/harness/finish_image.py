@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Finish an image the way rules_oci's ``oci_image`` would, with umoci: app layer + config.
+
+    finish_image.py --layout DIR --app-layer APP.tar.gz --entrypoint ENTRY.txt --env ENV.txt
+                    --out DIR [--tag TAG] [--cmd CMD.txt] [--keep-cmd]
+
+``--layout`` is the layout the Bazel rule writes (base + interpreter + package
+layers, one image). ``--app-layer`` is the app layer, a tar or a gzip tar
+(``<name>.app.tar.gz``); umoci only takes uncompressed archives, so a gzip one
+is decompressed to a temporary tar first and umoci compresses it again: the
+app layer's ``diff_id`` is the tar's digest either way, its blob digest is
+umoci's. ``--entrypoint`` holds the argv, one argument a line (rules_oci's
+format); ``--env`` ``KEY=VALUE`` lines, set on top of the base's environment (a
+key the base has is replaced, the others are appended, as rules_oci does).
+Setting an entrypoint clears the base's ``Cmd`` (as a Dockerfile ENTRYPOINT
+does) unless ``--keep-cmd``; ``--cmd`` sets one.
+
+Then it checks the result: every layer below the app layer has the same
+descriptor (digest, size, media type) and ``diff_id`` as in the input and its
+blob still hashes to its digest, the app layer's ``diff_id`` is the tar's, the
+config says what was asked, and ``umoci unpack`` (strict: digests, sizes,
+diff_ids) succeeds. The output is written beside ``--out`` and renamed into
+place. Prints a JSON summary. Needs root and umoci.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harnesslib import (
+    HarnessError,
+    Image,
+    blob_path,
+    copy_tree,
+    main_wrapper,
+    need_root,
+    need_tool,
+    read_image,
+    remove_tree,
+    replace_dir,
+    retag_single,
+    run,
+    sha256_file,
+    temp_sibling,
+)
+
+FIXED_TIME = "1970-01-01T00:00:00Z"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_entrypoint(path: Path) -> list[str]:
+    """argv from a rules_oci entrypoint file: one argument a line; a final newline is optional."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise HarnessError(f"cannot read entrypoint file {path}: {e.strerror}") from None
+    args = text.split("\n")
+    if args and args[-1] == "":
+        args.pop()
+    if not args:
+        raise HarnessError(f"entrypoint file {path} is empty")
+    return args
+
+
+def read_env(path: Path) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` lines (blank lines skipped); HarnessError naming a bad line."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise HarnessError(f"cannot read env file {path}: {e.strerror}") from None
+    out: list[tuple[str, str]] = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        key, eq, value = line.partition("=")
+        if not eq or not key or any(c.isspace() for c in key):
+            raise HarnessError(f"{path}:{n}: not KEY=VALUE: {line!r}")
+        out.append((key, value))
+    return out
+
+
+def merged_env(base: list[str], extra: list[tuple[str, str]]) -> list[str]:
+    """The environment rules_oci would give: base entries, replaced by key, then new keys."""
+    env = list(base)
+    for key, value in extra:
+        item = f"{key}={value}"
+        for i, e in enumerate(env):
+            if e.partition("=")[0] == key:
+                env[i] = item
+                break
+        else:
+            env.append(item)
+    return env
+
+
+def plain_tar(app_layer: Path, work: Path) -> tuple[Path, str]:
+    """An uncompressed tar of the app layer (decompressed into ``work`` if gzip) and its digest."""
+    try:
+        with app_layer.open("rb") as f:
+            magic = f.read(2)
+    except OSError as e:
+        raise HarnessError(f"cannot read app layer {app_layer}: {e.strerror}") from None
+    if magic != GZIP_MAGIC:
+        return app_layer, sha256_file(app_layer)
+    out = work / "app.tar"
+    h = hashlib.sha256()
+    try:
+        with gzip.open(app_layer, "rb") as src, out.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                h.update(chunk)
+                dst.write(chunk)
+    except (OSError, EOFError) as e:
+        raise HarnessError(f"app layer {app_layer} is not a valid gzip file: {e}") from None
+    return out, "sha256:" + h.hexdigest()
+
+
+def _layer_key(desc: dict[str, object]) -> tuple[str, int, str]:
+    return (str(desc.get("digest")), int(desc.get("size", -1)), str(desc.get("mediaType")))  # type: ignore[call-overload]
+
+
+def check_result(
+    *,
+    before: Image,
+    after: Image,
+    layout: Path,
+    app_diff_id: str,
+    entrypoint: list[str],
+    env: list[str],
+) -> None:
+    """Raise HarnessError unless ``after`` is ``before`` + the app layer + the config asked for."""
+    n = len(before.layers)
+    if len(after.layers) != n + 1:
+        raise HarnessError(f"expected {n + 1} layers after adding the app, got {len(after.layers)}")
+    for i, (a, b) in enumerate(zip(before.layers, after.layers[:n], strict=True)):
+        if _layer_key(a) != _layer_key(b):
+            raise HarnessError(f"layer {i} changed: {_layer_key(a)} became {_layer_key(b)}")
+        digest = str(b["digest"])
+        if sha256_file(blob_path(layout, digest)) != digest:
+            raise HarnessError(f"layer {i}: blob {digest} no longer hashes to its digest")
+    if after.diff_ids[:n] != before.diff_ids:
+        raise HarnessError("the diff_ids of the input layers changed")
+    if after.diff_ids[n:] != [app_diff_id]:
+        raise HarnessError(f"app layer diff_id {after.diff_ids[n:]} is not the tar's {app_diff_id}")
+    if entrypoint and after.entrypoint != entrypoint:
+        raise HarnessError(f"entrypoint is {after.entrypoint}, expected {entrypoint}")
+    if after.env != env:
+        raise HarnessError(f"environment is {after.env}, expected {env}")
+
+
+def finish(
+    *,
+    layout: Path,
+    app_layer: Path,
+    entrypoint_file: Path,
+    env_file: Path,
+    out: Path,
+    tag: str = "latest",
+    cmd_file: Path | None = None,
+    keep_cmd: bool = False,
+) -> dict[str, object]:
+    """Write ``out``: ``layout`` + app layer + config, checked; return a summary."""
+    umoci = need_tool("umoci")
+    need_root("umoci unpack (the final check)")
+    before = read_image(layout)
+    entrypoint = read_entrypoint(entrypoint_file)
+    extra_env = read_env(env_file)
+    cmd = read_entrypoint(cmd_file) if cmd_file is not None else None
+    if not app_layer.is_file():
+        raise HarnessError(f"app layer {app_layer} does not exist")
+    if out.exists() and not out.is_dir():
+        raise HarnessError(f"--out {out} exists and is not a directory")
+    env = merged_env(before.env, extra_env)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(out)
+    work = Path(tempfile.mkdtemp(prefix="finish-", dir=out.parent))
+    try:
+        app_tar, app_diff_id = plain_tar(app_layer, work)
+        copy_tree(layout, tmp)
+        retag_single(tmp, tag)
+        image = f"{tmp}:{tag}"
+        run(
+            [
+                umoci,
+                "raw",
+                "add-layer",
+                "--image",
+                image,
+                "--history.created",
+                FIXED_TIME,
+                "--history.created_by",
+                f"app layer {app_layer.name} (rules_pyimage e2e, umoci)",
+                str(app_tar),
+            ],
+            what="umoci raw add-layer",
+        )
+        config = [umoci, "config", "--image", image, "--no-history", "--created", FIXED_TIME]
+        if not keep_cmd or cmd is not None:
+            config += ["--clear", "config.cmd"]
+        config += ["--clear", "config.env"]
+        for e in env:
+            config += ["--config.env", e]
+        for a in entrypoint:
+            config += ["--config.entrypoint", a]
+        for a in cmd or []:
+            config += ["--config.cmd", a]
+        run(config, what="umoci config")
+        run([umoci, "gc", "--layout", str(tmp)], what="umoci gc")
+        after = read_image(tmp, tag)
+        check_result(
+            before=before,
+            after=after,
+            layout=tmp,
+            app_diff_id=app_diff_id,
+            entrypoint=entrypoint,
+            env=env,
+        )
+        run(
+            [umoci, "unpack", "--image", image, str(work / "bundle")],
+            what="umoci unpack",
+            timeout=1800,
+        )
+        replace_dir(tmp, out)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    finally:
+        remove_tree(work)
+    return {
+        "layout": str(out),
+        "tag": tag,
+        "manifest": str(after.manifest_descriptor.get("digest")),
+        "layers": after.layer_digests,
+        "kept_layers": len(before.layers),
+        "app_layer": after.layer_digests[-1],
+        "app_diff_id": app_diff_id,
+        "entrypoint": after.entrypoint,
+        "env": after.env,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; prints the summary as JSON."""
+    p = argparse.ArgumentParser(prog="finish_image.py", description=__doc__.split("\n")[0])
+    p.add_argument("--layout", required=True, type=Path, help="input OCI layout (one image)")
+    p.add_argument("--app-layer", required=True, type=Path, help="app layer: .tar or .tar.gz")
+    p.add_argument("--entrypoint", required=True, type=Path, help="argv, one argument a line")
+    p.add_argument("--env", required=True, type=Path, help="KEY=VALUE lines")
+    p.add_argument("--out", required=True, type=Path, help="output OCI layout")
+    p.add_argument("--tag", default="latest", help="tag of the output image (default: latest)")
+    p.add_argument("--cmd", type=Path, default=None, help="Cmd, one argument a line")
+    p.add_argument("--keep-cmd", action="store_true", help="keep the base's Cmd")
+    args = p.parse_args(argv)
+    if not args.layout.is_dir():
+        raise HarnessError(f"--layout {args.layout} is not a directory")
+    summary = finish(
+        layout=args.layout,
+        app_layer=args.app_layer,
+        entrypoint_file=args.entrypoint,
+        env_file=args.env,
+        out=args.out,
+        tag=args.tag,
+        cmd_file=args.cmd,
+        keep_cmd=args.keep_cmd,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    main_wrapper("finish_image.py", main)()
