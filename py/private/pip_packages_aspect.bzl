@@ -96,6 +96,7 @@ def _package_info(target, ctx, name, version):
     args.add("package-tar")
     args.add("--manifest", manifest)
     args.add("--src-root", ".")
+    args.add("--drop-rules-python-shims")
     args.add("--tar", tar)
     args.add("--blob", blob)
     args.add("--descriptor", descriptor)

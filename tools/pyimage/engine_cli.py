@@ -18,6 +18,8 @@ from pyimage.errors import PyimageError
 def _package_tar(args: argparse.Namespace) -> int:
     src_root = Path(args.src_root) if args.src_root else None
     manifest = tarball.load_manifest(Path(args.manifest), src_root)
+    if args.drop_rules_python_shims:
+        manifest = tarball.drop_rules_python_shims(manifest)
     tarball.write_package(
         manifest,
         Path(args.tar) if args.tar else None,
@@ -113,6 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--src-root",
         help="folder that relative 'src' paths are relative to (default: the manifest's folder)",
+    )
+    p.add_argument(
+        "--drop-rules-python-shims",
+        action="store_true",
+        help="leave out the namespace __init__.py shims rules_python adds to wheels",
     )
     p.add_argument("--tar", help="output .tar (needed later to merge the package)")
     p.add_argument("--blob", required=True, help="output .tar.gz blob")

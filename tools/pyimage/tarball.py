@@ -84,6 +84,37 @@ class Manifest:
     root: str = ""
 
 
+#: First line of the ``__init__.py`` files rules_python's wheel installer adds
+#: to a wheel's folders that have none (pkgutil-style namespace shims). They
+#: are not the wheel's: merged into one site-packages folder, one package's
+#: shim would shadow (or clash with) another package's real ``__init__.py``.
+RULES_PYTHON_SHIM_MARKER = (
+    b"# __path__ manipulation added by bazelbuild/rules_python to support namespace pkgs."
+)
+
+
+def _is_rules_python_shim(entry: Entry) -> bool:
+    if entry.kind != "file" or entry.src is None or entry.path.rsplit("/", 1)[-1] != "__init__.py":
+        return False
+    try:
+        with entry.src.open("rb") as f:
+            return f.read(len(RULES_PYTHON_SHIM_MARKER)) == RULES_PYTHON_SHIM_MARKER
+    except OSError as err:
+        raise PyimageError(
+            f"package: cannot read {entry.src} for {entry.path!r}: {err.strerror}; check the source"
+        ) from err
+
+
+def drop_rules_python_shims(manifest: Manifest) -> Manifest:
+    """``manifest`` without rules_python's generated namespace ``__init__.py`` shims.
+
+    In one site-packages folder Python's implicit namespace packages (PEP 420)
+    do what the shims did in Bazel's one-folder-per-package runfiles.
+    """
+    kept = tuple(e for e in manifest.entries if not _is_rules_python_shim(e))
+    return Manifest(manifest.package, kept, manifest.root)
+
+
 def sort_key(path: str) -> tuple[bytes, ...]:
     """Order of entries: by path components, so a directory precedes its contents."""
     return tuple(part.encode("utf-8") for part in path.split("/"))

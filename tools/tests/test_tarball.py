@@ -278,3 +278,37 @@ def test_src_root_resolves_relative_sources(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     with tarfile.open(out / "six.tar.gz") as tf:
         assert tf.extractfile("site-packages/six.py").read() == b"six = 1\n"  # type: ignore[union-attr]
+
+
+def test_rules_python_namespace_shims_are_left_out(tmp_path: Path) -> None:
+    # rules_python adds pkgutil __init__.py shims to a wheel's folders without
+    # one (autobahn's twisted/): merged into one site-packages they would
+    # shadow twisted's own __init__.py.
+    src = tmp_path / "src"
+    (src / "twisted/plugins").mkdir(parents=True)
+    shim = (
+        tarball.RULES_PYTHON_SHIM_MARKER
+        + b"\n__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    )
+    (src / "twisted/__init__.py").write_bytes(shim)
+    (src / "twisted/plugins/ab.py").write_bytes(b"x = 1\n")
+    (src / "own.py").write_bytes(b"# __path__ manipulation, but not the shim\n")
+    entries = [
+        {"path": "sp/twisted/__init__.py", "src": str(src / "twisted/__init__.py")},
+        {"path": "sp/twisted/plugins/ab.py", "src": str(src / "twisted/plugins/ab.py")},
+        {"path": "sp/own/__init__.py", "src": str(src / "own.py")},
+    ]
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"package": "autobahn==1", "entries": entries}))
+    base = [sys.executable, "-m", "pyimage", "package-tar", "--manifest", str(manifest)]
+    for flag, expect_shim in (([], True), (["--drop-rules-python-shims"], False)):
+        blob = tmp_path / f"o{len(flag)}.tar.gz"
+        r = subprocess.run(
+            [*base, "--blob", str(blob), "--descriptor", str(blob) + ".json", *flag],
+            cwd=TOOLS, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        with tarfile.open(blob) as tf:
+            names = set(tf.getnames())
+        assert ("sp/twisted/__init__.py" in names) is expect_shim
+        assert {"sp/twisted/plugins/ab.py", "sp/own/__init__.py"} <= names
