@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Base images for the e2e tests: Debian bookworm made offline, as a one-layer OCI layout.
 
-    base_image.py make --kind python|nopython --out DIR [--cache-dir DIR] [--rebuild]
+    base_image.py make --kind python|nopython [--out DIR] [--cache-dir DIR] [--rebuild]
     base_image.py key --kind python|nopython          # prints the cache entry's name
 
 ``python`` is ``debootstrap --variant=minbase --include=python3 bookworm``;
@@ -14,9 +14,11 @@ File mtimes are kept as installed: the .pyc files Debian compiles record their
 sources' mtimes, and clamping those would make every .pyc stale. So two builds
 give different layer digests; the cache makes every test use the same one.
 
-Results are cached in ``/var/cache/rules_pyimage/e2e-bases/<kind>-<key>/layout``
-(or ``$RULES_PYIMAGE_E2E_CACHE``, or ``--cache-dir``), where ``key`` hashes the
-recipe below: a changed recipe makes a new entry. A build runs under a lock
+Results are cached in ``$PYIMAGE_CACHE/e2e-bases/<kind>-<key>/layout``
+(``$PYIMAGE_CACHE`` defaults to /var/cache/rules_pyimage; or
+``$RULES_PYIMAGE_E2E_CACHE``, or ``--cache-dir``), where ``key`` hashes the
+recipe below: a changed recipe makes a new entry. ``<cache>/<kind>`` is a
+symlink to the newest entry's layout: the e2e workspace's base images. A build runs under a lock
 (``fcntl.flock``) in a temporary directory that is renamed into place, so
 parallel runs build once and never see half an entry. ``--out`` receives a copy.
 
@@ -57,7 +59,6 @@ from harnesslib import (
     temp_sibling,
 )
 
-DEFAULT_CACHE = Path("/var/cache/rules_pyimage/e2e-bases")
 CACHE_ENV = "RULES_PYIMAGE_E2E_CACHE"
 TAG = "latest"
 FIXED_TIME = "1970-01-01T00:00:00Z"
@@ -108,11 +109,13 @@ def cache_key(kind: str) -> str:
 
 
 def cache_dir(override: Path | None = None) -> Path:
-    """The cache folder: ``override``, else $RULES_PYIMAGE_E2E_CACHE, else the default."""
+    """The cache folder: ``override``, $RULES_PYIMAGE_E2E_CACHE, or $PYIMAGE_CACHE/e2e-bases."""
     if override is not None:
         return override
     env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else DEFAULT_CACHE
+    if env:
+        return Path(env)
+    return Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage")) / "e2e-bases"
 
 
 @contextmanager
@@ -249,6 +252,7 @@ def ensure(kind: str, cache: Path | None = None, rebuild: bool = False) -> Path:
     layout = entry / "layout"
     if layout.is_dir() and not rebuild:
         progress(f"base {kind}: reusing {layout}")
+        _link(base, kind, key)
         return layout
     need_root("building a base image (debootstrap)")
     with locked(base / f".{key}.lock"):
@@ -281,14 +285,26 @@ def ensure(kind: str, cache: Path | None = None, rebuild: bool = False) -> Path:
             remove_tree(work)
             raise
     progress(f"base {kind}: built in {seconds:.0f}s, {dir_size(layout) / 1e6:.1f} MB, at {layout}")
+    _link(base, kind, key)
     return layout
 
 
-def make(kind: str, out: Path, cache: Path | None = None, rebuild: bool = False) -> Path:
-    """Ensure the cached base and copy its layout to ``out`` (temp + rename)."""
-    if out.exists() and not out.is_dir():
+def _link(base: Path, kind: str, key: str) -> None:
+    """Point ``<cache>/<kind>`` at the entry's layout: where the e2e workspace looks."""
+    link = base / kind
+    tmp = temp_sibling(link)
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(f"{key}/layout")
+    tmp.replace(link)
+
+
+def make(kind: str, out: Path | None, cache: Path | None = None, rebuild: bool = False) -> Path:
+    """Ensure the cached base and copy its layout to ``out`` (temp + rename), if given."""
+    if out is not None and out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out} exists and is not a directory")
     layout = ensure(kind, cache, rebuild)
+    if out is None:
+        return layout
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(out)
     try:
@@ -304,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: ``make`` and ``key``."""
     p = argparse.ArgumentParser(prog="base_image.py", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    m = sub.add_parser("make", help="build (or reuse) a base and copy its layout to --out")
+    m = sub.add_parser("make", help="build (or reuse) a base, and copy its layout to --out")
     m.add_argument("--kind", required=True, choices=sorted(KINDS))
-    m.add_argument("--out", required=True, type=Path)
+    m.add_argument("--out", type=Path, help="copy the layout here (default: no copy)")
     m.add_argument("--cache-dir", type=Path, default=None)
     m.add_argument("--rebuild", action="store_true", help="build even when cached")
     k = sub.add_parser("key", help="print the cache entry name of a kind")

@@ -12,6 +12,7 @@ Slow (minutes): run by `tools/test e2e`, not by the tools' pytest suite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -56,8 +57,6 @@ def harness(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def sha256_of(path: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
@@ -116,7 +115,9 @@ def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
     )
 
 
-def build_apps(workspace: Path, dest: Path, apps: dict[str, str], *startup: str) -> dict[str, Built]:
+def build_apps(
+    workspace: Path, dest: Path, apps: dict[str, str], *startup: str
+) -> dict[str, Built]:
     """Build each app's image.layers (grouped by config) and copy the outputs."""
     built = {}
     for config in sorted(set(apps.values())):
@@ -129,21 +130,12 @@ def build_apps(workspace: Path, dest: Path, apps: dict[str, str], *startup: str)
 
 
 @pytest.fixture(scope="session")
-def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def bases() -> dict[str, Path]:
     """The base layouts, made (or reused) by the harness, where the e2e workspace finds them."""
     root = CACHE / "e2e-bases"
-    out = {}
     for kind in ("python", "nopython"):
-        copy = tmp_path_factory.mktemp(f"base-{kind}")
-        harness("base_image.py", "make", "--kind", kind, "--cache-dir", str(root), "--out", str(copy / "layout"))
-        entry = harness("base_image.py", "key", "--kind", kind).stdout.strip()
-        link = root / kind
-        tmp = root / f".{kind}.link"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(f"{entry}/layout")
-        tmp.replace(link)
-        out[kind] = copy / "layout"
-    return out
+        harness("base_image.py", "make", "--kind", kind, "--cache-dir", str(root))
+    return {kind: (root / kind).resolve() for kind in ("python", "nopython")}
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +151,8 @@ def finished(built: dict[str, Built], tmp_path_factory: pytest.TempPathFactory) 
         dest = tmp_path_factory.mktemp(f"image-{app}") / "layout"
         harness(
             "finish_image.py", "--layout", str(b.layout), "--app-layer", str(b.app_layer),
-            "--entrypoint", str(b.entrypoint), "--env", str(b.env), "--out", str(dest), "--tag", app,
+            "--entrypoint", str(b.entrypoint), "--env", str(b.env),
+            "--out", str(dest), "--tag", app,
         )  # fmt: skip
         out[app] = dest
     return out
@@ -190,7 +183,11 @@ def test_hermetic_app_brings_its_interpreter_as_its_own_layer(
     plan = built["hermetic"].plan
     assert plan["interpreter_layer"] is True
     layers = built["hermetic"].manifest()["layers"]
-    interpreter = [lay for lay in layers if "interpreter" in lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")]
+    interpreter = [
+        lay
+        for lay in layers
+        if "interpreter" in lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+    ]
     assert len(interpreter) == 1, layers
     # The base has no Python of its own: the interpreter is ours.
     index = json.loads((bases["nopython"] / "index.json").read_text())
@@ -215,7 +212,9 @@ def test_shared_package_layers_have_one_digest_across_images(built: dict[str, Bu
     assert alone and all(len(d) == 1 for d in alone.values()), alone
 
 
-def test_registry_stores_a_shared_layer_once(finished: dict[str, Path], built: dict[str, Built]) -> None:
+def test_registry_stores_a_shared_layer_once(
+    finished: dict[str, Path], built: dict[str, Built]
+) -> None:
     numpy = built["api"].package_layers()["numpy==2.4.6"]
     args: list[str] = []
     for app in ("api", "worker", "web"):
@@ -238,13 +237,17 @@ def test_131_packages_one_layer_each_exceed_podman_but_py_image_fits(
     layer_args: list[str] = []
     for d in descriptors:
         if json.loads(d.read_text())["packages"][0] in wanted:
-            layer_args += ["--layer", str(d), str(d.with_name("layer.tar")), str(d.with_name("layer.tar.gz"))]
+            layer_args += [
+                "--layer",
+                str(d),
+                str(d.with_name("layer.tar")),
+                str(d.with_name("layer.tar.gz")),
+            ]
     assert len(layer_args) == 4 * 131
     naive = tmp_path / "naive"
-    run(
-        [sys.executable, "-m", "pyimage", "layout", "--out", str(naive), "--base", str(bases["python"]), "--tag", "naive", *layer_args],
-        cwd=REPO / "tools",
-    )  # fmt: skip
+    base = ["--base", str(bases["python"]), "--tag", "naive"]
+    run([sys.executable, "-m", "pyimage", "layout", "--out", str(naive), *base, *layer_args],
+        cwd=REPO / "tools")  # fmt: skip
     harness("podman_run.py", "--layout", str(naive), "--tag", "naive", "--expect-max-depth")
     # Ours: under the cap, and it runs (test above); here the count.
     assert web.plan["total_layers"] <= 60 < 1 + 131 + 1
@@ -256,7 +259,12 @@ def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_pat
     try:
         again = build_apps(E2E, tmp_path, apps, f"--output_base={output_base}")
     finally:
-        subprocess.run([str(BAZEL), f"--output_base={output_base}", "clean", "--expunge"], cwd=E2E, check=False, capture_output=True)
+        subprocess.run(
+            [str(BAZEL), f"--output_base={output_base}", "clean", "--expunge"],
+            cwd=E2E,
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(output_base, ignore_errors=True)
     for app in apps:
         assert again[app].manifest() == built[app].manifest(), app
@@ -290,35 +298,74 @@ def scratch_workspace(bases: dict[str, Path]) -> Iterator[Path]:
         try:
             yield ws
         finally:
-            subprocess.run([str(BAZEL), "clean", "--expunge"], cwd=ws, check=False, capture_output=True)
+            subprocess.run(
+                [str(BAZEL), "clean", "--expunge"], cwd=ws, check=False, capture_output=True
+            )
 
 
-def test_bumping_a_package_reruns_only_its_actions(scratch_workspace: Path, tmp_path: Path) -> None:
+def executed_counts(log: Path) -> dict[str, int]:
+    """`<mnemonic> <target>` -> how many spawns of it Bazel executed."""
+    counts: dict[str, int] = {}
+    for s in executed_spawns(log):
+        key = f"{s.get('mnemonic')} {s.get('targetLabel', '')}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_package_actions_run_once_and_a_bump_reruns_only_its_own(
+    scratch_workspace: Path, tmp_path: Path
+) -> None:
     ws = scratch_workspace
-    log = ws / "exec.json"
-    bazel(ws, "build", "//apps/api:image.layers")
-    before = copy_outputs(ws, "api", tmp_path / "before")
+    # 1. api from scratch: one package action per package of api.
+    bazel(ws, "build", f"--execution_log_json_file={ws / 'api.json'}", "//apps/api:image.layers")
+    api = copy_outputs(ws, "api", tmp_path / "api")
+    api_packages = {p for lay in api.plan["layers"] for p in lay["packages"]}
+    first = executed_counts(ws / "api.json")
+    package_runs = [k for k in first if k.startswith("PyImagePackageLayer ")]
+    print(f"api from scratch: {len(package_runs)} package actions for {len(api_packages)} packages")
+    assert len(package_runs) == len(api_packages), first
+    # 2. worker next: only the packages api did not have get an action.
+    bazel(
+        ws, "build", f"--execution_log_json_file={ws / 'worker.json'}", "//apps/worker:image.layers"
+    )
+    worker = copy_outputs(ws, "worker", tmp_path / "worker")
+    worker_packages = {p for lay in worker.plan["layers"] for p in lay["packages"]}
+    second = executed_counts(ws / "worker.json")
+    package_runs = [k for k in second if k.startswith("PyImagePackageLayer ")]
+    print(
+        f"worker after api: {len(package_runs)} package actions for {len(worker_packages)} "
+        f"packages, {len(worker_packages & api_packages)} shared with api"
+    )
+    assert len(package_runs) == len(worker_packages - api_packages), second
+    assert not [k for k in package_runs if "pypi_numpy" in k], second
+    # 3. Bump six in api: its package action, api's layout and nothing else of ours.
     lock = ws / "requirements_lock.txt"
     assert "six==1.17.0\n" in lock.read_text()
     lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
-    bazel(ws, "build", f"--execution_log_json_file={log}", "//apps/api:image.layers")
+    bazel(ws, "build", f"--execution_log_json_file={ws / 'bump.json'}", "//apps/api:image.layers")
     after = copy_outputs(ws, "api", tmp_path / "after")
-    spawns = executed_spawns(log)
-    counts: dict[str, int] = {}
-    for s in spawns:
-        key = f"{s.get('mnemonic')} {s.get('targetLabel', '')}"
-        counts[key] = counts.get(key, 0) + 1
-    print("executed after the bump:", json.dumps(counts, indent=1))
-    package_actions = [k for k in counts if k.startswith("PyImagePackageLayer ")]
-    assert len(package_actions) == 1 and "six" in package_actions[0], counts
-    ours = {k.split()[0] for k in counts}
-    assert ours <= {"PyImagePackageLayer", "PyImageLayout", "PyImageLayer"}, counts
-    # Every layer without six kept its digest; six's layer changed.
-    b, a = before.package_layers(), after.package_layers()
-    for members, digest in b.items():
-        if "six==" not in members:
-            assert a.get(members) == digest, members
-    assert not [m for m in a if "six==1.17.0" in m]
+    bump = executed_counts(ws / "bump.json")
+    print("executed after bumping six:", json.dumps(bump, indent=1, sort_keys=True))
+    package_runs = [k for k in bump if k.startswith("PyImagePackageLayer ")]
+    assert len(package_runs) == 1 and "pypi_six" in package_runs[0], bump
+    assert {k.split()[0] for k in bump} <= {"PyImagePackageLayer", "PyImageLayout"}, bump
+    # Every layer without six kept its digest; six's old layer is gone.
+    b, a = api.package_layers(), after.package_layers()
+    kept = [m for m in b if "six==" not in m]
+    assert kept and all(a.get(m) == b[m] for m in kept), (b, a)
+    assert not [m for m in a if "six==1.17.0" in m], a
+
+
+def test_conflicting_package_files_fail_the_build_naming_both() -> None:
+    r = subprocess.run(
+        [str(BAZEL), "build", "//py/tests:conflicting_layers"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode != 0
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("pyimage: error:")]
+    assert len(errors) == 1, r.stderr[-3000:]
+    for word in ("opt/pyimage/site-packages/dup/__init__.py", "dup-a==1.0", "dup-b==2.0"):
+        assert word in errors[0]
 
 
 def test_app_layer_holds_no_package_files(built: dict[str, Built]) -> None:
@@ -326,4 +373,7 @@ def test_app_layer_holds_no_package_files(built: dict[str, Built]) -> None:
         with tarfile.open(b.app_layer) as tf:
             names = tf.getnames()
         assert any(n.endswith("/main.py") for n in names), app
-        assert not [n for n in names if "site-packages" in n], (app, [n for n in names if "site-packages" in n][:3])
+        assert not [n for n in names if "site-packages" in n], (
+            app,
+            [n for n in names if "site-packages" in n][:3],
+        )
