@@ -376,18 +376,33 @@ def test_registry_uploads_a_shared_layer_once(python_base: Path, tmp_path: Path)
 def test_naive_layers_hit_podmans_limit(python_base: Path, tmp_path: Path) -> None:
     need("podman", "runc")
     over, under = tmp_path / "over", tmp_path / "under"
+    w = tmp_path / "pkgs"
+    w.mkdir()
+    real = build_package(w, "six==1.16.0", {"opt/site/six.py": b"PY3 = True\n"})
+    desc = real.blob.with_name(real.blob.name.removesuffix(".tar.gz") + ".json")
+    # One real package (descriptor + blob, as the per-package action writes them) + 128.
     r = script(
-        "naive_layers.py", "--base", str(python_base), "--out", str(over), "--packages", "129"
+        "naive_layers.py",
+        "--base",
+        str(python_base),
+        "--out",
+        str(over),
+        "--package",
+        str(desc),
+        str(real.blob),
+        "--packages",
+        "128",
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["layers"] == 130
+    assert harnesslib.read_image(over).layer_digests[1] == real.descriptor.digest
     naive_layers.make(python_base, under, 119)
     assert len(harnesslib.read_image(under).layers) == 120
 
     r = script("podman_run.py", "--layout", str(over), "--expect-max-depth", "--", "true")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "max depth exceeded" in r.stderr and "it has 130 layers" in r.stderr
-    # Without --expect-max-depth the same failure is exit 3 with the same one line.
+    # The line comes from describe_max_depth (plain mode prints it too, then exits 3).
     result = podman_run.RunResult("run", 126, "", "Error: mounting: max depth exceeded\n")
     assert result.max_depth_exceeded
     line = podman_run.describe_max_depth(over, "latest", result)
