@@ -36,12 +36,8 @@ def need_tool(name: str) -> str:
     """The path of ``name`` on PATH (also /usr/sbin, /sbin), or ToolMissingError."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path is None:
-        raise ToolMissingError(f"{name} is not installed (apt-get install {_package_of(name)})")
+        raise ToolMissingError(f"{name} is not installed (apt-get install {name})")
     return path
-
-
-def _package_of(tool: str) -> str:
-    return {"docker-registry": "docker-registry", "runc": "runc"}.get(tool, tool)
 
 
 def need_root(what: str) -> None:

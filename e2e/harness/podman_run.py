@@ -106,7 +106,10 @@ def run_image(
         )
         if pulled.returncode != 0:
             return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
-        image = pulled.stdout.strip().splitlines()[-1]
+        ids = pulled.stdout.split()
+        if not ids:
+            raise HarnessError(f"podman pull of {layout}:{tag} printed no image id")
+        image = ids[-1]
         cmd = [*podman, "run", "--rm", "--pull=never", "--network=none"]
         cmd += ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
         if entrypoint is not None:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from enginekit import build_package
+from enginekit import build_package, pyimage
 
 from pyimage.oci_layout import LayerInput, write_layout
 
@@ -242,7 +242,21 @@ def test_finish_and_run_in_podman(python_base: Path, tmp_path: Path) -> None:
     pkg = build_package(w, "demo-pkg==1.2.3", {"opt/site/demo_pkg.py": b'VERSION = "1.2.3"\n'})
     app = build_package(w, "app", {"app/main.py": APP_MAIN.encode()})
     layout = tmp_path / "layout"
-    write_layout(layout, [LayerInput((pkg,))], base=python_base, tag="v1")
+    desc = pkg.blob.with_name(pkg.blob.name.removesuffix(".tar.gz") + ".json")
+    made = pyimage(
+        "layout",
+        "--out",
+        str(layout),
+        "--base",
+        str(python_base),
+        "--tag",
+        "v1",
+        "--layer",
+        str(desc),
+        str(pkg.tar),
+        str(pkg.blob),
+    )
+    assert made.returncode == 0, made.stderr
     entry = _write_file(tmp_path / "img.entrypoint.txt", "python3\n/app/main.py\n")
     env = _write_file(tmp_path / "img.env.txt", "PYTHONPATH=/opt/site\nGREETING=hello world\n")
     out = tmp_path / "final"
@@ -362,17 +376,39 @@ def test_registry_uploads_a_shared_layer_once(python_base: Path, tmp_path: Path)
 def test_naive_layers_hit_podmans_limit(python_base: Path, tmp_path: Path) -> None:
     need("podman", "runc")
     over, under = tmp_path / "over", tmp_path / "under"
+    w = tmp_path / "pkgs"
+    w.mkdir()
+    real = build_package(w, "six==1.16.0", {"opt/site/six.py": b"PY3 = True\n"})
+    desc = real.blob.with_name(real.blob.name.removesuffix(".tar.gz") + ".json")
+    # One real package (descriptor + blob, as the per-package action writes them) + 128.
     r = script(
-        "naive_layers.py", "--base", str(python_base), "--out", str(over), "--packages", "129"
+        "naive_layers.py",
+        "--base",
+        str(python_base),
+        "--out",
+        str(over),
+        "--package",
+        str(desc),
+        str(real.blob),
+        "--packages",
+        "128",
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["layers"] == 130
+    assert harnesslib.read_image(over).layer_digests[1] == real.descriptor.digest
     naive_layers.make(python_base, under, 119)
     assert len(harnesslib.read_image(under).layers) == 120
 
     r = script("podman_run.py", "--layout", str(over), "--expect-max-depth", "--", "true")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "max depth exceeded" in r.stderr and "it has 130 layers" in r.stderr
+    # The line comes from describe_max_depth (plain mode prints it too, then exits 3).
+    result = podman_run.RunResult("run", 126, "", "Error: mounting: max depth exceeded\n")
+    assert result.max_depth_exceeded
+    line = podman_run.describe_max_depth(over, "latest", result)
+    assert line.startswith("max depth exceeded: podman could not run ")
+    assert line.partition(" (podman: ")[0] in r.stderr
+    assert line.endswith("(podman: Error: mounting: max depth exceeded)")
     r = script(
         "podman_run.py",
         "--layout",
