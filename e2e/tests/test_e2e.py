@@ -293,8 +293,11 @@ def scratch_workspace(bases: dict[str, Path]) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
         ws = Path(d) / "e2e"
         shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
+        # Its references to the repository (`..`) become absolute.
         module = ws / "MODULE.bazel"
         module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
+        rc = ws / ".bazelrc"
+        rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
         try:
             yield ws
         finally:

@@ -1,6 +1,7 @@
 """`pip_packages_aspect`: finds the pip packages a py_binary depends on."""
 
 load(":image_paths.bzl", "SITE_PACKAGES")
+load(":layer_action.bzl", "write_layer")
 load(":providers.bzl", "PyImagePackagesInfo", "PyPipPackageInfo")
 
 _NAME_TAG = "pypi_name="
@@ -84,29 +85,16 @@ def _package_info(target, ctx, name, version):
         ],
     )
     import_dir = "/".join([p for p in [target.label.workspace_root, target.label.package, imports[0]] if p])
-    manifest = ctx.actions.declare_file(target.label.name + ".pyimage/manifest.json")
-    ctx.actions.write(manifest, json.encode({
-        "entries": _manifest_entries(package_id, target.label, import_dir, files.to_list()),
-        "package": package_id,
-    }))
-    tar = ctx.actions.declare_file(target.label.name + ".pyimage/layer.tar")
-    blob = ctx.actions.declare_file(target.label.name + ".pyimage/layer.tar.gz")
-    descriptor = ctx.actions.declare_file(target.label.name + ".pyimage/layer.json")
-    args = ctx.actions.args()
-    args.add("package-tar")
-    args.add("--manifest", manifest)
-    args.add("--src-root", ".")
-    args.add("--drop-rules-python-shims")
-    args.add("--tar", tar)
-    args.add("--blob", blob)
-    args.add("--descriptor", descriptor)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = [args],
-        inputs = depset([manifest], transitive = [files]),
-        outputs = [tar, blob, descriptor],
+    layer = write_layer(
+        ctx,
+        prefix = target.label.name + ".pyimage/layer.",
+        package = package_id,
+        entries = _manifest_entries(package_id, target.label, import_dir, files.to_list()),
+        inputs = files,
+        tool = ctx.executable._pyimage,
         mnemonic = "PyImagePackageLayer",
         progress_message = "Writing the layer of pip package {} (%{{label}})".format(package_id),
+        drop_rules_python_shims = True,
     )
     return PyPipPackageInfo(
         name = name,
@@ -115,9 +103,9 @@ def _package_info(target, ctx, name, version):
         label = target.label,
         import_root = imports[0],
         files = files,
-        tar = tar,
-        blob = blob,
-        descriptor = descriptor,
+        tar = layer.tar,
+        blob = layer.blob,
+        descriptor = layer.descriptor,
     )
 
 def _pip_packages_aspect_impl(target, ctx):

@@ -8,6 +8,7 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
+load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageLayersInfo", "PyImagePackagesInfo")
 
@@ -20,28 +21,17 @@ DEFAULT_MAX_LAYERS = 60
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
 
 def _write_layer(ctx, name, package, entries, inputs):
-    """One action: a manifest -> tar, gzip blob and descriptor."""
-    manifest = ctx.actions.declare_file("{}.{}.manifest.json".format(ctx.label.name, name))
-    ctx.actions.write(manifest, json.encode({"entries": entries, "package": package}))
-    tar = ctx.actions.declare_file("{}.{}.tar".format(ctx.label.name, name))
-    blob = ctx.actions.declare_file("{}.{}.tar.gz".format(ctx.label.name, name))
-    descriptor = ctx.actions.declare_file("{}.{}.json".format(ctx.label.name, name))
-    args = ctx.actions.args()
-    args.add("package-tar")
-    args.add("--manifest", manifest)
-    args.add("--src-root", ".")
-    args.add("--tar", tar)
-    args.add("--blob", blob)
-    args.add("--descriptor", descriptor)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = [args],
-        inputs = depset([manifest], transitive = [inputs]),
-        outputs = [tar, blob, descriptor],
+    """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
+    return write_layer(
+        ctx,
+        prefix = "{}.{}.".format(ctx.label.name, name),
+        package = package,
+        entries = entries,
+        inputs = inputs,
+        tool = ctx.executable._pyimage,
         mnemonic = "PyImageLayer",
         progress_message = "Writing the {} layer of %{{label}}".format(name),
     )
-    return struct(tar = tar, blob = blob, descriptor = descriptor)
 
 def _app_layer(ctx, binary, packages_info, runfiles_root):
     """The binary's runfiles minus the pip packages' files, under runfiles_root."""

@@ -1,0 +1,42 @@
+"""The one action that writes a layer: manifest -> tar, gzip blob, descriptor."""
+
+def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_message, drop_rules_python_shims = False):
+    """Declares `<prefix>manifest.json`, `<prefix>tar`, `<prefix>tar.gz`, `<prefix>json` and the action.
+
+    Args:
+        ctx: the rule or aspect context.
+        prefix: prefix of the output names (in the current package).
+        package: the layer's identity (`name==version`, `app:<label>`, ...).
+        entries: manifest entries: dicts with `path` (in the image) and `src` (execroot path).
+        inputs: depset of the source files.
+        tool: the pyimage executable.
+        mnemonic: the action's mnemonic.
+        progress_message: its progress message.
+        drop_rules_python_shims: leave out rules_python's namespace `__init__.py` shims.
+
+    Returns:
+        struct(tar, blob, descriptor).
+    """
+    manifest = ctx.actions.declare_file(prefix + "manifest.json")
+    ctx.actions.write(manifest, json.encode({"entries": entries, "package": package}))
+    tar = ctx.actions.declare_file(prefix + "tar")
+    blob = ctx.actions.declare_file(prefix + "tar.gz")
+    descriptor = ctx.actions.declare_file(prefix + "json")
+    args = ctx.actions.args()
+    args.add("package-tar")
+    args.add("--manifest", manifest)
+    args.add("--src-root", ".")
+    if drop_rules_python_shims:
+        args.add("--drop-rules-python-shims")
+    args.add("--tar", tar)
+    args.add("--blob", blob)
+    args.add("--descriptor", descriptor)
+    ctx.actions.run(
+        executable = tool,
+        arguments = [args],
+        inputs = depset([manifest], transitive = [inputs]),
+        outputs = [tar, blob, descriptor],
+        mnemonic = mnemonic,
+        progress_message = progress_message,
+    )
+    return struct(tar = tar, blob = blob, descriptor = descriptor)
