@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harnesslib import (
+    FIXED_TIME,
     HarnessError,
     copy_tree,
     dir_size,
@@ -57,11 +58,11 @@ from harnesslib import (
     replace_dir,
     run,
     temp_sibling,
+    umoci_add_layer,
 )
 
 CACHE_ENV = "RULES_PYIMAGE_E2E_CACHE"
 TAG = "latest"
-FIXED_TIME = "1970-01-01T00:00:00Z"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Bump RECIPE_VERSION whenever the steps below change what ends up in the image.
 RECIPE_VERSION = 2
@@ -206,20 +207,11 @@ def _layout(kind: str, r: dict[str, object], umoci: str, layer: Path, work: Path
     run([umoci, "init", "--layout", str(layout)], what="umoci init")
     run([umoci, "new", "--image", image], what="umoci new")
     created_by = f"debootstrap --variant=minbase {' '.join('--include=' + i for i in include)}"
-    run(
-        [
-            umoci,
-            "raw",
-            "add-layer",
-            "--image",
-            image,
-            "--history.created",
-            FIXED_TIME,
-            "--history.created_by",
-            f"{created_by.strip()} {r['suite']} (rules_pyimage e2e base {kind})",
-            str(layer),
-        ],
-        what="umoci raw add-layer",
+    umoci_add_layer(
+        umoci,
+        image,
+        layer,
+        f"{created_by.strip()} {r['suite']} (rules_pyimage e2e base {kind})",
         timeout=1800,
     )
     layer.unlink()

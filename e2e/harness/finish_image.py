@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harnesslib import (
+    FIXED_TIME,
     HarnessError,
     Image,
     blob_path,
@@ -50,9 +51,9 @@ from harnesslib import (
     run,
     sha256_file,
     temp_sibling,
+    umoci_add_layer,
 )
 
-FIXED_TIME = "1970-01-01T00:00:00Z"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -186,20 +187,8 @@ def finish(
         copy_tree(layout, tmp)
         retag_single(tmp, tag)
         image = f"{tmp}:{tag}"
-        run(
-            [
-                umoci,
-                "raw",
-                "add-layer",
-                "--image",
-                image,
-                "--history.created",
-                FIXED_TIME,
-                "--history.created_by",
-                f"app layer {app_layer.name} (rules_pyimage e2e, umoci)",
-                str(app_tar),
-            ],
-            what="umoci raw add-layer",
+        umoci_add_layer(
+            umoci, image, app_tar, f"app layer {app_layer.name} (rules_pyimage e2e, umoci)"
         )
         config = [umoci, "config", "--image", image, "--no-history", "--created", FIXED_TIME]
         if not keep_cmd or cmd is not None:

@@ -80,6 +80,19 @@ def run(
     return r
 
 
+#: The creation time written into configs and history: fixed, never the host's.
+FIXED_TIME = "1970-01-01T00:00:00Z"
+
+
+def umoci_add_layer(
+    umoci: str, image: str, tar: Path, created_by: str, timeout: float = 600
+) -> None:
+    """``umoci raw add-layer`` of an uncompressed tar, with a fixed history entry."""
+    cmd = [umoci, "raw", "add-layer", "--image", image, "--history.created", FIXED_TIME]
+    cmd += ["--history.created_by", created_by, str(tar)]
+    run(cmd, what="umoci raw add-layer", timeout=timeout)
+
+
 def last_line(text: str) -> str:
     """The last non-empty line of a tool's output (the error, usually)."""
     lines = [x.strip() for x in text.splitlines() if x.strip()]
