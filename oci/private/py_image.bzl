@@ -1,7 +1,7 @@
 """`py_image`: a Python container image with shared, capped package layers."""
 
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
-load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_layers", "py_image_plan")
+load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_inputs", "py_image_layers", "py_image_plan")
 
 def _default_repo_tag(name):
     """`bazel/<package>:<name>`, lowercased, as Docker wants repository names."""
@@ -27,6 +27,7 @@ def py_image(
         exposed_ports = None,
         volumes = None,
         repo_tags = None,
+        fleet = None,
         **kwargs):
     """A container image of a `py_binary`, its pip packages in shared layers.
 
@@ -37,6 +38,7 @@ def py_image(
     - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`
       loads the image into the local container runtime.
     - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
+    - `<name>.inputs`: what a `py_image_fleet` plans of this image.
 
     Args:
         name: name of the image target.
@@ -55,8 +57,24 @@ def py_image(
         exposed_ports: ports, passed to `oci_image`.
         volumes: volumes, passed to `oci_image`.
         repo_tags: tags for `<name>.load`; default `bazel/<package>:<name>`.
+        fleet: a `py_image_fleet` whose lock file this image follows, so that
+            its layers shared with other images are byte-identical.
         **kwargs: common attributes (tags, visibility, testonly, ...), given to every target.
     """
+    image_name = "//{}:{}".format(native.package_name(), name)
+
+    # Any py_image_fleet of the repository may plan this image.
+    inputs_kwargs = dict(kwargs)
+    inputs_kwargs["visibility"] = ["//visibility:public"]
+    py_image_inputs(
+        name = name + ".inputs",
+        binary = binary,
+        base = base,
+        image_name = image_name,
+        max_layers = max_layers,
+        platform = platform,
+        **inputs_kwargs
+    )
     layers = name + ".layers"
     py_image_layers(
         name = layers,
@@ -67,6 +85,8 @@ def py_image(
         env = env,
         python = python,
         platform = platform,
+        fleet = fleet,
+        image_name = image_name,
         **kwargs
     )
     parts = {}

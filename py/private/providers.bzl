@@ -37,3 +37,25 @@ PyImageLayersInfo = provider(
         "plan": "File: the layer plan report (JSON).",
     },
 )
+
+PyImageInputsInfo = provider(
+    doc = """What a fleet plan needs to know of one image (`py_image_inputs`).""",
+    fields = {
+        "name": "The image's name in the fleet lock: its label, `//pkg:name`.",
+        "packages": "depset of PyPipPackageInfo: the image's pip packages.",
+        "base_dir": "The base layout's folder (a path), or None for scratch.",
+        "base_files": "depset of File: the base layout's files.",
+        "max_layers": "The image's cap on layers.",
+        "reserved_layers": "Layers besides base and packages: 1 (app) or 2 (interpreter and app).",
+        "platform": "The platform of the base to build on.",
+    },
+)
+
+PyImageFleetInfo = provider(
+    doc = """A fleet of images planned together (`py_image_fleet`).""",
+    fields = {
+        "lock": "File or None: the lock file (the fleet plan images follow).",
+        "merged": "File (directory): every multi-package layer of the lock, merged once.",
+        "plan": "File: the fleet plan made now, from the lock (the lock's next content).",
+    },
+)

@@ -7,18 +7,11 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 """
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
-load(":providers.bzl", "PyImageLayersInfo", "PyImagePackagesInfo")
-
-# Docker's layer store refuses more than 125 layers ("max depth exceeded").
-MAX_LAYERS_LIMIT = 125
-
-# The default cap; docs/layer-planning.md says how it was chosen.
-DEFAULT_MAX_LAYERS = 60
-
-_PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
+load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
 
 def _write_layer(ctx, name, package, entries, inputs):
     """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
@@ -75,8 +68,8 @@ def _interpreter_path(ctx, prefix, f):
 
 def _interpreter(ctx):
     """(layer or None, interpreter command in the image)."""
-    runtime = ctx.toolchains[_PY_TOOLCHAIN].py3_runtime
-    if runtime == None or runtime.interpreter == None:
+    runtime = interpreter_runtime(ctx)
+    if runtime == None:
         # The toolchain names an interpreter by path (`interpreter_path`):
         # the image uses the base image's Python.
         return None, ctx.attr.python
@@ -100,26 +93,9 @@ def _interpreter(ctx):
 
 def _py_image_layers_impl(ctx):
     binary = ctx.attr.binary
-    if PyInfo not in binary or not binary[DefaultInfo].files_to_run.executable:
-        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(binary.label))
-    packages_info = binary[PyImagePackagesInfo]
-    if packages_info.main == None:
-        fail("binary {} is not a py_binary; pass a py_binary".format(binary.label))
-    if ctx.attr.max_layers > MAX_LAYERS_LIMIT:
-        fail("max_layers = {} is above {}: Docker's layer store refuses images of more than {} layers (`max depth exceeded`); lower it".format(
-            ctx.attr.max_layers,
-            MAX_LAYERS_LIMIT,
-            MAX_LAYERS_LIMIT,
-        ))
-
+    packages_info = binary_packages(binary)
+    reserved = reserved_layers(ctx)
     interpreter_layer, python = _interpreter(ctx)
-    reserved = 2 if interpreter_layer else 1  # the interpreter and app layers
-    if ctx.attr.max_layers < reserved + 1:
-        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}); raise it (the base image's layers count too)".format(
-            ctx.attr.max_layers,
-            reserved,
-            "interpreter and app layers" if interpreter_layer else "app layer",
-        ))
 
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
     app = _app_layer(ctx, binary, packages_info, runfiles_root)
@@ -136,14 +112,19 @@ def _py_image_layers_impl(ctx):
     args.add("--max-layers", ctx.attr.max_layers)
     args.add("--reserved", reserved)
     args.add("--platform", ctx.attr.platform)
+    args.add("--image-name", ctx.attr.image_name or str(ctx.label))
     inputs = []
-    if ctx.files.base:
-        index = [f for f in ctx.files.base if f.basename == "index.json" or f.is_directory]
-        if len(index) != 1:
-            fail("base {}: not an OCI image layout (expected one directory, or files with one index.json); pass an oci_pull target or a layout".format(ctx.attr.base.label))
-        base_dir = index[0].path if index[0].is_directory else index[0].dirname
+    if ctx.attr.fleet:
+        fleet = ctx.attr.fleet[PyImageFleetInfo]
+        if fleet.lock:
+            args.add("--fleet-lock", fleet.lock)
+            inputs.append(fleet.lock)
+        args.add("--fleet-layers", fleet.merged.path)
+        inputs.append(fleet.merged)
+    base_dir, base_files = base_layout(ctx)
+    if base_dir:
         args.add("--base", base_dir)
-        inputs.extend(ctx.files.base)
+        inputs.extend(base_files)
     if interpreter_layer:
         args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
         inputs.extend([interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
@@ -237,6 +218,13 @@ finish images with another tool.""",
         "env": attr.string_dict(
             doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs.",
         ),
+        "fleet": attr.label(
+            providers = [PyImageFleetInfo],
+            doc = "A `py_image_fleet` whose lock this image follows: its layers shared with other images are the fleet's, byte for byte.",
+        ),
+        "image_name": attr.string(
+            doc = "The image's name in the fleet lock; default: this target's label.",
+        ),
         "max_layers": attr.int(
             default = DEFAULT_MAX_LAYERS,
             doc = "The most layers the image may have, all counted: base, interpreter, packages and app. At most 125 (Docker's limit).",
@@ -255,5 +243,5 @@ finish images with another tool.""",
             cfg = "exec",
         ),
     },
-    toolchains = [_PY_TOOLCHAIN],
+    toolchains = [PY_TOOLCHAIN],
 )

@@ -24,12 +24,26 @@ from pathlib import Path
 
 from pyimage import layer, oci_layout, plan
 from pyimage.errors import PyimageError
+from pyimage.fleet_cli import group_id
 from pyimage.fsutil import atomic_output
+from pyimage.plan_cli import read_previous
 from pyimage.report import MIB, layer_line
 
 
 def _load(triples: list[list[str]] | None) -> list[layer.Member]:
     return [layer.load_member(Path(d), Path(t), Path(b)) for d, t, b in triples or []]
+
+
+def _layer_input(
+    packages: tuple[str, ...], by_id: dict[str, layer.Member], fleet_layers: str | None
+) -> oci_layout.LayerInput:
+    """A planned layer: the fleet's merged blob of that group when there is one."""
+    if len(packages) > 1 and fleet_layers:
+        stem = Path(fleet_layers) / group_id(packages)
+        if stem.with_suffix(".json").is_file():
+            merged = layer.load_member(stem.with_suffix(".json"), None, stem.with_suffix(".tar.gz"))
+            return oci_layout.LayerInput((merged,))
+    return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
 
 
 def build_image(args: argparse.Namespace) -> dict[str, object]:
@@ -46,14 +60,21 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     platform = oci_layout.Platform.parse(args.platform)
     base_layers = oci_layout.read_base(Path(args.base), platform).layer_count if args.base else 0
 
-    image = plan.Image("image", tuple(sorted(by_id)), base_layers)
+    # With a fleet lock, its layers for this image are kept where all their
+    # members are unchanged: the same groups as every other image of the fleet.
+    previous = None
+    if args.fleet_lock:
+        previous = read_previous(args.fleet_lock).get(args.image_name)
+        if previous is None:
+            print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
+    image = plan.Image(args.image_name, tuple(sorted(by_id)), base_layers)
     sizes = [plan.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
-    planned = plan.plan_image(image, sizes, args.max_layers, reserved_layers=reserved)
+    planned = plan.plan_image(
+        image, sizes, args.max_layers, reserved_layers=reserved, previous=previous
+    )
 
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
-    layers += [
-        oci_layout.LayerInput(tuple(by_id[pid] for pid in lay.packages)) for lay in planned.layers
-    ]
+    layers += [_layer_input(lay.packages, by_id, args.fleet_layers) for lay in planned.layers]
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
@@ -66,8 +87,9 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
             "packages": list(lay.packages),
             "bytes": lay.bytes,
             "reason": lay.reason,
+            "digest": desc.digest,
         }
-        for lay in planned.layers
+        for lay, desc in zip(planned.layers, result.layers[len(interpreter) :], strict=True)
     ]
     return {
         "max_layers": args.max_layers,
@@ -77,6 +99,7 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
         "app_layers": reserved - len(interpreter),
         "total_layers": base_layers + len(layers) + reserved - len(interpreter),
         "manifest": result.manifest_digest,
+        "fleet_lock": bool(args.fleet_lock),
         "layers": report_layers,
     }
 
@@ -138,6 +161,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", help="base OCI layout directory (default: scratch)")
     p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the base")
     p.add_argument("--tag", default="latest", help="tag recorded in index.json")
+    p.add_argument("--image-name", default="image", help="the image's name in plans and locks")
+    p.add_argument("--fleet-lock", metavar="LOCK.json", help="a fleet lock to follow")
+    p.add_argument(
+        "--fleet-layers", metavar="DIR", help="merged layers of the fleet (pyimage fleet-merge)"
+    )
     p.add_argument("--interpreter", nargs=3, metavar=("DESC", "TAR", "BLOB"))
     p.add_argument(
         "--package", nargs=3, action="append", metavar=("DESC", "TAR", "BLOB"), default=[]

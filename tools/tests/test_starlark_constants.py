@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pyimage import plan
 
-RULE = Path(__file__).resolve().parents[2] / "py" / "private" / "py_image_layers.bzl"
+RULE = Path(__file__).resolve().parents[2] / "py" / "private" / "image_common.bzl"
 
 
 def starlark_int(name: str) -> int:

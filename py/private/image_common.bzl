@@ -1,0 +1,84 @@
+"""Checks and helpers shared by the image rules (`py_image_layers`, `py_image_inputs`)."""
+
+load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":providers.bzl", "PyImagePackagesInfo")
+
+PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
+
+# Docker's layer store refuses more than 125 layers ("max depth exceeded").
+MAX_LAYERS_LIMIT = 125
+
+# The default cap; docs/layer-planning.md says how it was chosen.
+DEFAULT_MAX_LAYERS = 60
+
+def binary_packages(binary):
+    """The PyImagePackagesInfo of `binary`; fails unless it is a py_binary.
+
+    Args:
+        binary: the `binary` attribute (a Target with pip_packages_aspect applied).
+
+    Returns:
+        Its PyImagePackagesInfo.
+    """
+    if PyInfo not in binary or not binary[DefaultInfo].files_to_run.executable:
+        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(binary.label))
+    info = binary[PyImagePackagesInfo]
+    if info.main == None:
+        fail("binary {} is not a py_binary; pass a py_binary".format(binary.label))
+    return info
+
+def interpreter_runtime(ctx):
+    """The Python toolchain's runtime when it brings interpreter files.
+
+    Args:
+        ctx: the rule context (with the Python toolchain).
+
+    Returns:
+        The PyRuntimeInfo, or None when the toolchain names its interpreter by path.
+    """
+    runtime = ctx.toolchains[PY_TOOLCHAIN].py3_runtime
+    if runtime == None or runtime.interpreter == None:
+        return None
+    return runtime
+
+def reserved_layers(ctx):
+    """Layers of the image besides base and packages: app, and the interpreter's if any.
+
+    Fails when `max_layers` is above the limit or leaves no package layer.
+
+    Args:
+        ctx: the rule context (with `max_layers` and the Python toolchain).
+
+    Returns:
+        1 or 2.
+    """
+    reserved = 2 if interpreter_runtime(ctx) else 1
+    if ctx.attr.max_layers > MAX_LAYERS_LIMIT:
+        fail("max_layers = {} is above {}: Docker's layer store refuses images of more than {} layers (`max depth exceeded`); lower it".format(
+            ctx.attr.max_layers,
+            MAX_LAYERS_LIMIT,
+            MAX_LAYERS_LIMIT,
+        ))
+    if ctx.attr.max_layers < reserved + 1:
+        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}); raise it (the base image's layers count too)".format(
+            ctx.attr.max_layers,
+            reserved,
+            "interpreter and app layers" if reserved == 2 else "app layer",
+        ))
+    return reserved
+
+def base_layout(ctx):
+    """The base image's layout.
+
+    Args:
+        ctx: the rule context (with a `base` attribute).
+
+    Returns:
+        (the layout's folder path, its files), or (None, []) for scratch.
+    """
+    if not ctx.files.base:
+        return None, []
+    index = [f for f in ctx.files.base if f.basename == "index.json" or f.is_directory]
+    if len(index) != 1:
+        fail("base {}: not an OCI image layout (expected one directory, or files with one index.json); pass an oci_pull target or a layout".format(ctx.attr.base.label))
+    return (index[0].path if index[0].is_directory else index[0].dirname), ctx.files.base

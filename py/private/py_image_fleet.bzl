@@ -1,0 +1,198 @@
+"""`py_image_fleet`: one layer plan for all images of a repository, kept in a lock file."""
+
+load(":image_paths.bzl", "runfiles_path")
+load(":providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
+
+def _fleet_inputs(ctx):
+    """FLEET_INPUTS.json (see tools/pyimage/fleet_cli.py) and the files it names."""
+    images = {}
+    files = []
+    for target in ctx.attr.images:
+        info = target[PyImageInputsInfo]
+        if info.name in images:
+            fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
+        packages = sorted(info.packages.to_list(), key = lambda p: p.id)
+        images[info.name] = {
+            "base": info.base_dir,
+            "max_layers": info.max_layers,
+            "packages": [
+                {"blob": p.blob.path, "descriptor": p.descriptor.path, "tar": p.tar.path}
+                for p in packages
+            ],
+            "platform": info.platform,
+            "reserved_layers": info.reserved_layers,
+        }
+        files.append(info.base_files)
+        files.append(depset([f for p in packages for f in (p.descriptor, p.tar, p.blob)]))
+    out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
+    ctx.actions.write(out, json.encode_indent({"images": images}, indent = " "))
+    return out, depset([out], transitive = files)
+
+def _py_image_fleet_impl(ctx):
+    inputs_json, inputs = _fleet_inputs(ctx)
+    lock = ctx.file.lock
+    lock_inputs = [lock] if lock else []
+
+    plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
+    args = ctx.actions.args()
+    args.add("fleet-plan")
+    args.add("--inputs", inputs_json)
+    if lock:
+        args.add("--previous", lock)
+    args.add("--out", plan)
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = depset(lock_inputs, transitive = [inputs]),
+        outputs = [plan],
+        mnemonic = "PyImageFleetPlan",
+        progress_message = "Planning the layers of fleet %{label}",
+    )
+
+    # Every merged group of the lock, once for the whole fleet.
+    merged = ctx.actions.declare_directory(ctx.label.name + ".merged")
+    args = ctx.actions.args()
+    args.add("fleet-merge")
+    args.add("--inputs", inputs_json)
+    if lock:
+        args.add("--lock", lock)
+    args.add("--out", merged.path)
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = depset(lock_inputs, transitive = [inputs]),
+        outputs = [merged],
+        mnemonic = "PyImageFleetMerge",
+        progress_message = "Merging the shared layers of fleet %{label}",
+    )
+    return [
+        DefaultInfo(files = depset([plan])),
+        PyImageFleetInfo(lock = lock, merged = merged, plan = plan),
+    ]
+
+py_image_fleet_rule = rule(
+    implementation = _py_image_fleet_impl,
+    doc = """Plans the layers of several images together; see the `py_image_fleet` macro.""",
+    attrs = {
+        "images": attr.label_list(
+            mandatory = True,
+            providers = [PyImageInputsInfo],
+            doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`).",
+        ),
+        "lock": attr.label(allow_single_file = [".json"], doc = "The lock file, if there is one yet."),
+        "_pyimage": attr.label(
+            default = Label("//tools/pyimage"),
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+)
+
+def _script(ctx, body):
+    """An executable bash script with the pyimage tool and the fleet's files in its runfiles."""
+    fleet = ctx.attr.fleet[PyImageFleetInfo]
+    tool = ctx.attr._pyimage[DefaultInfo].files_to_run.executable
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    lock = runfiles_path(ctx, fleet.lock) if fleet.lock else ""
+    ctx.actions.write(script, """#!/usr/bin/env bash
+set -euo pipefail
+r="${{RUNFILES_DIR:-$0.runfiles}}"
+export RUNFILES_DIR="$r"
+pyimage="$r/{tool}"
+plan="$r/{plan}"
+lock_arg=()
+[ -n "{lock}" ] && lock_arg=(--lock "$r/{lock}")
+{body}
+""".format(tool = runfiles_path(ctx, tool), plan = runfiles_path(ctx, fleet.plan), lock = lock, body = body), is_executable = True)
+    files = [fleet.plan] + ([fleet.lock] if fleet.lock else [])
+    runfiles = ctx.runfiles(files = files).merge(ctx.attr._pyimage[DefaultInfo].default_runfiles)
+    return [DefaultInfo(executable = script, runfiles = runfiles)]
+
+def _update_impl(ctx):
+    return _script(ctx, """
+dest="${{BUILD_WORKSPACE_DIRECTORY:?run this with bazel run}}/{lock}"
+cp "$plan" "$dest.tmp.$$"
+chmod 644 "$dest.tmp.$$"
+mv "$dest.tmp.$$" "$dest"
+echo "wrote $dest"
+""".format(lock = ctx.attr.lock_path))
+
+def _test_impl(ctx):
+    return _script(ctx, """
+exec "$pyimage" fleet-check "${{lock_arg[@]}}" --plan "$plan" --lock-path "{lock}" --update-target "{update}"
+""".format(lock = ctx.attr.lock_path, update = ctx.attr.update_target))
+
+_SCRIPT_ATTRS = {
+    "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
+    "lock_path": attr.string(mandatory = True, doc = "The lock's path in the source tree."),
+    "_pyimage": attr.label(
+        default = Label("//tools/pyimage"),
+        executable = True,
+        cfg = "target",
+    ),
+}
+
+py_image_fleet_update = rule(
+    implementation = _update_impl,
+    executable = True,
+    attrs = _SCRIPT_ATTRS,
+    doc = "`bazel run` writes the fleet's plan into its lock file in the source tree.",
+)
+
+py_image_fleet_test = rule(
+    implementation = _test_impl,
+    test = True,
+    attrs = dict(_SCRIPT_ATTRS, update_target = attr.string(mandatory = True)),
+    doc = "Fails when the fleet's lock file is stale, printing the command that updates it.",
+)
+
+def py_image_fleet(name, images, lock = None, **kwargs):
+    """One layer plan for several `py_image`s, kept in a lock file.
+
+    Makes:
+    - `<name>`: plans the images together (`<name>.plan.json`) and merges each
+      multi-package layer of the lock once for all images that use it. Give
+      it to each `py_image` as `fleet`.
+    - `<name>.update`: `bazel run` writes the plan into the lock file
+      (sorted JSON), keeping every layer whose packages did not change.
+    - `<name>_test`: fails when the lock is stale or missing, and prints the
+      command that updates it.
+
+    Images follow the lock where it is current; packages it does not know yet
+    (a new dependency before the lock is updated) still get layers, within
+    the cap. Without a lock file, images are planned alone.
+
+    Args:
+        name: name of the fleet target.
+        images: the `py_image` targets of the fleet (their `<image>.inputs`
+            targets are what is planned).
+        lock: the lock file's name in this package; default `<name>.lock.json`.
+            It may be missing until the first `bazel run :<name>.update`.
+        **kwargs: common attributes (tags, visibility, ...).
+    """
+    lock_name = lock or name + ".lock.json"
+    found = native.glob([lock_name], allow_empty = True)
+    lock_path = native.package_name() + "/" + lock_name if native.package_name() else lock_name
+    # Images all over the repository use the fleet: visible to all unless said.
+    fleet_kwargs = dict(kwargs)
+    if "visibility" not in fleet_kwargs:
+        fleet_kwargs["visibility"] = ["//visibility:public"]
+    py_image_fleet_rule(
+        name = name,
+        images = [image + ".inputs" for image in images],
+        lock = found[0] if found else None,
+        **fleet_kwargs
+    )
+    py_image_fleet_update(
+        name = name + ".update",
+        fleet = ":" + name,
+        lock_path = lock_path,
+        **kwargs
+    )
+    py_image_fleet_test(
+        name = name + "_test",
+        fleet = ":" + name,
+        lock_path = lock_path,
+        update_target = "//{}:{}.update".format(native.package_name(), name),
+        **kwargs
+    )

@@ -1,0 +1,38 @@
+"""`py_image_inputs`: what a fleet plan needs to know of one image."""
+
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "reserved_layers")
+load(":pip_packages_aspect.bzl", "pip_packages_aspect")
+load(":providers.bzl", "PyImageInputsInfo")
+
+def _py_image_inputs_impl(ctx):
+    packages = binary_packages(ctx.attr.binary).packages
+    base_dir, base_files = base_layout(ctx)
+    return [PyImageInputsInfo(
+        name = ctx.attr.image_name,
+        packages = packages,
+        base_dir = base_dir,
+        base_files = depset(base_files),
+        max_layers = ctx.attr.max_layers,
+        reserved_layers = reserved_layers(ctx),
+        platform = ctx.attr.platform,
+    )]
+
+py_image_inputs = rule(
+    implementation = _py_image_inputs_impl,
+    doc = """An image's pip packages, base, cap and reserved layers, for `py_image_fleet`.
+
+`py_image` makes one, `<name>.inputs`, with the same `binary`, `base`,
+`max_layers` and `platform` as its `<name>.layers`. It runs no action.""",
+    attrs = {
+        "base": attr.label(allow_files = True, doc = "The base image (see `py_image_layers`)."),
+        "binary": attr.label(
+            mandatory = True,
+            aspects = [pip_packages_aspect],
+            doc = "The `py_binary` of the image.",
+        ),
+        "image_name": attr.string(mandatory = True, doc = "The image's name in the fleet lock (its label)."),
+        "max_layers": attr.int(default = DEFAULT_MAX_LAYERS, doc = "The image's cap on layers."),
+        "platform": attr.string(default = "linux/amd64", doc = "The platform of the base to build on."),
+    },
+    toolchains = [PY_TOOLCHAIN],
+)

@@ -1,0 +1,208 @@
+"""Fleet plans as Bazel drives them: fleet-plan, fleet-merge, fleet-check, image --fleet-lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from enginekit import TOOLS, build_package
+
+from pyimage import layer
+from pyimage.fleet_cli import compare, group_id
+
+MIB = 1 << 20
+
+
+def pyimage(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pyimage", *args],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def ok(*args: str) -> subprocess.CompletedProcess[str]:
+    r = pyimage(*args)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+class Fleet:
+    """Packages built once; images as FLEET_INPUTS.json entries."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.members: dict[str, layer.Member] = {}
+
+    def package(self, pid: str, size: int = 2000) -> None:
+        name = pid.split("==", maxsplit=1)[0]
+        body = (pid.encode() * (size // len(pid) + 1))[:size]
+        self.members[pid] = build_package(self.root, pid, {f"sp/{name}/__init__.py": body})
+
+    def entry(self, pids: list[str], max_layers: int = 20, reserved: int = 1) -> dict[str, object]:
+        return {
+            "max_layers": max_layers,
+            "reserved_layers": reserved,
+            "base": None,
+            "packages": [
+                {
+                    "descriptor": str(self.members[p].blob.with_suffix("").with_suffix(".json")),
+                    "tar": str(self.members[p].tar),
+                    "blob": str(self.members[p].blob),
+                }
+                for p in pids
+            ],
+        }
+
+    def inputs(self, images: dict[str, dict[str, object]]) -> Path:
+        path = self.root / "inputs.json"
+        path.write_text(json.dumps({"images": images}))
+        return path
+
+
+@pytest.fixture()
+def fleet(tmp_path: Path) -> Fleet:
+    f = Fleet(tmp_path)
+    for pid in ["big==1", "six==1", "idna==1", "attrs==1", "only-a==1", "only-b==1"]:
+        f.package(pid, 8 * MIB if pid == "big==1" else 2000)
+    return f
+
+
+def image_layout(
+    fleet: Fleet, name: str, pids: list[str], *, lock: Path, merged: Path, out: Path
+) -> dict:
+    args = ["image", "--out", str(out), "--plan-out", str(out) + ".plan.json", "--max-layers", "20"]
+    args += ["--image-name", name, "--fleet-lock", str(lock), "--fleet-layers", str(merged)]
+    for p in pids:
+        m = fleet.members[p]
+        args += [
+            "--package",
+            str(m.blob.with_suffix("").with_suffix(".json")),
+            str(m.tar),
+            str(m.blob),
+        ]
+    ok(*args)
+    return json.loads(Path(str(out) + ".plan.json").read_text())
+
+
+def test_images_share_the_fleets_merged_groups_byte_for_byte(fleet: Fleet, tmp_path: Path) -> None:
+    shared = ["big==1", "six==1", "idna==1", "attrs==1"]
+    a, b = [*shared, "only-a==1"], [*shared, "only-b==1"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(a), "//b:image": fleet.entry(b)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    doc = json.loads(lock.read_text())
+    # The small packages both images use form one group, the same in both.
+    groups = {tuple(lay["packages"]) for im in doc["images"].values() for lay in im["layers"]}
+    small_shared = ("attrs==1", "idna==1", "six==1")
+    assert small_shared in groups, groups
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    assert (merged / f"{group_id(small_shared)}.tar.gz").is_file()
+    plan_a = image_layout(fleet, "//a:image", a, lock=lock, merged=merged, out=tmp_path / "a")
+    plan_b = image_layout(fleet, "//b:image", b, lock=lock, merged=merged, out=tmp_path / "b")
+    digest_a = {tuple(lay["packages"]): lay["digest"] for lay in plan_a["layers"]}
+    digest_b = {tuple(lay["packages"]): lay["digest"] for lay in plan_b["layers"]}
+    assert digest_a[small_shared] == digest_b[small_shared]
+    assert digest_a[("big==1",)] == digest_b[("big==1",)]
+    # The group's blob in the layouts is the fleet's merged blob.
+    blob = tmp_path / "a" / "blobs" / "sha256" / digest_a[small_shared].split(":")[1]
+    assert blob.read_bytes() == (merged / f"{group_id(small_shared)}.tar.gz").read_bytes()
+
+
+def test_a_new_package_builds_without_updating_the_lock_and_check_says_so(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    pids = ["big==1", "six==1", "idna==1"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(pids)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    fresh = tmp_path / "fresh.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(fresh))
+    assert compare(str(lock), str(fresh)) == []
+    # A new dependency, lock not updated: the image still has every package.
+    grown = [*pids, "attrs==1"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(grown)})
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    plan = image_layout(fleet, "//a:image", grown, lock=lock, merged=merged, out=tmp_path / "a")
+    assert sorted(p for lay in plan["layers"] for p in lay["packages"]) == sorted(grown)
+    ok("fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(fresh))
+    r = pyimage(
+        "fleet-check",
+        "--lock",
+        str(lock),
+        "--plan",
+        str(fresh),
+        "--update-target",
+        "//:fleet.update",
+    )
+    assert r.returncode == 1
+    assert "package attrs==1 is not in the lock" in r.stdout
+    assert "bazel run //:fleet.update" in r.stdout
+    r = pyimage("fleet-check", "--plan", str(fresh), "--update-target", "//:fleet.update")
+    assert r.returncode == 1 and "no lock file" in r.stdout
+
+
+def test_bumping_a_package_keeps_every_other_layer_of_the_lock(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    shared = ["big==1", "six==1", "idna==1", "attrs==1"]
+    images = {"//a:image": fleet.entry([*shared, "only-a==1"]), "//b:image": fleet.entry(shared)}
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(fleet.inputs(images)), "--out", str(lock))
+    fleet.package("six==2")
+    images = {
+        "//a:image": fleet.entry(["big==1", "six==2", "idna==1", "attrs==1", "only-a==1"]),
+        "//b:image": fleet.entry(["big==1", "six==2", "idna==1", "attrs==1"]),
+    }
+    new = tmp_path / "new.json"
+    ok(
+        "fleet-plan",
+        "--inputs",
+        str(fleet.inputs(images)),
+        "--previous",
+        str(lock),
+        "--out",
+        str(new),
+    )
+    before = {
+        tuple(lay["packages"])
+        for im in json.loads(lock.read_text())["images"].values()
+        for lay in im["layers"]
+    }
+    after = {
+        tuple(lay["packages"])
+        for im in json.loads(new.read_text())["images"].values()
+        for lay in im["layers"]
+    }
+    assert {g for g in before if "six==1" not in g} <= after
+    assert not [g for g in after if "six==1" in g]
+
+
+def test_each_images_own_cap_and_reserved_layers_are_honoured(fleet: Fleet, tmp_path: Path) -> None:
+    pids = ["big==1", "six==1", "idna==1", "attrs==1", "only-a==1"]
+    images = {
+        "//tight:image": fleet.entry(pids, max_layers=3, reserved=2),
+        "//loose:image": fleet.entry(pids, max_layers=20, reserved=1),
+    }
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(fleet.inputs(images)), "--out", str(lock))
+    doc = json.loads(lock.read_text())["images"]
+    assert len(doc["//tight:image"]["layers"]) == 1
+    assert doc["//tight:image"]["max_layers"] == 3 and doc["//tight:image"]["reserved_layers"] == 2
+    loose = doc["//loose:image"]["layers"]
+    assert sorted(p for lay in loose for p in lay["packages"]) == sorted(pids)
+    assert len(loose) <= 20 - 1
+    images["//tight:image"] = fleet.entry(pids, max_layers=2, reserved=2)
+    r = pyimage(
+        "fleet-plan", "--inputs", str(fleet.inputs(images)), "--out", str(tmp_path / "x.json")
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "//tight:image" in r.stderr and "max_layers 2" in r.stderr
+    assert not (tmp_path / "x.json").exists()
