@@ -97,8 +97,12 @@ def run_image(
     """Load ``oci:layout:tag`` into a private store and run it; return what happened."""
     read_image(layout, tag)  # a clear error for a missing layout or tag
     with private_podman() as podman:
+        # podman names the image after the layout's path, and a name must be
+        # lowercase: pull through a lowercase link in the store's folder.
+        link = Path(podman[podman.index("--root") + 1]).parent / "layout"
+        link.symlink_to(layout.resolve(), target_is_directory=True)
         pulled = subprocess.run(
-            [*podman, "pull", "-q", f"oci:{layout.resolve()}:{tag}"],
+            [*podman, "pull", "-q", f"oci:{link}:{tag}"],
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -173,6 +173,7 @@ def py_image_fleet(name, images, lock = None, **kwargs):
     lock_name = lock or name + ".lock.json"
     found = native.glob([lock_name], allow_empty = True)
     lock_path = native.package_name() + "/" + lock_name if native.package_name() else lock_name
+
     # Images all over the repository use the fleet: visible to all unless said.
     fleet_kwargs = dict(kwargs)
     if "visibility" not in fleet_kwargs:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -443,3 +444,15 @@ def test_nopython_base_has_no_python_and_runs(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "shell ok"
     assert "GLIBC 2.36" in r.stdout  # bookworm's libc, for an interpreter from the build
+
+
+def test_podman_runs_a_layout_whose_path_has_capitals(python_base: Path, tmp_path: Path) -> None:
+    # podman names a pulled oci: layout after its path, and names are lowercase.
+    layout = tmp_path / "Upper" / "Layout"
+    shutil.copytree(python_base, layout)
+    r = script(
+        "podman_run.py", "--layout", str(layout), "--tag", "latest",
+        "--entrypoint", "/usr/bin/python3", "--", "-c", "print('capitals ok')",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "capitals ok"
