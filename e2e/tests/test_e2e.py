@@ -34,6 +34,7 @@ BAZEL = REPO / "tools" / "offline" / "bazel"
 CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
 SITE = "/opt/pyimage/site-packages"
 APPS = {"api": "", "worker": "", "web": "", "hermetic": "--config=hermetic"}
+FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
@@ -146,16 +147,28 @@ def built(bases: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> d
 @pytest.fixture(scope="session")
 def finished(built: dict[str, Built], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each image finished with umoci (app layer + config), as oci_image would."""
-    out = {}
-    for app, b in built.items():
-        dest = tmp_path_factory.mktemp(f"image-{app}") / "layout"
-        harness(
-            "finish_image.py", "--layout", str(b.layout), "--app-layer", str(b.app_layer),
-            "--entrypoint", str(b.entrypoint), "--env", str(b.env),
-            "--out", str(dest), "--tag", app,
-        )  # fmt: skip
-        out[app] = dest
-    return out
+    return {
+        app: finish(b, tmp_path_factory.mktemp(f"image-{app}") / "layout")
+        for app, b in built.items()
+    }
+
+
+def finish(b: Built, dest: Path, layout: Path | None = None) -> Path:
+    """Finish an image with umoci as oci_image would; `layout` replaces b.layout."""
+    harness(
+        "finish_image.py", "--layout", str(layout or b.layout), "--app-layer", str(b.app_layer),
+        "--entrypoint", str(b.entrypoint), "--env", str(b.env),
+        "--out", str(dest), "--tag", b.app,
+    )  # fmt: skip
+    return dest
+
+
+def push_all(layouts: dict[str, Path]) -> dict[str, object]:
+    """Push the images to a fresh local registry; its upload report."""
+    args: list[str] = []
+    for app, layout in sorted(layouts.items()):
+        args += ["--push", str(layout), app, f"e2e/{app}"]
+    return json.loads(harness("registry.py", *args).stdout)
 
 
 def podman_output(layout: Path, tag: str) -> list[str]:
@@ -270,6 +283,117 @@ def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_pat
         assert again[app].manifest() == built[app].manifest(), app
         assert sha256_of(again[app].app_layer) == sha256_of(built[app].app_layer), app
         assert again[app].plan == built[app].plan, app
+
+
+def test_fleet_lock_is_current() -> None:
+    r = bazel(E2E, "test", "//:fleet_test")
+    assert "//:fleet_test" in r.stdout + r.stderr
+
+
+def test_fleet_merged_layers_are_byte_identical_across_images(built: dict[str, Built]) -> None:
+    lock = json.loads((E2E / "fleet.lock.json").read_text())["images"]
+    groups: dict[tuple[str, ...], set[str]] = {}
+    for app in FLEET_APPS:
+        assert built[app].plan["fleet_lock"] is True
+        for lay in built[app].plan["layers"]:
+            groups.setdefault(tuple(lay["packages"]), set()).add(lay["digest"])
+        # The image has exactly the lock's layers (every package is in the lock).
+        mine = [tuple(lay["packages"]) for lay in built[app].plan["layers"]]
+        assert sorted(mine) == sorted(
+            tuple(lay["packages"]) for lay in lock[f"//apps/{app}:image"]["layers"]
+        )
+    shared_merged = [
+        g
+        for g in groups
+        if len(g) > 1
+        and sum(
+            g in {tuple(lay["packages"]) for lay in built[a].plan["layers"]} for a in FLEET_APPS
+        )
+        > 1
+    ]
+    assert shared_merged, groups
+    assert all(len(groups[g]) == 1 for g in groups), {g: d for g, d in groups.items() if len(d) > 1}
+
+
+def one_layer_per_app(b: Built, base: Path, dest: Path) -> Path:
+    """The baseline: base + one site-packages layer of all the app's packages."""
+    wanted = {p for lay in b.plan["layers"] for p in lay["packages"]}
+    members = []
+    for d in sorted((E2E / "bazel-bin" / "external").glob("*/pkg.pyimage/layer.json")):
+        if json.loads(d.read_text())["packages"][0] in wanted:
+            members.append({"descriptor": str(d), "tar": str(d.with_suffix(".tar")),
+                            "blob": str(d.with_suffix(".tar.gz"))})  # fmt: skip
+    assert len(members) == len(wanted), (b.app, len(members), len(wanted))
+    spec = dest.parent / f"{b.app}.layers.json"
+    spec.write_text(json.dumps({"layers": [{"members": members}]}))
+    run([sys.executable, "-m", "pyimage", "layout", "--out", str(dest), "--base", str(base),
+         "--tag", b.app, "--layers", str(spec)], cwd=REPO / "tools")  # fmt: skip
+    return dest
+
+
+def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
+    built: dict[str, Built], finished: dict[str, Path], bases: dict[str, Path],
+    scratch_workspace: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    with_lock = push_all({app: finished[app] for app in FLEET_APPS})
+    # Without the lock: the scratch copy with fleet.lock.json deleted.
+    ws = scratch_workspace
+    (ws / "fleet.lock.json").unlink()
+    alone = build_apps(ws, tmp_path / "alone", dict.fromkeys(FLEET_APPS, ""))
+    without = push_all({app: finish(alone[app], tmp_path / f"alone-{app}") for app in FLEET_APPS})
+    # ... and the images still run, and the fleet test says what to do.
+    assert podman_output(tmp_path / "alone-api", "api")[0] == "app api on python 3.11"
+    r = subprocess.run(
+        [str(BAZEL), "test", "//:fleet_test"], cwd=ws, capture_output=True, text=True, check=False
+    )
+    log = next(ws.glob("bazel-testlogs/fleet_test/test.log")).read_text()
+    assert r.returncode != 0 and "no lock file" in log and "bazel run //:fleet.update" in log, log
+    # The baseline: one site-packages layer per app.
+    naive = {}
+    for app in FLEET_APPS:
+        layout = one_layer_per_app(built[app], bases["python"], tmp_path / f"naive-{app}")
+        naive[app] = finish(built[app], tmp_path / f"naive-{app}-image", layout)
+    baseline = push_all(naive)
+    sizes = {name: rep["total_upload_bytes"] for name, rep in
+             (("with the fleet lock", with_lock), ("without the lock", without),
+              ("one site-packages layer per app", baseline))}  # fmt: skip
+    print("bytes uploaded for api, web and worker:", json.dumps(sizes, indent=1))
+    assert sizes["with the fleet lock"] <= sizes["without the lock"]
+    assert sizes["with the fleet lock"] < sizes["one site-packages layer per app"]
+    for rep in (with_lock, without, baseline):
+        assert all(b["uploads"] <= 1 for b in rep["blobs"].values())
+
+
+def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
+    scratch_workspace: Path, tmp_path: Path
+) -> None:
+    ws = scratch_workspace
+    targets = [f"//apps/{app}:image.layers" for app in FLEET_APPS]
+    log = ws / "fleet.json"
+    bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
+    merges = {k: n for k, n in executed_counts(log).items() if k.startswith("PyImageFleetMerge")}
+    print("fleet merge actions for 3 images:", merges)
+    assert merges == {"PyImageFleetMerge //:fleet": 1}, merges
+    before = {app: copy_outputs(ws, app, tmp_path / "before") for app in FLEET_APPS}
+    old_lock = json.loads((ws / "fleet.lock.json").read_text())
+    lock = ws / "requirements_lock.txt"
+    lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
+    bazel(ws, "run", "//:fleet.update")
+    new_lock = json.loads((ws / "fleet.lock.json").read_text())
+    bazel(ws, "test", "//:fleet_test")
+    bazel(ws, "build", *targets)
+    for app in FLEET_APPS:
+        name = f"//apps/{app}:image"
+        old = [lay["packages"] for lay in old_lock["images"][name]["layers"]]
+        new = [lay["packages"] for lay in new_lock["images"][name]["layers"]]
+        assert [g for g in old if "six==1.17.0" not in g] == [
+            g for g in new if "six==1.16.0" not in g
+        ]
+        after = copy_outputs(ws, app, tmp_path / "after")
+        b = {tuple(lay["packages"]): lay["digest"] for lay in before[app].plan["layers"]}
+        a = {tuple(lay["packages"]): lay["digest"] for lay in after.plan["layers"]}
+        changed = [g for g in a if b.get(g) != a[g]]
+        assert changed and all("six==1.16.0" in g for g in changed), (app, changed)
 
 
 def executed_spawns(log: Path) -> list[dict[str, object]]:
