@@ -52,6 +52,15 @@ def test_py_image_plan_attributes_match() -> None:
     assert table_names(section("py_image_plan")) == rule_attrs("py/private/py_image_plan.bzl")
 
 
+def test_py_image_fleet_arguments_match() -> None:
+    documented = table_names(section("py_image_fleet"))
+    assert documented == macro_args("py/private/py_image_fleet.bzl", "py_image_fleet")
+
+
+def test_py_image_inputs_attributes_match() -> None:
+    assert table_names(section("py_image_inputs")) == rule_attrs("py/private/py_image_inputs.bzl")
+
+
 def test_every_public_name_is_documented() -> None:
     names = public_names("py/defs.bzl") | public_names("oci/defs.bzl")
     assert names, "no public names found"
