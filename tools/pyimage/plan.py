@@ -88,6 +88,9 @@ OWN_CANDIDATES = 8
 #: Above this many image pairs a merge's pair cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 400
 FAST_PAIR_EXACT_LIMIT = 4
+#: Up to this many images (and under COSTED_MERGE_LIMIT) the weights of all
+#: image pairs are computed once, up front, so every pair cost is exact.
+PAIR_MATRIX_LIMIT = 256
 #: Above this many (layer, image) pairs the planner considers only each
 #: image's two smallest layers and two smallest own layers for a merge, and
 #: sums the pair cost over at most FAST_PAIR_EXACT_LIMIT image pairs: same
@@ -228,7 +231,7 @@ def _validate(
 class _Unit:
     """A layer under construction, shared by the images in ``images``."""
 
-    __slots__ = ("bytes", "images", "members", "reason", "uid")
+    __slots__ = ("bytes", "images", "members", "reason", "rev", "uid")
 
     def __init__(
         self, uid: int, members: list[int], size: int, images: set[int], reason: str
@@ -238,6 +241,8 @@ class _Unit:
         self.bytes = size
         self.images = images
         self.reason = reason
+        #: Bumped whenever ``images`` shrinks: cached merge costs are stale.
+        self.rev = 0
 
 
 def _describe_images(names: Sequence[str], limit: int = 4) -> str:
@@ -265,6 +270,9 @@ class _Planner:
         self.mean_need = 1.0
         self.pair_scale = 0.0
         self.pair_exact_limit = PAIR_EXACT_LIMIT
+        # pair_weight[a][b] = 1/need(a, b) + 1/need(b, a), for fleets small
+        # enough to plan with exact pair costs (see weigh_pairs).
+        self.pair_weight: list[list[float]] = []
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -349,11 +357,44 @@ class _Planner:
             self.need_memo[key] = got
         return got
 
+    def weigh_pairs(self) -> None:
+        """Fill :attr:`pair_weight` for every pair of images at once.
+
+        need(a, b) = bytes of b - bytes a and b share; the shared bytes are
+        summed per package over the pairs of its users.
+        """
+        n = len(self.image_pkgs)
+        shared = [[0] * n for _ in range(n)]
+        users: dict[int, list[int]] = {}
+        for i, pkgs in enumerate(self.image_pkgs):
+            for p in pkgs:
+                users.setdefault(p, []).append(i)
+        sizes = self.sizes
+        for p, imgs in users.items():
+            size = sizes[p]
+            if not size or len(imgs) < 2:
+                continue
+            for a in imgs:
+                row = shared[a]
+                for b in imgs:
+                    row[b] += size
+        totals = [sum(map(sizes.__getitem__, pk)) for pk in self.image_pkgs]
+        inv = [[1.0 / max(1, totals[b] - shared[a][b]) for b in range(n)] for a in range(n)]
+        self.pair_weight = [[inv[a][b] + inv[b][a] for b in range(n)] for a in range(n)]
+
     def pulled_cost(self, unit: _Unit, others: set[int], both: set[int]) -> float:
         """Pair-metric cost, in bytes, of images in ``both`` no longer sharing
         ``unit`` with the images in ``others``: each such pair pulls it again."""
         if not others:
             return 0.0
+        if self.pair_weight:
+            weight = self.pair_weight
+            if len(others) > len(both):
+                others, both = both, others
+            share = 0.0
+            for a in others:
+                share += sum(map(weight[a].__getitem__, both))
+            return unit.bytes * share * self.pair_scale
         if len(others) * len(both) > self.pair_exact_limit:
             share = 1.0 / max(1.0, self.mean_need)
             return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
@@ -428,6 +469,8 @@ class _Planner:
         costed = incidences <= COSTED_MERGE_LIMIT
         if not costed:
             self.pair_exact_limit = FAST_PAIR_EXACT_LIMIT
+        elif n <= PAIR_MATRIX_LIMIT:
+            self.weigh_pairs()
 
         # Per image, a heap of the layers only it uses (lazily cleaned).
         own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -472,6 +515,9 @@ class _Planner:
                 return None
             return found
 
+        # Merge cost of a pair of units, by uid pair, with the units' revs.
+        cost_cache: dict[tuple[int, int], tuple[int, int, float]] = {}
+
         def best(i: int) -> tuple[float, int, int] | None:
             over_cap = len(layers[i]) > budgets[i]
             if not costed:
@@ -502,7 +548,12 @@ class _Planner:
                     gain = sum(1 for x in both if excess(x) > 0)
                     if not gain:
                         continue
-                    cost = self.merge_cost(u, v, both) / gain
+                    lo, hi = (u, v) if u.uid < v.uid else (v, u)
+                    hit = cost_cache.get(pair)
+                    if hit is None or hit[0] != lo.rev or hit[1] != hi.rev:
+                        hit = (lo.rev, hi.rev, self.merge_cost(u, v, both))
+                        cost_cache[pair] = hit
+                    cost = hit[2] / gain
                     if not over_cap and cost > FOLD_MAX_COST:
                         continue
                     key = (cost, *pair)
@@ -548,6 +599,7 @@ class _Planner:
                 )
                 for old in (u, v):
                     old.images -= both
+                    old.rev += 1
                     if not old.images:
                         del self.units[old.uid]
                     elif len(old.images) == 1:
