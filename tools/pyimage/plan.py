@@ -34,7 +34,11 @@ Algorithm (see docs/layer-planning.md):
 4. Then, while the fleet averages more than :data:`SMALL_LAYERS_MEAN` layers
    under :data:`SMALL_LAYER_BYTES` per image (or an image has more than
    :data:`SMALL_LAYERS_MAX`), small layers are folded the same way, as long as
-   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers").
+   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers"), and
+   as long as all folds together store no more bytes twice than the
+   largest-first (Nix-style) plan would under the same cap
+   (:func:`largest_first_duplicates`): the plan never stores more than that
+   simplest cap-respecting plan because of its folds.
 5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
 
@@ -273,6 +277,9 @@ class _Planner:
         # pair_weight[a][b] = 1/need(a, b) + 1/need(b, a), for fleets small
         # enough to plan with exact pair costs (see weigh_pairs).
         self.pair_weight: list[list[float]] = []
+        #: Bytes the folds of small layers may store twice in all (see
+        #: largest_first_duplicates); cap merges are not limited by it.
+        self.fold_dup_budget = 0
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -440,6 +447,17 @@ class _Planner:
             heapq.heapify(h)
 
         small_total = [sum(small)]
+        # Bytes stored twice so far (signature groups store none).
+        dup = [0]
+
+        def stored(u: _Unit, v: _Unit, both: set[int]) -> int:
+            return (u.bytes if len(u.images) > len(both) else 0) + (
+                v.bytes if len(v.images) > len(both) else 0
+            )
+
+        def fold_fits(u: _Unit, v: _Unit, both: set[int]) -> bool:
+            return dup[0] + stored(u, v, both) <= self.fold_dup_budget
+
         small_target = SMALL_LAYERS_MEAN * n
 
         # Phase 0 merges only to fit the cap (which folds many small layers
@@ -507,7 +525,10 @@ class _Planner:
                     pairs.append((two[0], own[0]))
             found: tuple[float, int, int] | None = None
             for u, v in pairs:
-                cost = self.merge_cost(u, v, u.images & v.images)
+                both = u.images & v.images
+                if not over_cap and not fold_fits(u, v, both):
+                    continue
+                cost = self.merge_cost(u, v, both)
                 key = (cost, min(u.uid, v.uid), max(u.uid, v.uid))
                 if found is None or key < found:
                     found = key
@@ -554,7 +575,7 @@ class _Planner:
                         hit = (lo.rev, hi.rev, self.merge_cost(u, v, both))
                         cost_cache[pair] = hit
                     cost = hit[2] / gain
-                    if not over_cap and cost > FOLD_MAX_COST:
+                    if not over_cap and (cost > FOLD_MAX_COST or not fold_fits(u, v, both)):
                         continue
                     key = (cost, *pair)
                     if found is None or key < found:
@@ -591,6 +612,10 @@ class _Planner:
                     continue
                 over_cap = len(layers[i]) > budgets[i]
                 both = u.images & v.images
+                if not over_cap and not fold_fits(u, v, both):
+                    push(i)
+                    continue
+                dup[0] += stored(u, v, both)
                 merged = self.new_unit(
                     u.members + v.members,
                     set(both),
@@ -673,6 +698,7 @@ def plan_fleet(
 
     planner.set_images([sorted(index[p] for p in im.packages) for im in img_list])
     planner.group(rest)
+    planner.fold_dup_budget = largest_first_duplicates(planner.sizes, planner.image_pkgs, budgets)
     planner.merge_all(rest_budgets)
 
     per_image: list[list[Layer]] = [[] for _ in img_list]
@@ -694,6 +720,32 @@ def plan_fleet(
         lays.sort(key=lambda lay: (-sharing[lay.packages], -lay.bytes, lay.packages))
         plans.append(ImagePlan(im.name, tuple(lays), budget, im.base_layers))
     return Plan(tuple(plans), max_layers, reserved_layers)
+
+
+def largest_first_duplicates(
+    sizes: Sequence[int], image_pkgs: Sequence[Sequence[int]], budgets: Sequence[int]
+) -> int:
+    """Bytes the largest-first plan (Nix style) stores twice under these budgets.
+
+    That plan gives each image's ``budget - 1`` largest packages a layer each
+    and puts the rest in one last layer, which differs between images. Folding
+    small layers is allowed to store at most as many bytes twice, so the plan
+    never stores more than that simplest cap-respecting plan.
+    """
+    layers: set[tuple[int, ...]] = set()
+    for pkgs, budget in zip(image_pkgs, budgets, strict=True):
+        if len(pkgs) <= budget:
+            layers.update((p,) for p in pkgs)
+            continue
+        ranked = sorted(pkgs, key=lambda p: (-sizes[p], p))
+        cut = max(0, budget - 1)
+        layers.update((p,) for p in ranked[:cut])
+        layers.add(tuple(sorted(ranked[cut:])))
+    copies: dict[int, int] = {}
+    for lay in layers:
+        for p in lay:
+            copies[p] = copies.get(p, 0) + 1
+    return sum(sizes[p] * (c - 1) for p, c in copies.items())
 
 
 def _kept_layers(
