@@ -22,8 +22,10 @@ Algorithm (see docs/layer-planning.md):
    images that need them. Packages with the same signature can share a layer
    without losing any sharing. Within a signature, packages of at least
    :data:`SMALL_LAYER_BYTES` get a layer of their own ("large package alone")
-   and the smaller ones are packed, in name order, into layers of at least
-   that size ("packages used by the same images {...}").
+   and the smaller ones are packed into as many layers of at least that size
+   as they fill, balanced (largest first into the lightest layer), so that a
+   bump re-pushes about SMALL_LAYER_BYTES ("packages used by the same images
+   {...}").
 3. While an image has more layers than its budget, the cheapest merge of two
    of its layers is applied, fleet-wide: every image holding both layers gets
    the merged layer, so it stays shared ("merged to fit the cap"). The cost
@@ -305,7 +307,7 @@ class _Planner:
         return unit
 
     # -- step 2: signature groups -------------------------------------------
-    def group(self, rest: list[list[int]]) -> None:  # noqa: PLR0912 (one pass, kept whole)
+    def group(self, rest: list[list[int]]) -> None:
         """Units for the packages each image still needs, by used-by signature."""
         users: dict[int, list[int]] = {}
         for i, pkgs in enumerate(rest):
@@ -327,31 +329,42 @@ class _Planner:
                     large.append(self.new_unit([p], set(images), REASON_LARGE))
                 else:
                     small.append(p)
-            chunks: list[list[int]] = []
-            acc: list[int] = []
-            acc_bytes = 0
-            for p in small:
-                acc.append(p)
-                acc_bytes += self.sizes[p]
-                if acc_bytes >= SMALL_LAYER_BYTES:
-                    chunks.append(acc)
-                    acc, acc_bytes = [], 0
-            if acc:
-                if chunks:
-                    chunks[-1].extend(acc)
+            small_bytes = sum(map(self.sizes.__getitem__, small))
+            chunks = self.pack(small, small_bytes)
+            if small and not chunks:
+                # Too small for a layer of its own: join the smallest large
+                # package of the same images (no sharing lost) if that keeps
+                # the layer cheap to re-push on a bump.
+                host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
+                if host is not None and host.bytes + small_bytes <= HOST_MAX_BYTES:
+                    host.members = sorted(host.members + small)
+                    host.bytes += small_bytes
+                    host.reason = shared
                 else:
-                    # Too small for a layer of its own: join the smallest
-                    # large package of the same images (no sharing lost) if
-                    # that keeps the layer cheap to re-push on a bump.
-                    host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
-                    if host is not None and host.bytes + acc_bytes <= HOST_MAX_BYTES:
-                        host.members = sorted(host.members + acc)
-                        host.bytes += acc_bytes
-                        host.reason = shared
-                    else:
-                        chunks.append(acc)
+                    chunks.append(small)
             for chunk in chunks:
                 self.new_unit(chunk, set(images), shared)
+
+    def pack(self, small: list[int], total: int) -> list[list[int]]:
+        """Small packages of one signature in as many layers of at least
+        SMALL_LAYER_BYTES as they fill, balanced (largest package first into
+        the lightest layer): a bump re-pushes the package's whole layer, so
+        layers should be as close to SMALL_LAYER_BYTES as they can be.
+        Empty if they do not fill one layer."""
+        sizes = self.sizes
+        k = total // SMALL_LAYER_BYTES
+        ranked = sorted(small, key=lambda p: (-sizes[p], p))
+        while k > 1:
+            heap = [(0, c) for c in range(k)]
+            chunks: list[list[int]] = [[] for _ in range(k)]
+            for p in ranked:
+                got, c = heapq.heappop(heap)
+                chunks[c].append(p)
+                heapq.heappush(heap, (got + sizes[p], c))
+            if heap[0][0] >= SMALL_LAYER_BYTES:
+                return chunks
+            k -= 1
+        return [list(small)] if k == 1 else []
 
     # -- step 3: merges -----------------------------------------------------
     def need(self, a: int, b: int) -> int:

@@ -284,3 +284,16 @@ def test_previous_plan_keeps_unchanged_layers(fleet: tuple, data: st.DataObject)
         for lay in layers:
             if bumped not in lay:
                 assert lay in after[name], f"{name} lost unchanged layer {sorted(lay)}"
+
+
+def test_small_packages_of_one_signature_fill_balanced_layers() -> None:
+    rnd = random.Random(11)
+    pkgs = [Package(f"s{k:02d}==1", rnd.randint(20_000, 300_000)) for k in range(40)]
+    image = Image("x", tuple(p.id for p in pkgs))
+    plan = plan_image(image, pkgs, 100)
+    total = sum(p.bytes for p in pkgs)
+    sizes = sorted(lay.bytes for lay in plan.layers)
+    assert len(sizes) == total // SMALL_LAYER_BYTES
+    assert sizes[0] >= SMALL_LAYER_BYTES
+    # Balanced: no layer more than one package's worth above the lightest.
+    assert sizes[-1] - sizes[0] <= max(p.bytes for p in pkgs)
