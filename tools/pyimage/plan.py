@@ -44,7 +44,10 @@ Algorithm (see docs/layer-planning.md):
 5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
 
-Above :data:`COSTED_MERGE_LIMIT` (layer, image) pairs, steps 3 and 4 look at
+Up to :data:`COSTED_MERGE_LIMIT` (layer, image) pairs and
+:data:`PAIR_MATRIX_LIMIT` images, the pair cost of every merge is exact: the
+weights of all image pairs are computed once, and merge costs are cached per
+pair of layers until one of them loses images. Above, steps 3 and 4 look at
 fewer candidates per image and estimate more of the pair cost, to stay
 near-linear on fleets of hundreds of images.
 
@@ -91,7 +94,8 @@ STORAGE_WEIGHT = 1.0
 MERGE_CANDIDATES = 5
 SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
-#: Above this many image pairs a merge's pair cost is estimated, not summed.
+#: Without the pair-weight matrix, above this many image pairs a merge's pair
+#: cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 400
 FAST_PAIR_EXACT_LIMIT = 4
 #: Up to this many images (and under COSTED_MERGE_LIMIT) the weights of all
