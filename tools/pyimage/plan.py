@@ -22,8 +22,10 @@ Algorithm (see docs/layer-planning.md):
    images that need them. Packages with the same signature can share a layer
    without losing any sharing. Within a signature, packages of at least
    :data:`SMALL_LAYER_BYTES` get a layer of their own ("large package alone")
-   and the smaller ones are packed, in name order, into layers of at least
-   that size ("packages used by the same images {...}").
+   and the smaller ones are packed into as many layers of at least that size
+   as they fill, balanced (largest first into the lightest layer), so that a
+   bump re-pushes about SMALL_LAYER_BYTES ("packages used by the same images
+   {...}").
 3. While an image has more layers than its budget, the cheapest merge of two
    of its layers is applied, fleet-wide: every image holding both layers gets
    the merged layer, so it stays shared ("merged to fit the cap"). The cost
@@ -34,11 +36,18 @@ Algorithm (see docs/layer-planning.md):
 4. Then, while the fleet averages more than :data:`SMALL_LAYERS_MEAN` layers
    under :data:`SMALL_LAYER_BYTES` per image (or an image has more than
    :data:`SMALL_LAYERS_MAX`), small layers are folded the same way, as long as
-   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers").
+   a fold wastes at most :data:`FOLD_MAX_COST` ("merged small layers"), and
+   as long as all folds together store no more bytes twice than the
+   largest-first (Nix-style) plan would under the same cap
+   (:func:`largest_first_duplicates`): the plan never stores more than that
+   simplest cap-respecting plan because of its folds.
 5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
 
-Above :data:`COSTED_MERGE_LIMIT` (layer, image) pairs, steps 3 and 4 look at
+Up to :data:`COSTED_MERGE_LIMIT` (layer, image) pairs and
+:data:`PAIR_MATRIX_LIMIT` images, the pair cost of every merge is exact: the
+weights of all image pairs are computed once, and merge costs are cached per
+pair of layers until one of them loses images. Above, steps 3 and 4 look at
 fewer candidates per image and estimate more of the pair cost, to stay
 near-linear on fleets of hundreds of images.
 
@@ -85,9 +94,13 @@ STORAGE_WEIGHT = 1.0
 MERGE_CANDIDATES = 5
 SMALL_CANDIDATES = 16
 OWN_CANDIDATES = 8
-#: Above this many image pairs a merge's pair cost is estimated, not summed.
+#: Without the pair-weight matrix, above this many image pairs a merge's pair
+#: cost is estimated, not summed.
 PAIR_EXACT_LIMIT = 400
 FAST_PAIR_EXACT_LIMIT = 4
+#: Up to this many images (and under COSTED_MERGE_LIMIT) the weights of all
+#: image pairs are computed once, up front, so every pair cost is exact.
+PAIR_MATRIX_LIMIT = 256
 #: Above this many (layer, image) pairs the planner considers only each
 #: image's two smallest layers and two smallest own layers for a merge, and
 #: sums the pair cost over at most FAST_PAIR_EXACT_LIMIT image pairs: same
@@ -228,7 +241,7 @@ def _validate(
 class _Unit:
     """A layer under construction, shared by the images in ``images``."""
 
-    __slots__ = ("bytes", "images", "members", "reason", "uid")
+    __slots__ = ("bytes", "images", "members", "reason", "rev", "uid")
 
     def __init__(
         self, uid: int, members: list[int], size: int, images: set[int], reason: str
@@ -238,6 +251,8 @@ class _Unit:
         self.bytes = size
         self.images = images
         self.reason = reason
+        #: Bumped whenever ``images`` shrinks: cached merge costs are stale.
+        self.rev = 0
 
 
 def _describe_images(names: Sequence[str], limit: int = 4) -> str:
@@ -265,6 +280,12 @@ class _Planner:
         self.mean_need = 1.0
         self.pair_scale = 0.0
         self.pair_exact_limit = PAIR_EXACT_LIMIT
+        # pair_weight[a][b] = 1/need(a, b) + 1/need(b, a), for fleets small
+        # enough to plan with exact pair costs (see weigh_pairs).
+        self.pair_weight: list[list[float]] = []
+        #: Bytes the folds of small layers may store twice in all (see
+        #: largest_first_duplicates); cap merges are not limited by it.
+        self.fold_dup_budget = 0
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -290,7 +311,7 @@ class _Planner:
         return unit
 
     # -- step 2: signature groups -------------------------------------------
-    def group(self, rest: list[list[int]]) -> None:  # noqa: PLR0912 (one pass, kept whole)
+    def group(self, rest: list[list[int]]) -> None:
         """Units for the packages each image still needs, by used-by signature."""
         users: dict[int, list[int]] = {}
         for i, pkgs in enumerate(rest):
@@ -312,31 +333,42 @@ class _Planner:
                     large.append(self.new_unit([p], set(images), REASON_LARGE))
                 else:
                     small.append(p)
-            chunks: list[list[int]] = []
-            acc: list[int] = []
-            acc_bytes = 0
-            for p in small:
-                acc.append(p)
-                acc_bytes += self.sizes[p]
-                if acc_bytes >= SMALL_LAYER_BYTES:
-                    chunks.append(acc)
-                    acc, acc_bytes = [], 0
-            if acc:
-                if chunks:
-                    chunks[-1].extend(acc)
+            small_bytes = sum(map(self.sizes.__getitem__, small))
+            chunks = self.pack(small, small_bytes)
+            if small and not chunks:
+                # Too small for a layer of its own: join the smallest large
+                # package of the same images (no sharing lost) if that keeps
+                # the layer cheap to re-push on a bump.
+                host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
+                if host is not None and host.bytes + small_bytes <= HOST_MAX_BYTES:
+                    host.members = sorted(host.members + small)
+                    host.bytes += small_bytes
+                    host.reason = shared
                 else:
-                    # Too small for a layer of its own: join the smallest
-                    # large package of the same images (no sharing lost) if
-                    # that keeps the layer cheap to re-push on a bump.
-                    host = min(large, key=lambda u: (u.bytes, u.uid), default=None)
-                    if host is not None and host.bytes + acc_bytes <= HOST_MAX_BYTES:
-                        host.members = sorted(host.members + acc)
-                        host.bytes += acc_bytes
-                        host.reason = shared
-                    else:
-                        chunks.append(acc)
+                    chunks.append(small)
             for chunk in chunks:
                 self.new_unit(chunk, set(images), shared)
+
+    def pack(self, small: list[int], total: int) -> list[list[int]]:
+        """Small packages of one signature in as many layers of at least
+        SMALL_LAYER_BYTES as they fill, balanced (largest package first into
+        the lightest layer): a bump re-pushes the package's whole layer, so
+        layers should be as close to SMALL_LAYER_BYTES as they can be.
+        Empty if they do not fill one layer."""
+        sizes = self.sizes
+        k = total // SMALL_LAYER_BYTES
+        ranked = sorted(small, key=lambda p: (-sizes[p], p))
+        while k > 1:
+            heap = [(0, c) for c in range(k)]
+            chunks: list[list[int]] = [[] for _ in range(k)]
+            for p in ranked:
+                got, c = heapq.heappop(heap)
+                chunks[c].append(p)
+                heapq.heappush(heap, (got + sizes[p], c))
+            if heap[0][0] >= SMALL_LAYER_BYTES:
+                return chunks
+            k -= 1
+        return [list(small)] if k == 1 else []
 
     # -- step 3: merges -----------------------------------------------------
     def need(self, a: int, b: int) -> int:
@@ -349,11 +381,44 @@ class _Planner:
             self.need_memo[key] = got
         return got
 
+    def weigh_pairs(self) -> None:
+        """Fill :attr:`pair_weight` for every pair of images at once.
+
+        need(a, b) = bytes of b - bytes a and b share; the shared bytes are
+        summed per package over the pairs of its users.
+        """
+        n = len(self.image_pkgs)
+        shared = [[0] * n for _ in range(n)]
+        users: dict[int, list[int]] = {}
+        for i, pkgs in enumerate(self.image_pkgs):
+            for p in pkgs:
+                users.setdefault(p, []).append(i)
+        sizes = self.sizes
+        for p, imgs in users.items():
+            size = sizes[p]
+            if not size or len(imgs) < 2:
+                continue
+            for a in imgs:
+                row = shared[a]
+                for b in imgs:
+                    row[b] += size
+        totals = [sum(map(sizes.__getitem__, pk)) for pk in self.image_pkgs]
+        inv = [[1.0 / max(1, totals[b] - shared[a][b]) for b in range(n)] for a in range(n)]
+        self.pair_weight = [[inv[a][b] + inv[b][a] for b in range(n)] for a in range(n)]
+
     def pulled_cost(self, unit: _Unit, others: set[int], both: set[int]) -> float:
         """Pair-metric cost, in bytes, of images in ``both`` no longer sharing
         ``unit`` with the images in ``others``: each such pair pulls it again."""
         if not others:
             return 0.0
+        if self.pair_weight:
+            weight = self.pair_weight
+            if len(others) > len(both):
+                others, both = both, others
+            share = 0.0
+            for a in others:
+                share += sum(map(weight[a].__getitem__, both))
+            return unit.bytes * share * self.pair_scale
         if len(others) * len(both) > self.pair_exact_limit:
             share = 1.0 / max(1.0, self.mean_need)
             return 2 * unit.bytes * len(others) * len(both) * share * self.pair_scale
@@ -399,6 +464,17 @@ class _Planner:
             heapq.heapify(h)
 
         small_total = [sum(small)]
+        # Bytes stored twice so far (signature groups store none).
+        dup = [0]
+
+        def stored(u: _Unit, v: _Unit, both: set[int]) -> int:
+            return (u.bytes if len(u.images) > len(both) else 0) + (
+                v.bytes if len(v.images) > len(both) else 0
+            )
+
+        def fold_fits(u: _Unit, v: _Unit, both: set[int]) -> bool:
+            return dup[0] + stored(u, v, both) <= self.fold_dup_budget
+
         small_target = SMALL_LAYERS_MEAN * n
 
         # Phase 0 merges only to fit the cap (which folds many small layers
@@ -428,6 +504,8 @@ class _Planner:
         costed = incidences <= COSTED_MERGE_LIMIT
         if not costed:
             self.pair_exact_limit = FAST_PAIR_EXACT_LIMIT
+        elif n <= PAIR_MATRIX_LIMIT:
+            self.weigh_pairs()
 
         # Per image, a heap of the layers only it uses (lazily cleaned).
         own_heaps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
@@ -464,13 +542,19 @@ class _Planner:
                     pairs.append((two[0], own[0]))
             found: tuple[float, int, int] | None = None
             for u, v in pairs:
-                cost = self.merge_cost(u, v, u.images & v.images)
+                both = u.images & v.images
+                if not over_cap and not fold_fits(u, v, both):
+                    continue
+                cost = self.merge_cost(u, v, both)
                 key = (cost, min(u.uid, v.uid), max(u.uid, v.uid))
                 if found is None or key < found:
                     found = key
             if found is None or (not over_cap and found[0] > FOLD_MAX_COST):
                 return None
             return found
+
+        # Merge cost of a pair of units, by uid pair, with the units' revs.
+        cost_cache: dict[tuple[int, int], tuple[int, int, float]] = {}
 
         def best(i: int) -> tuple[float, int, int] | None:
             over_cap = len(layers[i]) > budgets[i]
@@ -502,8 +586,13 @@ class _Planner:
                     gain = sum(1 for x in both if excess(x) > 0)
                     if not gain:
                         continue
-                    cost = self.merge_cost(u, v, both) / gain
-                    if not over_cap and cost > FOLD_MAX_COST:
+                    lo, hi = (u, v) if u.uid < v.uid else (v, u)
+                    hit = cost_cache.get(pair)
+                    if hit is None or hit[0] != lo.rev or hit[1] != hi.rev:
+                        hit = (lo.rev, hi.rev, self.merge_cost(u, v, both))
+                        cost_cache[pair] = hit
+                    cost = hit[2] / gain
+                    if not over_cap and (cost > FOLD_MAX_COST or not fold_fits(u, v, both)):
                         continue
                     key = (cost, *pair)
                     if found is None or key < found:
@@ -540,6 +629,10 @@ class _Planner:
                     continue
                 over_cap = len(layers[i]) > budgets[i]
                 both = u.images & v.images
+                if not over_cap and not fold_fits(u, v, both):
+                    push(i)
+                    continue
+                dup[0] += stored(u, v, both)
                 merged = self.new_unit(
                     u.members + v.members,
                     set(both),
@@ -548,6 +641,7 @@ class _Planner:
                 )
                 for old in (u, v):
                     old.images -= both
+                    old.rev += 1
                     if not old.images:
                         del self.units[old.uid]
                     elif len(old.images) == 1:
@@ -621,6 +715,7 @@ def plan_fleet(
 
     planner.set_images([sorted(index[p] for p in im.packages) for im in img_list])
     planner.group(rest)
+    planner.fold_dup_budget = largest_first_duplicates(planner.sizes, planner.image_pkgs, budgets)
     planner.merge_all(rest_budgets)
 
     per_image: list[list[Layer]] = [[] for _ in img_list]
@@ -642,6 +737,32 @@ def plan_fleet(
         lays.sort(key=lambda lay: (-sharing[lay.packages], -lay.bytes, lay.packages))
         plans.append(ImagePlan(im.name, tuple(lays), budget, im.base_layers))
     return Plan(tuple(plans), max_layers, reserved_layers)
+
+
+def largest_first_duplicates(
+    sizes: Sequence[int], image_pkgs: Sequence[Sequence[int]], budgets: Sequence[int]
+) -> int:
+    """Bytes the largest-first plan (Nix style) stores twice under these budgets.
+
+    That plan gives each image's ``budget - 1`` largest packages a layer each
+    and puts the rest in one last layer, which differs between images. Folding
+    small layers is allowed to store at most as many bytes twice, so the plan
+    never stores more than that simplest cap-respecting plan.
+    """
+    layers: set[tuple[int, ...]] = set()
+    for pkgs, budget in zip(image_pkgs, budgets, strict=True):
+        if len(pkgs) <= budget:
+            layers.update((p,) for p in pkgs)
+            continue
+        ranked = sorted(pkgs, key=lambda p: (-sizes[p], p))
+        cut = max(0, budget - 1)
+        layers.update((p,) for p in ranked[:cut])
+        layers.add(tuple(sorted(ranked[cut:])))
+    copies: dict[int, int] = {}
+    for lay in layers:
+        for p in lay:
+            copies[p] = copies.get(p, 0) + 1
+    return sum(sizes[p] * (c - 1) for p, c in copies.items())
 
 
 def _kept_layers(
