@@ -1,20 +1,6 @@
 """The CLI front: usage errors and the one-line error contract."""
 
-import subprocess
-import sys
-from pathlib import Path
-
-TOOLS = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pyimage", *args],
-        cwd=TOOLS,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+from cliutil import run_pyimage as run
 
 
 def test_no_command_is_a_usage_error() -> None:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from enginekit import TOOLS, build_package
+from cliutil import run_pyimage as pyimage
+from enginekit import build_package
 
 from pyimage import layer
 from pyimage.fleet_cli import compare, group_id
 
 MIB = 1 << 20
-
-
-def pyimage(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pyimage", *args],
-        cwd=TOOLS,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def ok(*args: str) -> subprocess.CompletedProcess[str]:

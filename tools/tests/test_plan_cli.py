@@ -6,25 +6,13 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cliutil import run_pyimage as run
 
-TOOLS = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pyimage", *args],
-        cwd=TOOLS,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def fleet_doc() -> dict[str, Any]:

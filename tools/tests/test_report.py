@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from cliutil import run_pyimage as run
 
 from pyimage.baselines import BASELINES
 from pyimage.report import OURS
 
-TOOLS = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pyimage", *args],
-        cwd=TOOLS,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def make_plan(tmp_path: Path) -> tuple[Path, Path]:
