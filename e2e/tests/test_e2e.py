@@ -22,6 +22,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,7 +269,7 @@ def test_131_packages_one_layer_each_exceed_podman_but_py_image_fits(
 
 def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_path: Path) -> None:
     output_base = CACHE / "output" / f"e2e-clean-{os.getpid()}"
-    apps = {a: c for a, c in APPS.items() if a != "web"}
+    apps = APPS  # the fleet plans web's packages for the others anyway
     try:
         again = build_apps(E2E, tmp_path, apps, f"--output_base={output_base}")
     finally:
@@ -331,13 +332,65 @@ def one_layer_per_app(b: Built, base: Path, dest: Path) -> Path:
     return dest
 
 
+def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
+    fleet_scratch: Path, tmp_path: Path
+) -> None:
+    ws = fleet_scratch
+    targets = [f"//apps/{app}:image.layers" for app in FLEET_APPS]
+    log = ws / "fleet.json"
+    bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
+    merges = {k: n for k, n in executed_counts(log).items() if k.startswith("PyImageFleetMerge")}
+    print("fleet merge actions for 3 images:", merges)
+    assert merges == {"PyImageFleetMerge //:fleet": 1}, merges
+    before = {app: copy_outputs(ws, app, tmp_path / "before") for app in FLEET_APPS}
+    old_lock = json.loads((ws / "fleet.lock.json").read_text())
+    lock = ws / "requirements_lock.txt"
+    lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
+    try:
+        bazel(ws, "run", "//:fleet.update")
+        new_lock = json.loads((ws / "fleet.lock.json").read_text())
+        bazel(ws, "test", "//:fleet_test")
+        bazel(ws, "build", *targets)
+        after = {app: copy_outputs(ws, app, tmp_path / "after") for app in FLEET_APPS}
+    finally:  # the next fleet test starts from the repository's files
+        for name in ("requirements_lock.txt", "fleet.lock.json"):
+            shutil.copyfile(E2E / name, ws / name)
+    for app in FLEET_APPS:
+        name = f"//apps/{app}:image"
+        old = [lay["packages"] for lay in old_lock["images"][name]["layers"]]
+        new = [lay["packages"] for lay in new_lock["images"][name]["layers"]]
+        assert [g for g in old if "six==1.17.0" not in g] == [
+            g for g in new if "six==1.16.0" not in g
+        ]
+        b = {tuple(lay["packages"]): lay["digest"] for lay in before[app].plan["layers"]}
+        a = {tuple(lay["packages"]): lay["digest"] for lay in after[app].plan["layers"]}
+        changed = [g for g in a if b.get(g) != a[g]]
+        assert changed and all("six==1.16.0" in g for g in changed), (app, changed)
+
+
+def executed_spawns(log: Path) -> list[dict[str, object]]:
+    """The spawns of a Bazel execution log (JSON objects one after another)."""
+    text = log.read_text()
+    decoder = json.JSONDecoder()
+    spawns, i = [], 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = decoder.raw_decode(text, i)
+        spawns.append(obj)
+    return spawns
+
+
 def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
     built: dict[str, Built], finished: dict[str, Path], bases: dict[str, Path],
-    scratch_workspace: Path, tmp_path: Path,
+    fleet_scratch: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
     with_lock = push_all({app: finished[app] for app in FLEET_APPS})
-    # Without the lock: the scratch copy with fleet.lock.json deleted.
-    ws = scratch_workspace
+    # Without the lock: the scratch copy with fleet.lock.json deleted (the
+    # last test of that copy).
+    ws = fleet_scratch
     (ws / "fleet.lock.json").unlink()
     alone = build_apps(ws, tmp_path / "alone", dict.fromkeys(FLEET_APPS, ""))
     without = push_all({app: finish(alone[app], tmp_path / f"alone-{app}") for app in FLEET_APPS})
@@ -364,55 +417,8 @@ def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
         assert all(b["uploads"] <= 1 for b in rep["blobs"].values())
 
 
-def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
-    scratch_workspace: Path, tmp_path: Path
-) -> None:
-    ws = scratch_workspace
-    targets = [f"//apps/{app}:image.layers" for app in FLEET_APPS]
-    log = ws / "fleet.json"
-    bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
-    merges = {k: n for k, n in executed_counts(log).items() if k.startswith("PyImageFleetMerge")}
-    print("fleet merge actions for 3 images:", merges)
-    assert merges == {"PyImageFleetMerge //:fleet": 1}, merges
-    before = {app: copy_outputs(ws, app, tmp_path / "before") for app in FLEET_APPS}
-    old_lock = json.loads((ws / "fleet.lock.json").read_text())
-    lock = ws / "requirements_lock.txt"
-    lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
-    bazel(ws, "run", "//:fleet.update")
-    new_lock = json.loads((ws / "fleet.lock.json").read_text())
-    bazel(ws, "test", "//:fleet_test")
-    bazel(ws, "build", *targets)
-    for app in FLEET_APPS:
-        name = f"//apps/{app}:image"
-        old = [lay["packages"] for lay in old_lock["images"][name]["layers"]]
-        new = [lay["packages"] for lay in new_lock["images"][name]["layers"]]
-        assert [g for g in old if "six==1.17.0" not in g] == [
-            g for g in new if "six==1.16.0" not in g
-        ]
-        after = copy_outputs(ws, app, tmp_path / "after")
-        b = {tuple(lay["packages"]): lay["digest"] for lay in before[app].plan["layers"]}
-        a = {tuple(lay["packages"]): lay["digest"] for lay in after.plan["layers"]}
-        changed = [g for g in a if b.get(g) != a[g]]
-        assert changed and all("six==1.16.0" in g for g in changed), (app, changed)
-
-
-def executed_spawns(log: Path) -> list[dict[str, object]]:
-    """The spawns of a Bazel execution log (JSON objects one after another)."""
-    text = log.read_text()
-    decoder = json.JSONDecoder()
-    spawns, i = [], 0
-    while i < len(text):
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            break
-        obj, i = decoder.raw_decode(text, i)
-        spawns.append(obj)
-    return spawns
-
-
-@pytest.fixture()
-def scratch_workspace(bases: dict[str, Path]) -> Iterator[Path]:
+@contextmanager
+def scratch_copy() -> Iterator[Path]:
     """A copy of the e2e workspace outside the repository, to change freely."""
     with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
         ws = Path(d) / "e2e"
@@ -430,6 +436,22 @@ def scratch_workspace(bases: dict[str, Path]) -> Iterator[Path]:
             )
 
 
+@pytest.fixture(scope="module")
+def fleet_scratch(bases: dict[str, Path]) -> Iterator[Path]:
+    """One scratch copy for the fleet tests (each one puts back what it changes)."""
+    with scratch_copy() as ws:
+        yield ws
+
+
+@pytest.fixture()
+def solo_scratch(bases: dict[str, Path]) -> Iterator[Path]:
+    """A scratch copy whose images are planned alone (no fleet): per-image behaviour."""
+    with scratch_copy() as ws:
+        for build in (ws / "apps").glob("*/BUILD.bazel"):
+            build.write_text(build.read_text().replace('    fleet = "//:fleet",\n', ""))
+        yield ws
+
+
 def executed_counts(log: Path) -> dict[str, int]:
     """`<mnemonic> <target>` -> how many spawns of it Bazel executed."""
     counts: dict[str, int] = {}
@@ -440,9 +462,9 @@ def executed_counts(log: Path) -> dict[str, int]:
 
 
 def test_package_actions_run_once_and_a_bump_reruns_only_its_own(
-    scratch_workspace: Path, tmp_path: Path
+    solo_scratch: Path, tmp_path: Path
 ) -> None:
-    ws = scratch_workspace
+    ws = solo_scratch
     # 1. api from scratch: one package action per package of api.
     bazel(ws, "build", f"--execution_log_json_file={ws / 'api.json'}", "//apps/api:image.layers")
     api = copy_outputs(ws, "api", tmp_path / "api")
