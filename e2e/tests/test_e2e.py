@@ -347,6 +347,19 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
     lock = ws / "requirements_lock.txt"
     lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
     try:
+        # A new version before the lock is updated: images build, the test says why and how.
+        bazel(ws, "build", *targets)
+        r = subprocess.run(
+            [str(BAZEL), "test", "//:fleet_test"],
+            cwd=ws,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log = next(ws.glob("bazel-testlogs/fleet_test/test.log")).read_text()
+        assert r.returncode != 0, log
+        assert "package six==1.16.0 is not in the lock" in log, log
+        assert "bazel run //:fleet.update" in log, log
         bazel(ws, "run", "//:fleet.update")
         new_lock = json.loads((ws / "fleet.lock.json").read_text())
         bazel(ws, "test", "//:fleet_test")
