@@ -1,0 +1,139 @@
+"""Remote cache: the e2e images built against a real BuildGrid on 127.0.0.1.
+
+A cache-only BuildGrid (e2e/harness/buildgrid.py, from PyPI) serves Bazel's
+--remote_cache. One build fills it from a fresh output base; builds from
+other fresh output bases must then get every action of ours from it.
+
+Execution logs are written into the scratch workspace: Bazel runs in the
+runner's chroot, which sees the workspace but not pytest's temporary folders.
+
+Slow (each fresh output base fetches the fleet's 131 wheels again; about 12
+minutes in all): run by `tools/test e2e`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_e2e import BAZEL, CACHE, E2E, REPO, bases, bazel, copy_outputs, executed_spawns
+
+sys.path.insert(0, str(E2E / "harness"))
+from buildgrid import BuildGrid
+
+__all__ = ["bases"]  # a fixture the tests below use through `workspace`
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot)")
+
+#: The mnemonics of the actions rules_pyimage registers.
+OURS = {
+    "PyImagePackageLayer",
+    "PyImageLayer",
+    "PyImageLayout",
+    "PyImageFleetPlan",
+    "PyImageFleetMerge",
+}
+APPS = ("api", "worker")
+TARGETS = [f"//apps/{app}:image.layers" for app in APPS]
+
+
+def output_base(tag: str) -> Path:
+    """A fresh Bazel output base under the runner's output root (mounted in the chroot)."""
+    path = CACHE / "output" / f"remote-{tag}-{os.getpid()}"
+    assert not path.exists(), path
+    return path
+
+
+def drop_output_base(ws: Path, path: Path) -> None:
+    subprocess.run([str(BAZEL), f"--output_base={path}", "clean", "--expunge"],
+                   cwd=ws, check=False, capture_output=True)  # fmt: skip
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def ours(log: Path) -> list[dict[str, object]]:
+    """The spawns of our actions in an execution log."""
+    return [s for s in executed_spawns(log) if s.get("mnemonic") in OURS]
+
+
+def remote_hit(spawn: dict[str, object]) -> bool:
+    """Whether Bazel took this spawn's result from the remote cache (7.x: runner + cacheHit)."""
+    return spawn.get("runner") == "remote cache hit" and spawn.get("cacheHit") is True
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file below ``root``."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[BuildGrid]:
+    with BuildGrid() as bg:
+        yield bg
+
+
+@pytest.fixture(scope="module")
+def workspace(bases: dict[str, Path]) -> Iterator[Path]:
+    """A copy of the e2e workspace outside the repository (absolute paths)."""
+    with tempfile.TemporaryDirectory(prefix="pyimage-remote-") as d:
+        ws = Path(d) / "e2e"
+        shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
+        module = ws / "MODULE.bazel"
+        module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
+        rc = ws / ".bazelrc"
+        rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+        yield ws
+
+
+@pytest.fixture(scope="module")
+def filled(server: BuildGrid, workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cache filled by a build from a fresh output base; that build's outputs."""
+    ob = output_base("fill")
+    log = workspace / "fill.json"
+    out = tmp_path_factory.mktemp("fill")
+    try:
+        bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
+              f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
+        for app in APPS:
+            copy_outputs(workspace, app, out)
+    finally:
+        drop_output_base(workspace, ob)
+    spawns = ours(log)
+    assert spawns and not [s for s in spawns if remote_hit(s)], "the cache was not empty"
+    return out
+
+
+def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cache(
+    server: BuildGrid, workspace: Path, filled: Path, tmp_path: Path
+) -> None:
+    ob = output_base("hit")
+    log = workspace / "hit.json"
+    try:
+        r = bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
+                  f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
+        for app in APPS:
+            copy_outputs(workspace, app, tmp_path / "out")
+    finally:
+        drop_output_base(workspace, ob)
+    spawns = ours(log)
+    by_mnemonic: dict[str, int] = {}
+    for s in spawns:
+        by_mnemonic[str(s["mnemonic"])] = by_mnemonic.get(str(s["mnemonic"]), 0) + 1
+    missed = [f"{s['mnemonic']} {s.get('targetLabel')}" for s in spawns if not remote_hit(s)]
+    summary = [ln for ln in r.stderr.splitlines() if "processes:" in ln]
+    print("our actions from the cache:", by_mnemonic, summary)
+    assert {"PyImagePackageLayer", "PyImageLayer", "PyImageLayout"} <= set(by_mnemonic)
+    assert by_mnemonic["PyImagePackageLayer"] >= 10, by_mnemonic
+    assert missed == [], missed
+    for app in APPS:
+        assert tree_digests(tmp_path / "out" / app) == tree_digests(filled / app), app
