@@ -18,12 +18,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_e2e import BAZEL, CACHE, E2E, REPO, bases, bazel, copy_outputs, executed_spawns
+from test_e2e import BAZEL, CACHE, bases, bazel, copy_outputs, executed_spawns, scratch_copy
 
 sys.path.insert(0, str(E2E / "harness"))
 from buildgrid import BuildGrid
@@ -85,13 +84,7 @@ def server() -> Iterator[BuildGrid]:
 @pytest.fixture(scope="module")
 def workspace(bases: dict[str, Path]) -> Iterator[Path]:
     """A copy of the e2e workspace outside the repository (absolute paths)."""
-    with tempfile.TemporaryDirectory(prefix="pyimage-remote-") as d:
-        ws = Path(d) / "e2e"
-        shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
-        module = ws / "MODULE.bazel"
-        module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
-        rc = ws / ".bazelrc"
-        rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+    with scratch_copy() as ws:
         yield ws
 
 
