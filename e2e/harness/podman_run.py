@@ -20,9 +20,9 @@ podman and runc.
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,14 +62,30 @@ class RunResult:
         return MAX_DEPTH in self.stderr or MAX_DEPTH in self.stdout
 
 
+def store_dir() -> Path:
+    """A new private folder for a podman store: short, under /tmp, lowercase hex name.
+
+    podman wants short runroot paths (socket names), and names a pulled image
+    after the layout's path, which must be a valid image reference: a
+    ``mkdtemp`` suffix such as ``-_bwzx5mu`` (two separators in a row) is not.
+    """
+    for _ in range(100):
+        store = Path("/tmp") / f"pyimg-podman-{secrets.token_hex(6)}"
+        try:
+            store.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return store
+    raise HarnessError("could not create a podman store folder under /tmp")
+
+
 @contextmanager
 def private_podman() -> Iterator[list[str]]:
     """A podman command prefix with its own store in temporary directories; removed after."""
     need_root("podman with a private --root")
     podman = need_tool("podman")
     need_tool("runc")
-    # podman wants short runroot paths (socket names): keep both under /tmp.
-    store = Path(tempfile.mkdtemp(prefix="pyimg-podman-", dir="/tmp"))
+    store = store_dir()
     progress(f"podman store {store}")
     cmd = [
         podman,

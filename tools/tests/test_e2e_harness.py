@@ -456,3 +456,23 @@ def test_podman_runs_a_layout_whose_path_has_capitals(python_base: Path, tmp_pat
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "capitals ok"
+
+
+# The path-component grammar of image references (distribution/reference):
+# lowercase alphanumerics joined by one separator: ".", "_", "__" or any dashes.
+REFERENCE_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+def test_podman_store_folders_make_valid_image_names() -> None:
+    # podman names an image pulled from oci:<store>/layout after that path; a
+    # mkdtemp suffix like "-_bwzx5mu" once failed a CI run ("invalid reference").
+    made = [podman_run.store_dir() for _ in range(300)]
+    try:
+        assert len(set(made)) == len(made)
+        for store in made:
+            assert store.is_dir() and store.stat().st_mode & 0o777 == 0o700
+            for part in (store / "layout").parts[1:]:
+                assert REFERENCE_COMPONENT.fullmatch(part), f"{store}: {part!r} is not a valid name"
+    finally:
+        for store in made:
+            store.rmdir()
