@@ -66,6 +66,13 @@ def sha256_of(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def read_manifest(layout: Path) -> dict[str, object]:
+    """The manifest of the first (only) image of an OCI layout."""
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":", 1)[1]
+    return json.loads((layout / "blobs" / "sha256" / digest).read_text())
+
+
 @dataclass
 class Built:
     """What py_image_layers built for one app (copied out of bazel-bin)."""
@@ -78,9 +85,7 @@ class Built:
     plan: dict[str, object]
 
     def manifest(self) -> dict[str, object]:
-        index = json.loads((self.layout / "index.json").read_text())
-        digest = index["manifests"][0]["digest"].split(":", 1)[1]
-        return json.loads((self.layout / "blobs" / "sha256" / digest).read_text())
+        return read_manifest(self.layout)
 
     def package_layers(self) -> dict[str, str]:
         """Annotation (packages held) -> layer digest, for our package layers."""
@@ -316,6 +321,44 @@ def test_fleet_merged_layers_are_byte_identical_across_images(built: dict[str, B
     assert all(len(groups[g]) == 1 for g in groups), {g: d for g, d in groups.items() if len(d) > 1}
 
 
+def fleet_report() -> dict[str, object]:
+    """Build //:fleet.report in the e2e workspace; its JSON."""
+    bazel(E2E, "build", "//:fleet.report")
+    return json.loads((E2E / "bazel-bin" / "fleet.report.json").read_text())
+
+
+def test_fleet_report_describes_the_layers_the_images_have(built: dict[str, Built]) -> None:
+    rep = fleet_report()
+    assert rep["lock_current"] is True, rep["stale"]
+    layers = rep["layers"]
+    held: dict[str, set[str]] = {}  # layer digest -> apps whose manifest has it
+    sizes: dict[str, int] = {}
+    for app in FLEET_APPS:
+        name = f"//apps/{app}:image"
+        manifest = [
+            lay for lay in built[app].manifest()["layers"]
+            if PACKAGES_ANNOTATION in lay.get("annotations", {})
+        ]  # fmt: skip
+        reported = [layers[k] for k in rep["images"][name]["layers"]]
+        # Per image: exactly its layers, with their real digests and sizes.
+        assert sorted((lay["digest"], lay["size"]) for lay in manifest) == sorted(
+            (lay["digest"], lay["blob_bytes"]) for lay in reported
+        ), app
+        for lay in manifest:
+            held.setdefault(lay["digest"], set()).add(name)
+            sizes[lay["digest"]] = lay["size"]
+    # Per layer: the images that share it; totals: each distinct blob once.
+    assert {lay["digest"]: set(lay["images"]) for lay in layers} == held
+    assert rep["totals"]["fleet_blob_bytes"] == sum(sizes.values())
+    assert rep["totals"]["fleet_layers"] == len(held)
+    assert any(len(apps) > 1 for apps in held.values())
+    text = bazel(E2E, "run", "//:fleet.report").stdout
+    assert "the lock is current" in text
+    for app in FLEET_APPS:
+        assert f"image //apps/{app}:image:" in text
+    print(text[text.index("totals") :])
+
+
 def one_layer_per_app(b: Built, base: Path, dest: Path) -> Path:
     """The baseline: base + one site-packages layer of all the app's packages."""
     wanted = {p for lay in b.plan["layers"] for p in lay["packages"]}
@@ -420,6 +463,17 @@ def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
         layout = one_layer_per_app(built[app], bases["python"], tmp_path / f"naive-{app}")
         naive[app] = finish(built[app], tmp_path / f"naive-{app}-image", layout)
     baseline = push_all(naive)
+    # The report's estimate of one site-packages layer per app is what was built.
+    naive_layers = sum(
+        read_manifest(tmp_path / f"naive-{app}")["layers"][-1]["size"] for app in FLEET_APPS
+    )
+    totals = fleet_report()["totals"]
+    reported = totals["one_layer_per_app_blob_bytes"]
+    print(f"one layer per app: built {naive_layers} bytes, the fleet report says {reported}")
+    if totals["one_layer_per_app_exact"]:
+        assert reported == naive_layers
+    else:  # identical duplicate files: an upper bound
+        assert naive_layers <= reported <= 1.001 * naive_layers
     sizes = {name: rep["total_upload_bytes"] for name, rep in
              (("with the fleet lock", with_lock), ("without the lock", without),
               ("one site-packages layer per app", baseline))}  # fmt: skip

@@ -57,5 +57,7 @@ PyImageFleetInfo = provider(
         "lock": "File or None: the lock file (the fleet plan images follow).",
         "merged": "File (directory): every multi-package layer of the lock, merged once.",
         "plan": "File: the fleet plan made now, from the lock (the lock's next content).",
+        "report": "File: the plan's report as text (`pyimage fleet-report`).",
+        "report_json": "File: the same report as JSON.",
     },
 )

@@ -65,9 +65,38 @@ def _py_image_fleet_impl(ctx):
         mnemonic = "PyImageFleetMerge",
         progress_message = "Merging the shared layers of fleet %{label}",
     )
+
+    # What the plan shares and saves, in text and JSON (`<name>.report`).
+    report = ctx.actions.declare_file(ctx.label.name + ".report.txt")
+    report_json = ctx.actions.declare_file(ctx.label.name + ".report.json")
+    args = ctx.actions.args()
+    args.add("fleet-report")
+    args.add("--inputs", inputs_json)
+    args.add("--plan", plan)
+    if lock:
+        args.add("--lock", lock)
+    args.add("--merged", merged.path)
+    args.add("--update-target", ctx.attr.update_target)
+    args.add("--out", report)
+    args.add("--json", report_json)
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = depset([plan, merged] + lock_inputs, transitive = [inputs]),
+        outputs = [report, report_json],
+        mnemonic = "PyImageFleetReport",
+        progress_message = "Reporting on the layers of fleet %{label}",
+    )
     return [
         DefaultInfo(files = depset([plan])),
-        PyImageFleetInfo(lock = lock, merged = merged, plan = plan),
+        OutputGroupInfo(report = depset([report, report_json])),
+        PyImageFleetInfo(
+            lock = lock,
+            merged = merged,
+            plan = plan,
+            report = report,
+            report_json = report_json,
+        ),
     ]
 
 py_image_fleet_rule = rule(
@@ -80,6 +109,10 @@ py_image_fleet_rule = rule(
             doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`).",
         ),
         "lock": attr.label(allow_single_file = [".json"], doc = "The lock file, if there is one yet."),
+        "update_target": attr.string(
+            default = "<fleet>.update",
+            doc = "The label of the fleet's `.update` target, for messages.",
+        ),
         "_pyimage": attr.label(
             default = Label("//tools/pyimage"),
             executable = True,
@@ -132,6 +165,30 @@ _SCRIPT_ATTRS = {
     ),
 }
 
+def _report_impl(ctx):
+    fleet = ctx.attr.fleet[PyImageFleetInfo]
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(script, """#!/usr/bin/env bash
+set -euo pipefail
+r="${{RUNFILES_DIR:-$0.runfiles}}"
+cat "$r/{report}"
+echo "(JSON: bazel-bin/{json})"
+""".format(report = runfiles_path(ctx, fleet.report), json = fleet.report_json.short_path), is_executable = True)
+    return [
+        DefaultInfo(
+            executable = script,
+            files = depset([fleet.report, fleet.report_json]),
+            runfiles = ctx.runfiles(files = [fleet.report, fleet.report_json]),
+        ),
+    ]
+
+py_image_fleet_report = rule(
+    implementation = _report_impl,
+    executable = True,
+    attrs = {"fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo])},
+    doc = "`bazel run` prints what the fleet's plan shares and the bytes it stores.",
+)
+
 py_image_fleet_update = rule(
     implementation = _update_impl,
     executable = True,
@@ -157,6 +214,11 @@ def py_image_fleet(name, images, lock = None, **kwargs):
       (sorted JSON), keeping every layer whose packages did not change.
     - `<name>_test`: fails when the lock is stale or missing, and prints the
       command that updates it.
+    - `<name>.report`: `bazel run` prints, per image, its layers and how many
+      images share each; per layer, its digest, size and the images that hold
+      it; and the compressed bytes the fleet stores beside one site-packages
+      layer per app. `bazel build` writes it as `<name>.report.txt` and
+      `<name>.report.json`.
 
     Images follow the lock where it is current; packages it does not know yet
     (a new dependency before the lock is updated) still get layers, within
@@ -178,11 +240,18 @@ def py_image_fleet(name, images, lock = None, **kwargs):
     fleet_kwargs = dict(kwargs)
     if "visibility" not in fleet_kwargs:
         fleet_kwargs["visibility"] = ["//visibility:public"]
+    update_target = "//{}:{}.update".format(native.package_name(), name)
     py_image_fleet_rule(
         name = name,
         images = [image + ".inputs" for image in images],
         lock = found[0] if found else None,
+        update_target = update_target,
         **fleet_kwargs
+    )
+    py_image_fleet_report(
+        name = name + ".report",
+        fleet = ":" + name,
+        **kwargs
     )
     py_image_fleet_update(
         name = name + ".update",
@@ -194,6 +263,6 @@ def py_image_fleet(name, images, lock = None, **kwargs):
         name = name + "_test",
         fleet = ":" + name,
         lock_path = lock_path,
-        update_target = "//{}:{}.update".format(native.package_name(), name),
+        update_target = update_target,
         **kwargs
     )

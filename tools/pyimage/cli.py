@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from pyimage.errors import PyimageError
 
 # Modules that add subcommands, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("plan_cli", "report", "engine_cli", "image_cli", "fleet_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "plan_cli",
+    "report",
+    "engine_cli",
+    "image_cli",
+    "fleet_cli",
+    "fleet_report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

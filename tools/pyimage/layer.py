@@ -273,6 +273,45 @@ def merge(
     return result
 
 
+@dataclass(frozen=True)
+class MergedSize:
+    """The sizes :func:`merge` would give, worked out from the descriptors alone."""
+
+    blob: int
+    tar: int
+    exact: bool  # False when identical duplicates would be dropped (then an upper bound)
+
+
+class _Counter:
+    """A write-only sink that keeps nothing (GzipMembers counts the bytes)."""
+
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+
+def merged_size(members: Iterable[Member]) -> MergedSize:
+    """The blob and tar sizes of ``merge(members)`` without reading any blob or tar.
+
+    Only the union directory member is compressed (it is small); the files
+    parts are reused as they are, exactly as :func:`merge` does. A member whose
+    files repeat an earlier member's would be recompressed without them: the
+    size is then an upper bound.
+    """
+    ordered = order(members)
+    if len(ordered) == 1:
+        d = ordered[0].descriptor
+        return MergedSize(d.size, d.tar_size, True)
+    dirs, parts = _plan_parts(ordered)
+    gz = GzipMembers(_Counter())  # type: ignore[arg-type]
+    gz.start()
+    gz.write(dirs)
+    gz.end()
+    ds = [m.descriptor for m in ordered]
+    blob = gz.size + sum(d.gzip_body_size - d.gzip_dirs_size for d in ds) + len(END_MEMBER)
+    tar = len(dirs) + sum(d.tar_body_size - d.tar_dirs_size for d in ds) + len(END_BLOCKS)
+    return MergedSize(blob, tar, not any(part.skip for part in parts))
+
+
 def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     for m in ordered:
         if len(m.descriptor.packages) != 1:

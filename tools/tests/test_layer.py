@@ -60,6 +60,33 @@ def test_merge_is_independent_of_member_order(
     assert a.packages == tuple(sorted(m.name for m in subset))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(data=st.data())
+def test_merged_size_is_worked_out_without_merging(
+    packages: list[layer.Member], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    subset = data.draw(st.lists(st.sampled_from(packages), min_size=1, unique_by=id))
+    out = tmp_path_factory.mktemp("size")
+    d = layer.merge(subset, out / "m.tgz")
+    size = layer.merged_size(subset)
+    # Every package holds the identical ns/__init__.py: two or more drop copies.
+    assert size.exact == (len(subset) == 1)
+    if size.exact:
+        assert (size.blob, size.tar) == (d.size, d.tar_size)
+    else:
+        assert size.blob >= d.size and size.tar >= d.tar_size
+
+
+def test_merged_size_is_exact_for_distinct_files(tmp_path: Path) -> None:
+    members = [
+        build_package(tmp_path, f"p{i}=={i}", {f"site-packages/p{i}/x.py": b"%d\n" % i * 999})
+        for i in range(4)
+    ]
+    d = layer.merge(members, tmp_path / "m.tgz")
+    size = layer.merged_size(members)
+    assert size.exact and (size.blob, size.tar) == (d.size, d.tar_size)
+
+
 def test_merged_layer_is_a_valid_tar_gz_of_the_union(
     packages: list[layer.Member], tmp_path: Path
 ) -> None:
