@@ -33,11 +33,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harnesslib import HarnessError, main_wrapper, progress, run
+from harnesslib import HarnessError, Service, free_port, main_wrapper, progress, run
 
 #: The BuildGrid release the harness installs (measured with it).
 BUILDGRID_VERSION = "0.4.4"
@@ -122,13 +121,6 @@ def fix_shebangs(tmp: Path, final: Path) -> None:
             script.write_bytes(data.replace(str(tmp).encode(), str(final).encode(), 1))
 
 
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def port_answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -137,7 +129,7 @@ def port_answers(port: int) -> bool:
         return False
 
 
-class BuildGrid:
+class BuildGrid(Service):
     """A BuildGrid remote cache on 127.0.0.1; a context manager that always stops it."""
 
     def __init__(self, cas_size: str = "4G", max_refs: int = 100_000, cache: Path = CACHE) -> None:
@@ -213,22 +205,6 @@ class BuildGrid:
         if self.workdir is not None and not os.environ.get("PYIMAGE_KEEP_BUILDGRID_LOG"):
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
-
-    def __enter__(self) -> BuildGrid:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

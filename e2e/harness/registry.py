@@ -23,7 +23,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,12 +31,13 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harnesslib import (
     HarnessError,
+    Service,
+    free_port,
     last_line,
     main_wrapper,
     need_tool,
@@ -128,14 +128,7 @@ def parse_log(text: str) -> UploadReport:
     return report
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Registry:
+class Registry(Service):
     """A docker-registry on 127.0.0.1 for the life of a ``with`` block."""
 
     def __init__(self, workdir: Path | None = None, start_timeout: float = 30) -> None:
@@ -150,25 +143,8 @@ class Registry:
         self._proc: subprocess.Popen[bytes] | None = None
         self._start_timeout = start_timeout
 
-    def __enter__(self) -> Registry:
+    def start(self) -> None:
         """Start the registry and wait until ``/v2/`` answers."""
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the registry (and remove its temporary directory)."""
-        self.close()
-
-    def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         config = self.workdir / "config.yml"
@@ -207,7 +183,7 @@ class Registry:
         """The running docker-registry process (None once stopped)."""
         return self._proc
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop the registry process; remove the directory if it is a temporary one."""
         if self._proc is not None:
             if self._proc.poll() is None:
