@@ -1,13 +1,19 @@
-"""Remote cache: the e2e images built against a real BuildGrid on 127.0.0.1.
+"""Remote cache and remote execution: the e2e images built against a real BuildGrid.
 
 A cache-only BuildGrid (e2e/harness/buildgrid.py, from PyPI) serves Bazel's
 --remote_cache. One build fills it from a fresh output base; builds from
 other fresh output bases must then get every action of ours from it.
 
+A second BuildGrid executes (its scheduler in a private PostgreSQL, one
+buildbox worker in the offline Bazel chroot): every action of ours must run
+on the worker and give the bytes of the local build; then Build without the
+Bytes (--remote_download_minimal) must leave every package's tar and blob on
+the server, also after a package bump.
+
 Execution logs are written into the scratch workspace: Bazel runs in the
 runner's chroot, which sees the workspace but not pytest's temporary folders.
 
-Slow (each fresh output base fetches the fleet's 131 wheels again; about 12
+Slow (each fresh output base fetches the fleet's 131 wheels again; about 20
 minutes in all): run by `tools/test e2e`.
 """
 
@@ -25,7 +31,7 @@ import pytest
 from test_e2e import BAZEL, CACHE, E2E, bases, bazel, copy_outputs, executed_spawns, scratch_copy
 
 sys.path.insert(0, str(E2E / "harness"))
-from buildgrid import BuildGrid
+from buildgrid import EXEC_FLAGS, BuildGrid
 
 __all__ = ["bases"]  # a fixture the tests below use through `workspace`
 
@@ -130,3 +136,81 @@ def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cac
     assert missed == [], missed
     for app in APPS:
         assert tree_digests(tmp_path / "out" / app) == tree_digests(filled / app), app
+
+
+@pytest.fixture(scope="module")
+def executor() -> Iterator[BuildGrid]:
+    with BuildGrid(execution=True) as bg:
+        yield bg
+
+
+@pytest.fixture(scope="module")
+def remote_output_base(workspace: Path) -> Iterator[Path]:
+    """One fresh output base for the remote-execution tests (its wheels fetched once)."""
+    ob = output_base("exec")
+    try:
+        yield ob
+    finally:
+        drop_output_base(workspace, ob)
+
+
+def count(spawns: list[dict[str, object]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in spawns:
+        key = f"{s['mnemonic']} ({s.get('runner')})"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def package_files(ws: Path) -> list[Path]:
+    """Per-package outputs (layer.tar, .tar.gz, .json) present in the workspace's bazel-out."""
+    out = (ws / "bazel-out").resolve()
+    return sorted(out.glob("*/bin/external/*/pkg.pyimage/layer.*"))
+
+
+def test_remote_execution_runs_every_action_of_ours_on_the_worker_with_local_bytes(
+    executor: BuildGrid, workspace: Path, filled: Path, remote_output_base: Path, tmp_path: Path
+) -> None:
+    log = workspace / "exec.json"
+    r = bazel(workspace, f"--output_base={remote_output_base}", "build",
+              f"--remote_executor={executor.url}", *EXEC_FLAGS,
+              f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
+    for app in APPS:
+        copy_outputs(workspace, app, tmp_path / "out")
+    spawns = ours(log)
+    print("our actions:", count(spawns), [ln for ln in r.stderr.splitlines() if "processes:" in ln])
+    assert {str(s["mnemonic"]) for s in spawns} >= {"PyImagePackageLayer", "PyImageLayout"}
+    not_remote = [f"{s['mnemonic']} {s.get('targetLabel')}: {s.get('runner')}" for s in spawns
+                  if s.get("runner") != "remote" or not s.get("remotable")]  # fmt: skip
+    assert not_remote == [], not_remote
+    # The worker's bytes are the local build's (`filled` ran every action here).
+    for app in APPS:
+        assert tree_digests(tmp_path / "out" / app) == tree_digests(filled / app), app
+
+
+def test_build_without_the_bytes_leaves_package_blobs_remote_also_after_a_bump(
+    executor: BuildGrid, workspace: Path, remote_output_base: Path
+) -> None:
+    flags = [f"--output_base={remote_output_base}"]
+    build = ["build", f"--remote_executor={executor.url}", *EXEC_FLAGS,
+             "--remote_download_minimal"]  # fmt: skip
+    targets = [f"//apps/{app}:image.layers" for app in ("api", "web", "worker")]
+    bazel(workspace, *flags, "clean")  # outputs gone; fetched wheels kept
+    bazel(workspace, *flags, *build, *targets)
+    assert package_files(workspace) == [], "a package's output was downloaded"
+    lock = workspace / "requirements_lock.txt"
+    pinned = lock.read_text()
+    log = workspace / "bump.json"
+    try:
+        lock.write_text(pinned.replace("six==1.17.0\n", "six==1.16.0\n"))
+        bazel(workspace, *flags, *build, f"--execution_log_json_file={log}", *targets)
+        spawns = ours(log)
+        ran = [s for s in spawns if s.get("runner") == "remote"]
+        print("after bumping six:", count(spawns))
+        assert [s.get("targetLabel") for s in ran if s["mnemonic"] == "PyImagePackageLayer"] == [
+            "@@rules_python~~pip~pypi_six//:pkg"
+        ], count(spawns)
+        assert all(s.get("runner") in ("remote", "remote cache hit") for s in spawns)
+        assert package_files(workspace) == [], "a package's output was downloaded"
+    finally:
+        lock.write_text(pinned)

@@ -10,9 +10,10 @@ Input is a manifest (JSON)::
        {"path": "opt/venv/lib/alias.py", "symlink": "six.py"},
        {"path": "opt/venv/share/empty", "dir": true}]}
 
-``executable`` may be omitted (then the source's owner execute bit decides) or
-replaced by ``"mode"`` (an int or octal string; any execute bit means
-executable). Relative ``src`` paths are relative to the manifest's directory.
+``executable`` may be omitted (then the file's first bytes decide, see
+:func:`looks_executable`) or replaced by ``"mode"`` (an int or octal string;
+any execute bit means executable). Relative ``src`` paths are relative to the
+manifest's directory.
 
 Output, all pure functions of the manifest's paths, kinds, executable bits,
 file bytes and link targets (never of mtimes, owners, umask or host):
@@ -451,13 +452,28 @@ def _tree(manifest: Manifest) -> list[tuple[str, Entry]]:
     return sorted(nodes.items(), key=lambda item: sort_key(item[0]))
 
 
+#: What an executable file starts with: a script's ``#!`` or an ELF header.
+EXECUTABLE_MAGIC = (b"#!", b"\x7fELF")
+
+
+def looks_executable(head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is made executable in a layer.
+
+    Not the source's execute bit: Bazel does not carry it to remote executors
+    (it stages every input file executable), so a layer built there would
+    differ from one built locally. Scripts (``#!``) and ELF files (programs,
+    shared libraries) get 0755; everything else 0644, wherever it is built.
+    """
+    return head.startswith(EXECUTABLE_MAGIC)
+
+
 def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
     """Stream one file entry into ``buf``; return its index value (kind, mode, digest)."""
     fd, st = _open_source(package, entry)
     try:
         executable = entry.executable
         if executable is None:
-            executable = bool(st.st_mode & stat.S_IXUSR)
+            executable = looks_executable(os.pread(fd, 4, 0))
         mode = MODE_EXEC if executable else MODE_FILE
         buf.write(tar_header(entry.path, mode, st.st_size, b"0"))
         file_hash = hashlib.sha256()

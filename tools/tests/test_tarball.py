@@ -312,3 +312,30 @@ def test_rules_python_namespace_shims_are_left_out(tmp_path: Path) -> None:
             names = set(tf.getnames())
         assert ("sp/twisted/__init__.py" in names) is expect_shim
         assert {"sp/twisted/plugins/ab.py", "sp/own/__init__.py"} <= names
+
+
+def test_modes_come_from_the_bytes_not_the_source_execute_bit(tmp_path: Path) -> None:
+    # Bazel stages every input executable on a remote executor: the x bit of a
+    # source must not change the layer (e2e/tests/test_remote.py).
+    files = {
+        "lib/mod.py": (b"x = 1\n", 0o755),  # executable on disk, yet data
+        "bin/tool": (b"#!/bin/sh\necho hi\n", 0o644),  # a script, not executable on disk
+        "lib/native.so": (b"\x7fELF\x02\x01\x01" + bytes(64), 0o600),
+        "lib/empty.txt": (b"", 0o777),
+    }
+    entries = []
+    for i, (path, (data, mode)) in enumerate(files.items()):
+        src = tmp_path / f"src{i}"
+        src.write_bytes(data)
+        src.chmod(mode)
+        entries.append({"path": path, "src": str(src)})
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"package": "p==1", "entries": entries}))
+    d = tarball.write_package(tarball.load_manifest(manifest), None, tmp_path / "p.tgz")
+    modes = {path: d.entries[path].split(" ")[1] for path in files}
+    assert modes == {"lib/mod.py": "644", "bin/tool": "755", "lib/native.so": "755",
+                     "lib/empty.txt": "644"}  # fmt: skip
+    with tarfile.open(tmp_path / "p.tgz") as tf:
+        assert {m.name: m.mode for m in tf.getmembers() if m.isfile()} == {
+            p: int(m, 8) for p, m in modes.items()
+        }
