@@ -163,9 +163,16 @@ def count(spawns: list[dict[str, object]]) -> dict[str, int]:
 
 
 def package_files(ws: Path) -> list[Path]:
-    """Per-package outputs (layer.tar, .tar.gz, .json) present in the workspace's bazel-out."""
+    """Package action outputs (layer.tar, .tar.gz, .json) present in the workspace's bazel-out.
+
+    (Not ``layer.manifest.json``: Bazel writes that input file itself, locally.)
+    """
     out = (ws / "bazel-out").resolve()
-    return sorted(out.glob("*/bin/external/*/pkg.pyimage/layer.*"))
+    return sorted(
+        p
+        for name in ("layer.tar", "layer.tar.gz", "layer.json")
+        for p in out.glob(f"*/bin/external/*/pkg.pyimage/{name}")
+    )
 
 
 def test_remote_execution_runs_every_action_of_ours_on_the_worker_with_local_bytes(
