@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from enginekit import pyimage
+from enginekit import TOOLS, pyimage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -163,14 +167,52 @@ def test_vanished_source_is_refused(tmp_path: Path) -> None:
     assert_one_line_error(code, err, "gone", "does not exist")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_source_is_refused(tmp_path: Path) -> None:
-    src = tmp_path / "secret"
-    src.write_bytes(b"x")
-    src.chmod(0)
-    code, err = run_manifest(
-        tmp_path, {"package": "p==1", "entries": [{"path": "a/s", "src": str(src)}]}
+NOBODY = 65534
+
+
+def run_manifest_as_nobody(manifest: dict[str, object], work: Path) -> tuple[int, str]:
+    """Run package-tar as user nobody (root reads any file), in a folder nobody can use.
+
+    The tool, the manifest and the output folder are copied or made under
+    ``work`` (mode 0755): pytest's and CI's own folders are private to root.
+    """
+    tools = work / "tools"
+    shutil.copytree(
+        TOOLS / "pyimage", tools / "pyimage", ignore=shutil.ignore_patterns("__pycache__")
     )
+    (work / "m.json").write_text(json.dumps(manifest))
+    out = work / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+    r = subprocess.run(
+        [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+         "--clear-groups", os.path.realpath(sys.executable), "-m", "pyimage", "package-tar",
+         "--manifest", str(work / "m.json"), "--tar", str(out / "p.tar"),
+         "--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")],
+        cwd=work, env={"PYTHONPATH": str(tools), "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert list(out.iterdir()) == [], "a failed run must leave nothing behind"
+    return r.returncode, r.stderr
+
+
+def test_unreadable_source_is_refused(tmp_path: Path) -> None:
+    manifest_for = lambda src: {"package": "p==1", "entries": [{"path": "a/s", "src": str(src)}]}  # noqa: E731
+    if os.geteuid() != 0:
+        src = tmp_path / "secret"
+        src.write_bytes(b"x")
+        src.chmod(0)
+        code, err = run_manifest(tmp_path, manifest_for(src))
+    else:  # root reads files whatever their mode: run the tool as nobody
+        work = Path(tempfile.mkdtemp(prefix="pyimage-nobody-"))
+        try:
+            work.chmod(0o755)
+            src = work / "secret"
+            src.write_bytes(b"x")
+            src.chmod(0)
+            code, err = run_manifest_as_nobody(manifest_for(src), work)
+        finally:
+            shutil.rmtree(work)
     assert_one_line_error(code, err, "secret", "readable")
 
 
