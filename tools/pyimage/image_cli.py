@@ -26,7 +26,7 @@ from pyimage import layer, oci_layout, plan
 from pyimage.errors import PyimageError
 from pyimage.fleet_cli import group_id
 from pyimage.fsutil import atomic_output
-from pyimage.plan_cli import read_previous
+from pyimage.plan_cli import load_json, read_previous
 from pyimage.report import MIB, layer_line
 
 
@@ -63,10 +63,12 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     # With a fleet lock, its layers for this image are kept where all their
     # members are unchanged: the same groups as every other image of the fleet.
     previous = None
+    lock_reasons: dict[tuple[str, ...], str] = {}
     if args.fleet_lock:
         previous = read_previous(args.fleet_lock).get(args.image_name)
         if previous is None:
             print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
+        lock_reasons = _lock_reasons(args.fleet_lock, args.image_name)
     image = plan.Image(args.image_name, tuple(sorted(by_id)), base_layers)
     sizes = [plan.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
     planned = plan.plan_image(
@@ -86,7 +88,7 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
         {
             "packages": list(lay.packages),
             "bytes": lay.bytes,
-            "reason": lay.reason,
+            "reason": _reason(lay, lock_reasons),
             "digest": desc.digest,
         }
         for lay, desc in zip(planned.layers, result.layers[len(interpreter) :], strict=True)
@@ -102,6 +104,23 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
         "fleet_lock": bool(args.fleet_lock),
         "layers": report_layers,
     }
+
+
+def _lock_reasons(lock: str, image: str) -> dict[tuple[str, ...], str]:
+    """The fleet lock's reason for each layer of ``image`` (by its sorted members)."""
+    entry = load_json(lock).get("images", {}).get(image, {})
+    return {
+        tuple(sorted(lay.get("packages", []))): str(lay.get("reason", ""))
+        for lay in entry.get("layers", [])
+    }
+
+
+def _reason(lay: plan.Layer, lock_reasons: dict[tuple[str, ...], str]) -> str:
+    """A layer's reason; a layer kept from the fleet lock says the lock's own reason."""
+    why = lock_reasons.get(tuple(sorted(lay.packages)))
+    if lay.reason == plan.REASON_KEPT and why is not None:
+        return f"fleet lock: {why}"
+    return lay.reason
 
 
 def _image(args: argparse.Namespace) -> int:

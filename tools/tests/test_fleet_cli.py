@@ -96,6 +96,13 @@ def test_images_share_the_fleets_merged_groups_byte_for_byte(fleet: Fleet, tmp_p
     assert (merged / f"{group_id(small_shared)}.tar.gz").is_file()
     plan_a = image_layout(fleet, "//a:image", a, lock=lock, merged=merged, out=tmp_path / "a")
     plan_b = image_layout(fleet, "//b:image", b, lock=lock, merged=merged, out=tmp_path / "b")
+    # Each layer says why the lock made it, not merely that it was kept.
+    lock_why = {
+        tuple(lay["packages"]): lay["reason"] for lay in doc["images"]["//a:image"]["layers"]
+    }
+    assert {tuple(lay["packages"]): lay["reason"] for lay in plan_a["layers"]} == {
+        g: f"fleet lock: {why}" for g, why in lock_why.items()
+    }
     digest_a = {tuple(lay["packages"]): lay["digest"] for lay in plan_a["layers"]}
     digest_b = {tuple(lay["packages"]): lay["digest"] for lay in plan_b["layers"]}
     assert digest_a[small_shared] == digest_b[small_shared]
