@@ -15,15 +15,16 @@ def _fleet_inputs(ctx):
         images[info.name] = {
             "base": info.base_dir,
             "max_layers": info.max_layers,
+            # No .tar: merges inflate the blobs (see py_image_layers).
             "packages": [
-                {"blob": p.blob.path, "descriptor": p.descriptor.path, "tar": p.tar.path}
+                {"blob": p.blob.path, "descriptor": p.descriptor.path}
                 for p in packages
             ],
             "platform": info.platform,
             "reserved_layers": info.reserved_layers,
         }
         files.append(info.base_files)
-        files.append(depset([f for p in packages for f in (p.descriptor, p.tar, p.blob)]))
+        files.append(depset([f for p in packages for f in (p.descriptor, p.blob)]))
     out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
     ctx.actions.write(out, json.encode_indent({"images": images}, indent = " "))
     return out, depset([out], transitive = files)

@@ -126,11 +126,15 @@ def _py_image_layers_impl(ctx):
         args.add("--base", base_dir)
         inputs.extend(base_files)
     if interpreter_layer:
-        args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
-        inputs.extend([interpreter_layer.descriptor, interpreter_layer.tar, interpreter_layer.blob])
+        args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.blob])
+        inputs.extend([interpreter_layer.descriptor, interpreter_layer.blob])
+
+    # Descriptors and blobs only: a merge inflates a blob's files part rather
+    # than read the package's .tar, so that a remote cache or executor never
+    # has to move the uncompressed tars for an image.
     for p in packages:
-        args.add_all("--package", [p.descriptor, p.tar, p.blob])
-        inputs.extend([p.descriptor, p.tar, p.blob])
+        args.add_all("--package", [p.descriptor, p.blob])
+        inputs.extend([p.descriptor, p.blob])
     ctx.actions.run(
         executable = ctx.executable._pyimage,
         arguments = [args],

@@ -8,7 +8,10 @@ cached outputs::
     {"images": {"//apps/api:image": {
         "max_layers": 60, "reserved_layers": 1, "base": "path/to/layout" | null,
         "platform": "linux/amd64",
-        "packages": [{"descriptor": "...json", "tar": "...tar", "blob": "...tar.gz"}]}}}
+        "packages": [{"descriptor": "...json", "blob": "...tar.gz"}]}}}
+
+(a package may also name its ``"tar"``; merges read it then instead of
+inflating the blob).
 
 ``fleet-plan`` plans every image at once (sizes from the descriptors, base
 layer counts from the base layouts), keeping the layers of ``--previous``
@@ -77,8 +80,9 @@ def read_inputs(path: str) -> list[FleetImage]:
         base_layers = oci_layout.read_base(Path(base), platform).layer_count if base else 0
         members: dict[str, layer.Member] = {}
         for item in entry.get("packages", []):
+            tar = item.get("tar")  # optional: merges inflate the blob without it
             member = layer.load_member(
-                Path(item["descriptor"]), Path(item["tar"]), Path(item["blob"])
+                Path(item["descriptor"]), Path(tar) if tar else None, Path(item["blob"])
             )
             for pkg in member.descriptor.packages:
                 members[pkg] = member

@@ -8,7 +8,11 @@ docs/layer-engine.md).
 
     pyimage image --out DIR --plan-out PLAN.json --max-layers N [--reserved K]
                   [--base DIR] [--platform linux/amd64] [--tag TAG]
-                  [--interpreter DESC TAR BLOB] [--package DESC TAR BLOB ...]
+                  [--interpreter DESC [TAR] BLOB] [--package DESC [TAR] BLOB ...]
+
+A package's (or the interpreter's) ``.tar`` may be left out: a merge then
+inflates the files part of its blob instead (same bytes). The Bazel rules
+leave it out, so that an image action needs only blobs and descriptors.
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given. The report
@@ -30,8 +34,17 @@ from pyimage.plan_cli import load_json, read_previous
 from pyimage.report import MIB, layer_line
 
 
-def _load(triples: list[list[str]] | None) -> list[layer.Member]:
-    return [layer.load_member(Path(d), Path(t), Path(b)) for d, t, b in triples or []]
+def _load(groups: list[list[str]] | None, flag: str = "--package") -> list[layer.Member]:
+    """Members from ``DESC [TAR] BLOB`` groups of the command line."""
+    out = []
+    for group in groups or []:
+        if len(group) not in (2, 3):
+            raise PyimageError(
+                f"{flag} takes DESC [TAR] BLOB (2 or 3 paths), got {len(group)}: {' '.join(group)}"
+            )
+        tar = group[1] if len(group) == 3 else None
+        out.append(layer.load_member(Path(group[0]), tar and Path(tar), Path(group[-1])))
+    return out
 
 
 def _layer_input(
@@ -55,7 +68,7 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
             if pkg in by_id:
                 raise PyimageError(f"package {pkg} is given twice; give each package once")
             by_id[pkg] = member
-    interpreter = _load([args.interpreter] if args.interpreter else None)
+    interpreter = _load([args.interpreter] if args.interpreter else None, "--interpreter")
     reserved = args.reserved if args.reserved is not None else 1 + len(interpreter)
     platform = oci_layout.Platform.parse(args.platform)
     base_layers = oci_layout.read_base(Path(args.base), platform).layer_count if args.base else 0
@@ -185,8 +198,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fleet-layers", metavar="DIR", help="merged layers of the fleet (pyimage fleet-merge)"
     )
-    p.add_argument("--interpreter", nargs=3, metavar=("DESC", "TAR", "BLOB"))
-    p.add_argument(
-        "--package", nargs=3, action="append", metavar=("DESC", "TAR", "BLOB"), default=[]
-    )
+    p.add_argument("--interpreter", nargs="+", metavar="DESC [TAR] BLOB")
+    p.add_argument("--package", nargs="+", action="append", metavar="DESC [TAR] BLOB", default=[])
     p.set_defaults(func=_image)

@@ -15,12 +15,15 @@ each path occurs once in it, which containers/storage (podman) requires:
 it refuses a layer with duplicate paths. An identical file shared by two
 members (a namespace ``__init__.py``, allowed by the conflict check) is kept in
 the first member only; the later member's files part is then re-tarred and
-recompressed from its ``.tar`` (the one case that recompresses anything).
+recompressed (the one case that recompresses anything).
 
 Costs: one streaming pass that copies the compressed parts into the output
 while hashing them (the digest) and, in a second thread, one pass over the
-members' uncompressed tars (the ``diff_id``). A single member is its own
-layer: its blob and descriptor are reused unchanged.
+members' uncompressed files parts (the ``diff_id``): read from a member's
+``.tar`` when it is given, else inflated from its blob, so that the actions
+that merge need only the packages' blobs and descriptors (with a remote
+cache, half the bytes to fetch or stage). A single member is its own layer:
+its blob and descriptor are reused unchanged.
 
 Conflicts: the same path in two packages of one image is refused unless both
 entries are identical (same kind, mode and bytes or link target); directories
@@ -32,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,17 +222,72 @@ class _Part:
     skip: set[str] = field(default_factory=set)
 
     def feed_tar(self, feed: Feed) -> None:
-        """Stream this part's uncompressed tar bytes (without skipped entries) to ``feed``."""
+        """Stream this part's uncompressed tar bytes (without skipped entries) to ``feed``.
+
+        From the member's ``.tar`` when it has one, else by decompressing the
+        files member of its blob (so an image needs only blobs and descriptors).
+        """
         d = self.member.descriptor
-        if self.member.tar is None:
-            raise PyimageError(f"package {self.member.name}: its .tar is needed to merge it")
-        if not self.skip:
-            length = d.tar_body_size - d.tar_dirs_size
+        length = d.tar_body_size - d.tar_dirs_size
+        if self.member.tar is not None and not self.skip:
             _read_range(self.member.tar, d.tar_dirs_size, length, feed, "tar")
             return
-        for name, lo, hi in tar_spans(self.member.tar, d.tar_dirs_size, d.tar_body_size):
+        if self.member.tar is not None:
+            tar, start, end = self.member.tar, d.tar_dirs_size, d.tar_body_size
+            self._feed_spans(tar, start, end, feed)
+            return
+        if not self.skip:
+            _inflate_files_part(self.member, feed)
+            return
+        # Duplicates to drop: the files part is walked entry by entry, from a
+        # temporary copy of it (small: only packages with shared files get here).
+        with tempfile.TemporaryDirectory(prefix="pyimage-part-") as tmp:
+            part = Path(tmp) / "files.tar"
+            with part.open("wb") as out:
+                _inflate_files_part(self.member, out.write)
+            self._feed_spans(part, 0, length, feed)
+
+    def _feed_spans(self, tar: Path, start: int, end: int, feed: Feed) -> None:
+        for name, lo, hi in tar_spans(tar, start, end):
             if name not in self.skip:
-                _read_range(self.member.tar, lo, hi - lo, feed, "tar")
+                _read_range(tar, lo, hi - lo, feed, "tar")
+
+
+def _inflate_files_part(member: Member, feed: Feed) -> None:
+    """Stream the uncompressed files part of ``member``'s blob (its second gzip member)."""
+    d = member.descriptor
+    inflate = zlib.decompressobj(wbits=31)  # one gzip member, header and trailer checked
+    want = d.tar_body_size - d.tar_dirs_size
+    got = [0]
+
+    def emit(chunk: bytes) -> None:
+        got[0] += len(chunk)
+        if got[0] > want:
+            raise PyimageError(
+                f"package {member.name}: blob {member.blob} holds more than its descriptor says;"
+                " rebuild the package"
+            )
+        if chunk:
+            feed(chunk)
+
+    def out(data: bytes | memoryview) -> None:
+        # At most CHUNK bytes out per call: memory stays flat however well it compressed.
+        emit(inflate.decompress(data, CHUNK))
+        while inflate.unconsumed_tail:
+            emit(inflate.decompress(inflate.unconsumed_tail, CHUNK))
+
+    try:
+        _read_range(member.blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, out, "blob")
+        emit(inflate.flush())
+    except zlib.error as err:
+        raise PyimageError(
+            f"package {member.name}: blob {member.blob} is corrupt ({err}); rebuild the package"
+        ) from err
+    if got[0] != want or not inflate.eof or inflate.unused_data:
+        raise PyimageError(
+            f"package {member.name}: blob {member.blob} does not match its descriptor;"
+            " rebuild the package"
+        )
 
 
 def _plan_parts(ordered: Sequence[Member]) -> tuple[bytes, list[_Part]]:

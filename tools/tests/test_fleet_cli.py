@@ -203,3 +203,26 @@ def test_each_images_own_cap_and_reserved_layers_are_honoured(fleet: Fleet, tmp_
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "//tight:image" in r.stderr and "max_layers 2" in r.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_an_image_needs_no_package_tars(fleet: Fleet, tmp_path: Path) -> None:
+    # The rules pass DESC BLOB only: a merged layer then comes from the blobs.
+    pids = ["big==1", "six==1", "idna==1", "attrs==1"]
+    outs = {}
+    for kind in ("with-tars", "blobs-only"):
+        out = tmp_path / kind
+        args = ["image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--max-layers", "20"]
+        for p in pids:
+            m = fleet.members[p]
+            desc = str(m.blob.with_suffix("").with_suffix(".json"))
+            triple = [desc, str(m.tar), str(m.blob)] if kind == "with-tars" else [desc, str(m.blob)]
+            args += ["--package", *triple]
+        ok(*args)
+        outs[kind] = json.loads(Path(f"{out}.plan.json").read_text())
+    assert any(len(lay["packages"]) > 1 for lay in outs["blobs-only"]["layers"]), "a merge ran"
+    assert outs["with-tars"] == outs["blobs-only"]
+    m = fleet.members["six==1"]
+    r = pyimage("image", "--out", str(tmp_path / "x"), "--plan-out", str(tmp_path / "x.json"),
+                "--package", str(m.blob), str(m.tar), str(m.blob), str(m.blob))  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "DESC [TAR] BLOB" in r.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()

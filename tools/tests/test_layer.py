@@ -77,6 +77,38 @@ def test_merged_size_is_worked_out_without_merging(
         assert size.blob >= d.size and size.tar >= d.tar_size
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(data=st.data())
+def test_merge_from_blobs_alone_gives_the_same_bytes(
+    packages: list[layer.Member], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    # Every package holds the identical ns/__init__.py: a merge of two or more
+    # also drops duplicates, from the inflated files part.
+    subset = data.draw(st.lists(st.sampled_from(packages), min_size=2, unique_by=id))
+    out = tmp_path_factory.mktemp("blobs")
+    with_tars = layer.merge(subset, out / "a.tgz")
+    blobs_only = [layer.Member(m.descriptor, None, m.blob) for m in subset]
+    without = layer.merge(blobs_only, out / "b.tgz")
+    assert (out / "a.tgz").read_bytes() == (out / "b.tgz").read_bytes()
+    assert with_tars == without
+
+
+def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(
+    packages: list[layer.Member], tmp_path: Path
+) -> None:
+    a, b = packages[0], packages[1]
+    bad = tmp_path / "bad.tgz"
+    data = bytearray(a.blob.read_bytes())
+    body = a.descriptor.gzip_dirs_size + 12  # inside the files member's deflate data
+    data[body] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    members = [layer.Member(a.descriptor, None, bad), layer.Member(b.descriptor, None, b.blob)]
+    with pytest.raises(PyimageError) as err:
+        layer.merge(members, tmp_path / "m.tgz")
+    assert "\n" not in str(err.value) and "rebuild" in str(err.value)
+    assert not (tmp_path / "m.tgz").exists()
+
+
 def test_merged_size_is_exact_for_distinct_files(tmp_path: Path) -> None:
     members = [
         build_package(tmp_path, f"p{i}=={i}", {f"site-packages/p{i}/x.py": b"%d\n" % i * 999})
