@@ -35,8 +35,7 @@ from pyimage.errors import PyimageError
 from pyimage.fleet_cli import FleetImage, compare, group_id, read_inputs
 from pyimage.fsutil import atomic_output
 from pyimage.plan_cli import read_previous, write_json_atomic
-
-MIB = 1 << 20
+from pyimage.report import MIB, members_text
 
 
 @dataclass
@@ -141,13 +140,8 @@ def _member(im: FleetImage, package: str, plan_path: str) -> layer.Member:
 
 
 def _size(lay: FleetLayer) -> str:
-    """A layer's compressed size; ``~`` marks an estimate (no blob yet)."""
+    """A layer's compressed size; ``~`` marks an upper bound (see merged_size)."""
     return f"{' ' if lay.exact else '~'}{lay.blob_bytes / MIB:9.2f} MiB"
-
-
-def _members(packages: Sequence[str], limit: int = 4) -> str:
-    more = f", +{len(packages) - limit} more" if len(packages) > limit else ""
-    return ", ".join(packages[:limit]) + more
 
 
 def render(report: FleetReport, update_target: str) -> str:
@@ -169,9 +163,8 @@ def render(report: FleetReport, update_target: str) -> str:
         for number, k in enumerate(ks, 1):
             lay = report.layers[k]
             shared = f"{len(lay.images)} images" if len(lay.images) > 1 else "this image"
-            lines.append(
-                f"  {number:>3} {_size(lay)}  L{k + 1:<3} {shared:<10}  {_members(lay.packages)}"
-            )
+            shown = members_text(lay.packages)
+            lines.append(f"  {number:>3} {_size(lay)}  L{k + 1:<3} {shared:<10}  {shown}")
     lines.append("")
     lines.append("layers (blob digest, compressed size, tar size, images that share it):")
     lines.append("  (not built: a merged layer not in the lock; each image merges it itself)")
@@ -181,7 +174,7 @@ def render(report: FleetReport, update_target: str) -> str:
             f"  L{k + 1:<3} {digest:<12} {_size(lay)}  tar {lay.tar_bytes / MIB:.2f} MiB  "
             f"{len(lay.images)} images: {', '.join(lay.images)}"
         )
-        lines.append(f"        {len(lay.packages)} packages: {_members(lay.packages, 8)}")
+        lines.append(f"        {len(lay.packages)} packages: {members_text(lay.packages, 8)}")
     t = report.totals
     fleet = t["fleet_blob_bytes"]
     rows = [

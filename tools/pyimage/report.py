@@ -103,9 +103,15 @@ def score(
     return rows
 
 
+def members_text(members: Sequence[str], limit: int = 4) -> str:
+    """The first ``limit`` members, then how many more."""
+    more = f", +{len(members) - limit} more" if len(members) > limit else ""
+    return ", ".join(members[:limit]) + more
+
+
 def layer_line(number: int, size: int, members: Sequence[str], reason: str) -> str:
     """One layer of a plan as a table row: number, size, member count, reason, members."""
-    shown = ", ".join(members[:4]) + (f", +{len(members) - 4} more" if len(members) > 4 else "")
+    shown = members_text(members)
     return f"  {number:>3} {size / MIB:9.2f} MiB  {len(members):>3} pkg  {reason}: {shown}"
 
 
