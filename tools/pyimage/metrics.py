@@ -83,6 +83,20 @@ def pair_ratio(
     return sum(ratios) / len(ratios) if ratios else 1.0
 
 
+def rewrite_ratio(sizes: Mapping[str, int], plan: Layers) -> float:
+    """Bytes of the layers holding each package, summed over the packages,
+    over the packages' bytes: what bumping every package once would re-push
+    if nothing else changed (1.0 when every package has a layer of its own).
+    A cheap stand-in for the bump metric, which re-plans for every bump."""
+    distinct: set[frozenset[str]] = set()
+    for layers in _ids(plan).values():
+        distinct |= layers
+    rewritten = sum(sum(sizes[p] for p in layer) * len(layer) for layer in distinct)
+    used = {p for layer in distinct for p in layer}
+    total = sum(sizes[p] for p in used)
+    return rewritten / total if total else 1.0
+
+
 def small_layers(sizes: Mapping[str, int], plan: Layers) -> float:
     """Mean number of package layers under 1 MiB per image."""
     if not plan:

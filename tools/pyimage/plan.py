@@ -43,6 +43,11 @@ Algorithm (see docs/layer-planning.md):
    simplest cap-respecting plan because of its folds.
 5. Layers are ordered bottom to top by how many images share them, then by
    size, then by members: widely shared, big, slow-changing layers first.
+6. For fleets of up to :data:`CHECK_IMAGES_LIMIT` images, the plan is scored
+   against the largest-first plan under the same cap (storage, pair and
+   :func:`pyimage.metrics.rewrite_ratio`, a stand-in for bump). If it is
+   worse on any, steps 1-5 run again with the pair cost weighed more
+   (:data:`PULL_WEIGHTS`), and the plan worse on the fewest is kept.
 
 Up to :data:`COSTED_MERGE_LIMIT` (layer, image) pairs and
 :data:`PAIR_MATRIX_LIMIT` images, the pair cost of every merge is exact: the
@@ -61,6 +66,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pyimage.baselines import largest_first
 from pyimage.errors import PyimageError
 
 #: Docker's classic layer store refuses images of more than 125 layers.
@@ -88,6 +94,14 @@ FOLD_MAX_COST = 256 << 10
 BUMP_WEIGHT = 20.0
 #: Weight of bytes stored twice in the registry.
 STORAGE_WEIGHT = 1.0
+#: Weight of the bytes pulled again between pairs of images: the first plan
+#: uses the first; if that plan stores or pulls more than the largest-first
+#: (Nix-style) plan under the same cap, the next ones are tried too (see
+#: :func:`plan_fleet`).
+PULL_WEIGHTS = (1.0, 4.0, 8.0)
+#: Up to this many images, a plan is checked against the largest-first plan
+#: (the pair metric costs a pass over every pair of images).
+CHECK_IMAGES_LIMIT = 64
 #: How many of an image's layers are considered for its next merge: its
 #: smallest (to fit the cap), its smallest as partners of a small layer, and
 #: its smallest of those only it uses.
@@ -167,6 +181,8 @@ class Plan:
 
 #: A previous plan: image name -> its package layers, each a list of ids.
 PreviousPlan = Mapping[str, Sequence[Sequence[str]]]
+#: A plan as plain layers: image name -> its package layers (ids).
+PlanLayers = Mapping[str, Sequence[Sequence[str]]]
 
 
 def check_max_layers(max_layers: int) -> None:
@@ -286,6 +302,8 @@ class _Planner:
         #: Bytes the folds of small layers may store twice in all (see
         #: largest_first_duplicates); cap merges are not limited by it.
         self.fold_dup_budget = 0
+        #: Weight of the pair cost in a merge's cost (one of PULL_WEIGHTS).
+        self.pull_weight = PULL_WEIGHTS[0]
 
     def set_images(self, image_pkgs: list[list[int]]) -> None:
         """The full package lists of the images (for the pair cost)."""
@@ -442,7 +460,7 @@ class _Planner:
         bumped = v.bytes * (nu / self.n_packages + u.bytes / self.total_bytes) + u.bytes * (
             nv / self.n_packages + v.bytes / self.total_bytes
         )
-        return STORAGE_WEIGHT * stored + pulled + BUMP_WEIGHT * bumped
+        return STORAGE_WEIGHT * stored + self.pull_weight * pulled + BUMP_WEIGHT * bumped
 
     def rank(self, unit: _Unit) -> int:
         """Merge candidates come smallest rank first: the layer's bytes."""
@@ -687,16 +705,66 @@ def plan_fleet(
     ignored). ``previous`` maps image names to the package layers of the last
     plan; a layer whose members are all still in that image is kept. Raises
     :class:`~pyimage.errors.PyimageError` on bad input or a cap too small.
+
+    Fleets of up to :data:`CHECK_IMAGES_LIMIT` images are checked against the
+    largest-first plan under the same cap: if the plan stores more bytes,
+    pulls more between pairs of images or re-pushes more on bumps than that
+    plan, it is made again weighing pulls more (:data:`PULL_WEIGHTS`), and the
+    plan that is worse on the fewest of the three is kept (the first on a tie).
     """
     pkg_list = list(packages)
     img_list = sorted(images, key=lambda im: im.name)
     check_max_layers(max_layers)
     sizes = _validate(pkg_list, img_list, reserved_layers)
     budgets = [package_budget(im, max_layers, reserved_layers) for im in img_list]
+    best: tuple[int, Plan] | None = None
+    reference: _Scores | None = None
+    for pull_weight in PULL_WEIGHTS:
+        plan = _plan(
+            sizes,
+            img_list,
+            budgets=budgets,
+            max_layers=max_layers,
+            reserved_layers=reserved_layers,
+            previous=previous,
+            pull_weight=pull_weight,
+        )
+        if not 1 < len(img_list) <= CHECK_IMAGES_LIMIT:
+            return plan
+        if reference is None:
+            nix = largest_first(
+                sizes,
+                {im.name: im.packages for im in img_list},
+                {im.name: im.base_layers for im in img_list},
+                reserved_layers,
+                max_layers,
+            )
+            reference = _Scores.of(sizes, img_list, nix)
+        losses = _Scores.of(sizes, img_list, plan).losses(reference)
+        if best is None or losses < best[0]:
+            best = (losses, plan)
+        if not losses:
+            break
+    assert best is not None
+    return best[1]
+
+
+def _plan(
+    sizes: Mapping[str, int],
+    img_list: Sequence[Image],
+    *,
+    budgets: Sequence[int],
+    max_layers: int,
+    reserved_layers: int,
+    previous: PreviousPlan | None,
+    pull_weight: float,
+) -> Plan:
+    """One planning run with the given weight of the pair cost."""
 
     used = sorted({p for im in img_list for p in im.packages})
     index = {p: k for k, p in enumerate(used)}
     planner = _Planner(used, [sizes[p] for p in used], [im.name for im in img_list])
+    planner.pull_weight = pull_weight
 
     kept: list[list[tuple[int, ...]]] = []
     rest: list[list[int]] = []
@@ -737,6 +805,42 @@ def plan_fleet(
         lays.sort(key=lambda lay: (-sharing[lay.packages], -lay.bytes, lay.packages))
         plans.append(ImagePlan(im.name, tuple(lays), budget, im.base_layers))
     return Plan(tuple(plans), max_layers, reserved_layers)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """What :func:`plan_fleet` compares a plan on against the largest-first plan."""
+
+    storage: float
+    pair: float
+    rewrite: float
+
+    @classmethod
+    def of(
+        cls, sizes: Mapping[str, int], img_list: Sequence[Image], layers: PlanLayers | Plan
+    ) -> _Scores:
+        # metrics imports this module (for SMALL_LAYER_BYTES): import it late.
+        from pyimage import metrics  # noqa: PLC0415
+
+        if isinstance(layers, Plan):
+            layers = {im.name: [lay.packages for lay in im.layers] for im in layers.images}
+        images = {im.name: im.packages for im in img_list}
+        return cls(
+            metrics.storage_ratio(sizes, images, layers),
+            metrics.pair_ratio(sizes, images, layers),
+            metrics.rewrite_ratio(sizes, layers),
+        )
+
+    def losses(self, other: _Scores) -> int:
+        """On how many of the three this plan is worse than ``other``."""
+        worse = 0
+        for mine, theirs in (
+            (self.storage, other.storage),
+            (self.pair, other.pair),
+            (self.rewrite, other.rewrite),
+        ):
+            worse += mine > theirs * (1 + 1e-12)
+        return worse
 
 
 def largest_first_duplicates(

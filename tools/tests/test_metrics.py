@@ -7,7 +7,15 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from pyimage import baselines
-from pyimage.metrics import Layers, bump_ratio, measure, pair_ratio, small_layers, storage_ratio
+from pyimage.metrics import (
+    Layers,
+    bump_ratio,
+    measure,
+    pair_ratio,
+    rewrite_ratio,
+    small_layers,
+    storage_ratio,
+)
 
 SIZES = {"a==1": 10, "b==1": 5}
 IMAGES = {"x": ["a==1", "b==1"], "y": ["a==1"]}
@@ -25,6 +33,12 @@ def test_pair_is_pulled_over_missing_bytes() -> None:
     assert pair_ratio(SIZES, IMAGES, SPLIT) == 1.0
     # y -> x: x misses only b (5 bytes) but pulls {a, b} (15); x -> y: nothing missing.
     assert pair_ratio(SIZES, IMAGES, LUMPED) == pytest.approx(3.0)
+
+
+def test_rewrite_counts_each_layer_once_per_member() -> None:
+    assert rewrite_ratio(SIZES, SPLIT) == 1.0
+    # Bumping a re-pushes {a, b} (15) and {a} (10); bumping b re-pushes {a, b}.
+    assert rewrite_ratio(SIZES, LUMPED) == pytest.approx((15 + 10 + 15) / 15)
 
 
 def test_small_counts_layers_under_one_mib() -> None:

@@ -4,11 +4,15 @@ random fleets (hypothesis)."""
 from __future__ import annotations
 
 import random
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyimage import baselines, metrics
 from pyimage import plan as core
 from pyimage.errors import PyimageError
 from pyimage.plan import (
@@ -24,6 +28,9 @@ from pyimage.plan import (
 )
 
 MIB = 1 << 20
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from bench_plan import generate_fleet  # noqa: E402
 
 
 def layer_sets(plan: Plan) -> dict[str, list[frozenset[str]]]:
@@ -173,6 +180,45 @@ def test_folds_store_no_more_twice_than_largest_first() -> None:
         # Cap merges may need more; at a loose cap only folds store twice.
         if cap >= 40:
             assert stored_twice(plan, sizes) <= reference
+
+
+def test_plan_losing_to_largest_first_is_made_again_weighing_pulls_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A generated fleet (12 images, 300 packages) on which the first weighting
+    # alone pulls more between pairs of images than the largest-first plan.
+    doc = generate_fleet(12, 300, seed=3)
+    pkgs = [Package(k, v["installed_bytes"]) for k, v in doc["packages"].items()]
+    sizes = {p.id: p.bytes for p in pkgs}
+    images = [Image(n, tuple(v["packages"]), v["base_layers"]) for n, v in doc["images"].items()]
+    named = {im.name: im.packages for im in images}
+    cap = 16
+    nix = baselines.largest_first(
+        sizes, named, {im.name: im.base_layers for im in images}, core.FLEET_RESERVED_LAYERS, cap
+    )
+
+    def scores(layers: Mapping[str, Sequence[Sequence[str]]]) -> tuple[float, float, float]:
+        return (
+            metrics.storage_ratio(sizes, named, layers),
+            metrics.pair_ratio(sizes, named, layers),
+            metrics.rewrite_ratio(sizes, layers),
+        )
+
+    def layers_of(plan: Plan) -> dict[str, list[tuple[str, ...]]]:
+        return {im.name: [lay.packages for lay in im.layers] for im in plan.images}
+
+    reference = scores(nix)
+    with monkeypatch.context() as m:
+        m.setattr(core, "PULL_WEIGHTS", core.PULL_WEIGHTS[:1])
+        first = scores(layers_of(plan_fleet(pkgs, images, cap)))
+    assert first[1] > reference[1], "the fleet no longer shows the case; pick another seed"
+    plan = plan_fleet(pkgs, images, cap)
+    check_invariants(plan, images, sizes)
+    got = scores(layers_of(plan))
+    assert all(mine <= theirs for mine, theirs in zip(got, reference, strict=True)), (
+        got,
+        reference,
+    )
 
 
 def test_plan_image_reserves_what_the_caller_says() -> None:
