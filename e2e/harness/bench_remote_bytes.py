@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Bytes a machine fetches from a remote cache after a one-package bump.
+
+Usage (root; the offline runner's chroot, a warm one takes a few seconds)::
+
+    python3 e2e/harness/bench_remote_bytes.py [--bump six==1.17.0:six==1.16.0]
+
+The original complaint: every app's site-packages layer is a different
+multi-gigabyte blob, so after any bump every machine fetches all of it again.
+This benchmark measures that on the e2e fleet (api, web, worker), for our
+images and, in the same run, for the same apps built by the same rules with
+one site-packages layer per app (``py_image(max_layers = base + 2)``, no
+fleet: the baseline).
+
+1. A cache-only BuildGrid (harness ``buildgrid.py``) on 127.0.0.1.
+2. "CI" (its own output base) builds every image at the current lock, then
+   bumps the package, runs ``//:fleet.update`` (as a user would before
+   committing the bump) and builds every image again: the cache now holds
+   both versions.
+3. "A developer" (a fresh output base with ``--disk_cache``, Bazel's local
+   content-addressed store) builds every image at the old lock: everything
+   comes from the cache. Then the bump lands and it builds again, with
+   Bazel's own gRPC log (``--remote_grpc_log``): first one image (what
+   ``bazel run //apps/api:image.load`` would need: its layout), then all of
+   them. Bytes are Bazel's own: every ByteStream.Read of its gRPC log, split
+   into files of the targets' outputs and the rest (the Tree protos that
+   list a layout folder's files), and the action results it got.
+
+Printed beside them: the bytes of the output files the old build did not
+have (the bumped package's layers, the image configs, manifests and plans:
+what changed). Ours must fetch no output file beyond those; the baseline's
+changed site-packages layer is every package of the app again.
+
+Bazel cannot download only the changed files of a changed output without a
+local store to look in: with no ``--disk_cache`` it fetches every file of each
+rebuilt layout (``--no-disk-cache`` shows it). A benchmark script, not a test:
+it prints numbers, and exits 1 if ours fetched an output file that did not
+change (with the disk cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HARNESS = Path(__file__).resolve().parent
+E2E = HARNESS.parent
+REPO = E2E.parent
+BAZEL = REPO / "tools" / "offline" / "bazel"
+CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
+APPS = ("api", "web", "worker")
+LOAD_ONE = "api"
+
+sys.path.insert(0, str(HARNESS))
+from buildgrid import BuildGrid  # noqa: E402
+from harnesslib import HarnessError, main_wrapper, progress  # noqa: E402
+
+
+def bazel(ws: Path, *args: str) -> str:
+    """Run the offline Bazel in ``ws``; its stderr; a failure is a HarnessError."""
+    progress("bazel " + " ".join(args))
+    r = subprocess.run([str(BAZEL), *args], cwd=ws, capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise HarnessError(f"bazel {' '.join(args)} exited {r.returncode}: {r.stderr[-3000:]}")
+    return r.stderr
+
+
+# -- Bazel's gRPC log: length-delimited remote_logging.LogEntry messages -----
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, i
+        shift += 7
+
+
+def _fields(buf: bytes) -> list[tuple[int, int | bytes]]:
+    """(field number, value) of a protobuf message: ints for varints, bytes for
+    length-delimited fields (fixed-width fields are skipped)."""
+    out: list[tuple[int, int | bytes]] = []
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+            out.append((number, value))
+        elif wire == 2:
+            size, i = _varint(buf, i)
+            out.append((number, buf[i : i + size]))
+            i += size
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise HarnessError(f"gRPC log: unexpected wire type {wire}")
+    return out
+
+
+def grpc_log(path: Path) -> tuple[list[tuple[str, int]], int]:
+    """What Bazel read from the remote, from its ``--remote_grpc_log`` file:
+    (blob hash, bytes) of every ByteStream.Read, and the bytes of the action
+    results it got.
+
+    LogEntry: details = 4; RpcCallDetails: read = 5, get_action_result = 8;
+    ReadDetails: request = 1 (ReadRequest: resource_name = 1), bytes_read = 3;
+    GetActionResultDetails: response = 2 (src/main/protobuf/
+    remote_execution_log.proto in Bazel). A resource name ends in
+    ``blobs/<hash>/<size>``.
+    """
+    data = path.read_bytes()
+    reads: list[tuple[str, int]] = []
+    results = 0
+    i = 0
+    while i < len(data):
+        size, i = _varint(data, i)
+        details = dict(_fields(data[i : i + size])).get(4)
+        i += size
+        if not isinstance(details, bytes):
+            continue
+        for number, value in _fields(details):
+            if number == 5 and isinstance(value, bytes):
+                read = dict(_fields(value))
+                request = read.get(1, b"")
+                name = dict(_fields(request)).get(1, b"") if isinstance(request, bytes) else b""
+                parts = name.decode() if isinstance(name, bytes) else ""
+                digest = parts.rsplit("/", 2)[-2] if parts.count("/") >= 2 else parts
+                reads.append((digest, int(read.get(3, 0))))
+            elif number == 8 and isinstance(value, bytes):
+                response = dict(_fields(value)).get(2, b"")
+                results += len(response) if isinstance(response, bytes) else 0
+    return reads, results
+
+
+# -- the workspace ----------------------------------------------------------
+def base_layers(layout: Path) -> int:
+    """How many layers the base layout's image has."""
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":", 1)[1]
+    manifest = json.loads((layout / "blobs" / "sha256" / digest).read_text())
+    return len(manifest["layers"])
+
+
+def scratch_workspace(root: Path) -> Path:
+    """A copy of the e2e workspace with one baseline image per app."""
+    ws = root / "e2e"
+    shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
+    module = ws / "MODULE.bazel"
+    module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
+    rc = ws / ".bazelrc"
+    rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+    bases = CACHE / "e2e-bases"
+    subprocess.run([sys.executable, str(HARNESS / "base_image.py"), "make", "--kind", "python",
+                    "--cache-dir", str(bases)], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    cap = base_layers((bases / "python").resolve()) + 2  # base + app + one package layer
+    for app in APPS:
+        build = ws / "apps" / app / "BUILD.bazel"
+        build.write_text(
+            build.read_text()
+            + f"""
+# The baseline of bench_remote_bytes.py: one site-packages layer, no fleet.
+py_image(
+    name = "naive",
+    base = "@base_python//:layout",
+    binary = ":{app}",
+    max_layers = {cap},
+)
+"""
+        )
+    return ws
+
+
+def targets(kind: str, apps: tuple[str, ...] = APPS) -> list[str]:
+    return [f"//apps/{app}:{kind}.layers" for app in apps]
+
+
+def output_files(ws: Path, kind: str, apps: tuple[str, ...] = APPS) -> dict[str, int]:
+    """sha256 -> size of every file of the targets' outputs in bazel-bin."""
+    out: dict[str, int] = {}
+    for app in apps:
+        for path in (ws / "bazel-bin" / "apps" / app).glob(f"{kind}.layers.*"):
+            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+            for f in files:
+                out[hashlib.sha256(f.read_bytes()).hexdigest()] = f.stat().st_size
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    old, new = args.bump.split(":")
+    with tempfile.TemporaryDirectory(prefix="pyimage-bench-") as tmp, BuildGrid() as server:
+        ws = scratch_workspace(Path(tmp))
+        lock = ws / "requirements_lock.txt"
+        if f"{old}\n" not in lock.read_text():
+            raise HarnessError(f"{old} is not pinned in e2e/requirements_lock.txt; pick another")
+        before = {n: (ws / n).read_text() for n in ("requirements_lock.txt", "fleet.lock.json")}
+        remote = [f"--remote_cache={server.url}"]
+        everything = targets("image") + targets("naive")
+        stamp = os.getpid()
+        ci_base = CACHE / "output" / f"bench-ci-{stamp}"
+        dev_base = CACHE / "output" / f"bench-dev-{stamp}"
+        disk = CACHE / "output" / f"bench-disk-{stamp}"
+        try:
+            # 2. CI fills the cache with both versions.
+            ci = [f"--output_base={ci_base}"]
+            bazel(ws, *ci, "build", *remote, *everything)
+            lock.write_text(before["requirements_lock.txt"].replace(f"{old}\n", f"{new}\n"))
+            bazel(ws, *ci, "run", *remote, "//:fleet.update")
+            bazel(ws, *ci, "build", *remote, *everything)
+            after = {n: (ws / n).read_text() for n in before}
+            # 3. The developer: old version, then the bump lands.
+            dev = [f"--output_base={dev_base}"]
+            store = [] if args.no_disk_cache else [f"--disk_cache={disk}"]
+            for name, text in before.items():
+                (ws / name).write_text(text)
+            bazel(ws, *dev, "build", *remote, *store, *everything)
+            had = {kind: output_files(ws, kind) for kind in ("image", "naive")}
+            for name, text in after.items():
+                (ws / name).write_text(text)
+            rows = []
+            for kind, label in (("image", "ours"), ("naive", "one site-packages layer per app")):
+                got = {}
+                for what, apps in ((f"load {LOAD_ONE}", (LOAD_ONE,)), ("all images", APPS)):
+                    log = ws / f"grpc-{kind}-{len(got)}.log"
+                    bazel(ws, *dev, "build", *remote, *store, f"--remote_grpc_log={log}",
+                          *targets(kind, apps))  # fmt: skip
+                    reads, results = grpc_log(log)
+                    files = output_files(ws, kind, apps)
+                    got[what] = {
+                        # Files of the outputs (layers, configs, manifests, plans).
+                        "fetched_output_bytes": sum(n for d, n in reads if d in files),
+                        # The rest: Tree protos of the layout folders, stdout.
+                        "fetched_other_bytes": sum(n for d, n in reads if d not in files),
+                        "reads": len(reads),
+                        "action_result_bytes": results,
+                        # Output files the old build had too (its store holds them).
+                        "fetched_unchanged_bytes": sum(
+                            n for d, n in reads if d in files and d in had[kind]
+                        ),
+                        "changed_output_bytes": sum(
+                            size for d, size in files.items() if d not in had[kind]
+                        ),
+                    }
+                rows.append((label, got))
+        finally:
+            for base in (ci_base, dev_base):
+                subprocess.run([str(BAZEL), f"--output_base={base}", "clean", "--expunge"],
+                               cwd=ws, check=False, capture_output=True)  # fmt: skip
+                shutil.rmtree(base, ignore_errors=True)
+            shutil.rmtree(disk, ignore_errors=True)
+    return report(rows, args)
+
+
+def report(rows: list[tuple[str, dict[str, dict[str, int]]]], args: argparse.Namespace) -> int:
+    store = "no disk cache" if args.no_disk_cache else "with --disk_cache"
+    print(f"\nbytes fetched from the remote cache after bumping {args.bump.replace(':', ' -> ')}"
+          f" ({store}):")  # fmt: skip
+    print(f"{'images':33} {'step':11} {'output files':>13} {'other':>7} {'reads':>5} "
+          f"{'results':>7} {'changed files':>14}")  # fmt: skip
+    for label, got in rows:
+        for what, n in got.items():
+            print(f"{label:33} {what:11} {n['fetched_output_bytes']:>13,} "
+                  f"{n['fetched_other_bytes']:>7,} {n['reads']:>5} {n['action_result_bytes']:>7,} "
+                  f"{n['changed_output_bytes']:>14,}")  # fmt: skip
+    ours, naive = rows[0][1], rows[1][1]
+    ok = True
+    for what in ours:
+        mine = ours[what]["fetched_output_bytes"] + ours[what]["fetched_other_bytes"]
+        theirs = naive[what]["fetched_output_bytes"] + naive[what]["fetched_other_bytes"]
+        ratio = theirs / mine if mine else float("inf")
+        print(f"{what}: ours {mine:,} bytes, baseline {theirs:,} bytes ({ratio:,.0f}x less)")
+        if ours[what]["fetched_unchanged_bytes"]:
+            ok = False
+            print(f"  ours fetched {ours[what]['fetched_unchanged_bytes']:,} bytes of output"
+                  " files that did not change")  # fmt: skip
+    print(json.dumps(dict(rows), indent=1))
+    return 0 if ok or args.no_disk_cache else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench_remote_bytes.py", description=__doc__.split("\n")[0])
+    p.add_argument("--bump", default="six==1.17.0:six==1.16.0", help="OLD==V:NEW==V")
+    p.add_argument(
+        "--no-disk-cache",
+        action="store_true",
+        help="the developer has no --disk_cache (Bazel fetches whole outputs again)",
+    )
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main_wrapper("bench_remote_bytes.py", main)()
