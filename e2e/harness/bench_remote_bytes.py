@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -295,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the developer has no --disk_cache (Bazel fetches whole outputs again)",
     )
+    # A plain `kill` still stops the server and removes the output bases.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return run(p.parse_args(argv))
 
 
