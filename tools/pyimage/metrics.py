@@ -49,13 +49,19 @@ def _ids(plan: Layers) -> dict[str, set[frozenset[str]]]:
     return {name: {frozenset(layer) for layer in layers} for name, layers in plan.items()}
 
 
+def _distinct(plan: Layers) -> set[frozenset[str]]:
+    """The fleet's distinct layers (by member set)."""
+    distinct: set[frozenset[str]] = set()
+    for layers in _ids(plan).values():
+        distinct |= layers
+    return distinct
+
+
 def storage_ratio(
     sizes: Mapping[str, int], images: Mapping[str, Sequence[str]], plan: Layers
 ) -> float:
     """Distinct layer bytes over distinct package bytes."""
-    distinct: set[frozenset[str]] = set()
-    for layers in _ids(plan).values():
-        distinct |= layers
+    distinct = _distinct(plan)
     stored = sum(sizes[p] for layer in distinct for p in layer)
     used = {p for pkgs in images.values() for p in pkgs}
     need = sum(sizes[p] for p in used)
@@ -88,9 +94,7 @@ def rewrite_ratio(sizes: Mapping[str, int], plan: Layers) -> float:
     over the packages' bytes: what bumping every package once would re-push
     if nothing else changed (1.0 when every package has a layer of its own).
     A cheap stand-in for the bump metric, which re-plans for every bump."""
-    distinct: set[frozenset[str]] = set()
-    for layers in _ids(plan).values():
-        distinct |= layers
+    distinct = _distinct(plan)
     rewritten = sum(sum(sizes[p] for p in layer) * len(layer) for layer in distinct)
     used = {p for layer in distinct for p in layer}
     total = sum(sizes[p] for p in used)

@@ -717,10 +717,9 @@ def plan_fleet(
     check_max_layers(max_layers)
     sizes = _validate(pkg_list, img_list, reserved_layers)
     budgets = [package_budget(im, max_layers, reserved_layers) for im in img_list]
-    best: tuple[int, Plan] | None = None
-    reference: _Scores | None = None
-    for pull_weight in PULL_WEIGHTS:
-        plan = _plan(
+
+    def attempt(pull_weight: float) -> Plan:
+        return _plan(
             sizes,
             img_list,
             budgets=budgets,
@@ -729,23 +728,26 @@ def plan_fleet(
             previous=previous,
             pull_weight=pull_weight,
         )
-        if not 1 < len(img_list) <= CHECK_IMAGES_LIMIT:
-            return plan
-        if reference is None:
-            nix = largest_first(
-                sizes,
-                {im.name: im.packages for im in img_list},
-                {im.name: im.base_layers for im in img_list},
-                reserved_layers,
-                max_layers,
-            )
-            reference = _Scores.of(sizes, img_list, nix)
-        losses = _Scores.of(sizes, img_list, plan).losses(reference)
-        if best is None or losses < best[0]:
-            best = (losses, plan)
-        if not losses:
+
+    first = attempt(PULL_WEIGHTS[0])
+    if not 1 < len(img_list) <= CHECK_IMAGES_LIMIT:
+        return first
+    nix = largest_first(
+        sizes,
+        {im.name: im.packages for im in img_list},
+        {im.name: im.base_layers for im in img_list},
+        reserved_layers,
+        max_layers,
+    )
+    reference = _Scores.of(sizes, img_list, nix)
+    best = (_Scores.of(sizes, img_list, first).losses(reference), first)
+    for pull_weight in PULL_WEIGHTS[1:]:
+        if not best[0]:
             break
-    assert best is not None
+        plan = attempt(pull_weight)
+        losses = _Scores.of(sizes, img_list, plan).losses(reference)
+        if losses < best[0]:
+            best = (losses, plan)
     return best[1]
 
 
