@@ -61,7 +61,7 @@ LOAD_ONE = "api"
 
 sys.path.insert(0, str(HARNESS))
 from buildgrid import BuildGrid  # noqa: E402
-from harnesslib import HarnessError, main_wrapper, progress  # noqa: E402
+from harnesslib import HarnessError, copy_e2e_workspace, main_wrapper, progress  # noqa: E402
 
 
 def bazel(ws: Path, *args: str) -> str:
@@ -155,12 +155,7 @@ def base_layers(layout: Path) -> int:
 
 def scratch_workspace(root: Path) -> Path:
     """A copy of the e2e workspace with one baseline image per app."""
-    ws = root / "e2e"
-    shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
-    module = ws / "MODULE.bazel"
-    module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
-    rc = ws / ".bazelrc"
-    rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+    ws = copy_e2e_workspace(root / "e2e")
     bases = CACHE / "e2e-bases"
     subprocess.run([sys.executable, str(HARNESS / "base_image.py"), "make", "--kind", "python",
                     "--cache-dir", str(bases)], check=True, stdout=subprocess.DEVNULL)  # fmt: skip

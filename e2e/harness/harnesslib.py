@@ -181,6 +181,22 @@ def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copyfile)
 
 
+def copy_e2e_workspace(dest: Path) -> Path:
+    """Copies the e2e workspace to ``dest`` (a new folder) to be changed freely.
+
+    Build outputs, tests and harness stay behind; the copy's references to the
+    repository (``..`` in MODULE.bazel and .bazelrc) become absolute, so it
+    builds from anywhere. Returns ``dest``.
+    """
+    e2e = REPO / "e2e"
+    shutil.copytree(e2e, dest, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
+    module = dest / "MODULE.bazel"
+    module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
+    rc = dest / ".bazelrc"
+    rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+    return dest
+
+
 def dir_size(path: Path) -> int:
     """Total size in bytes of the regular files below ``path``."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

@@ -38,6 +38,9 @@ APPS = {"api": "", "worker": "", "web": "", "hermetic": "--config=hermetic"}
 FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
+sys.path.insert(0, str(HARNESS))
+from harnesslib import copy_e2e_workspace  # noqa: E402
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 
 
@@ -488,13 +491,7 @@ def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
 def scratch_copy() -> Iterator[Path]:
     """A copy of the e2e workspace outside the repository, to change freely."""
     with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
-        ws = Path(d) / "e2e"
-        shutil.copytree(E2E, ws, ignore=shutil.ignore_patterns("bazel-*", "tests", "harness"))
-        # Its references to the repository (`..`) become absolute.
-        module = ws / "MODULE.bazel"
-        module.write_text(module.read_text().replace('path = "..",', f'path = "{REPO}",'))
-        rc = ws / ".bazelrc"
-        rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
+        ws = copy_e2e_workspace(Path(d) / "e2e")
         try:
             yield ws
         finally:

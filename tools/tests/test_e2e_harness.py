@@ -476,3 +476,15 @@ def test_podman_store_folders_make_valid_image_names() -> None:
     finally:
         for store in made:
             store.rmdir()
+
+
+def test_e2e_workspace_copy_points_at_this_repository(tmp_path: Path) -> None:
+    ws = harnesslib.copy_e2e_workspace(tmp_path / "e2e")
+    repo = str(harnesslib.REPO)
+    module = (ws / "MODULE.bazel").read_text()
+    assert f'path = "{repo}",' in module and 'path = "..",' not in module
+    rc = (ws / ".bazelrc").read_text()
+    assert f"{repo}/" in rc and "%workspace%/../" not in rc
+    assert (ws / "apps" / "api" / "BUILD.bazel").is_file()
+    assert not [p.name for p in ws.iterdir() if p.name.startswith("bazel-")]
+    assert not (ws / "tests").exists() and not (ws / "harness").exists()
