@@ -4,7 +4,10 @@ Every output is written under a temporary name in the destination's directory an
 renamed into place only once it is complete, so a failed or interrupted action
 never leaves a half-written file behind. Blobs that already exist as files (a
 cached per-package blob) are placed with a reflink (``FICLONE``), else a hard
-link, else a copy, whichever the file system allows first.
+link, else a copy, whichever the file system allows first. A placed blob is
+never a symlink: inside Bazel's sandbox every input is a symlink into the
+execroot, and a tree artifact holding one would point outside itself (and
+dangle once Bazel replants the execroot).
 """
 
 from __future__ import annotations
@@ -62,11 +65,14 @@ def place_blob(src: Path, dst: Path) -> str:
     """Put the existing file ``src`` at the new path ``dst`` without reading it if possible.
 
     Returns how: ``"reflink"``, ``"hardlink"`` or ``"copy"``. ``dst`` must not exist.
+    A symlink ``src`` is followed: ``dst`` gets the bytes of the file it resolves to.
     """
     if _reflink(src, dst):
         return "reflink"
     try:
-        os.link(src, dst)
+        # link(2) on Linux links a symlink itself (CPython's os.link calls it
+        # even with follow_symlinks=True): resolve first.
+        os.link(os.path.realpath(src), dst)
         return "hardlink"
     except OSError:
         pass
