@@ -9,9 +9,13 @@ layers, one image). ``--app-layer`` is the app layer, a tar or a gzip tar
 (``<name>.app.tar.gz``); umoci only takes uncompressed archives, so a gzip one
 is decompressed to a temporary tar first and umoci compresses it again: the
 app layer's ``diff_id`` is the tar's digest either way, its blob digest is
-umoci's. ``--entrypoint`` holds the argv, one argument a line (rules_oci's
-format); ``--env`` ``KEY=VALUE`` lines, set on top of the base's environment (a
-key the base has is replaced, the others are appended, as rules_oci does).
+umoci's. ``--entrypoint`` and ``--cmd`` are read as rules_oci 2.3's image.sh
+reads them: split on newlines, empty lines dropped, each ``%5Cn`` turned into
+a newline. ``--env`` holds ``KEY=VALUE`` lines applied as rules_oci applies
+them, one after the other on top of the base's environment: ``$NAME`` and
+``${NAME}`` in a value become NAME's value in the environment so far (nothing
+when unknown; no escape), a key already there is replaced in place, a new one
+appended.
 Setting an entrypoint clears the base's ``Cmd`` (as a Dockerfile ENTRYPOINT
 does) unless ``--keep-cmd``; ``--cmd`` sets one.
 
@@ -29,6 +33,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -57,15 +62,19 @@ from harnesslib import (
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+NEWLINE_CODE = "%5Cn"
+# What rules_oci expands in an env value: `$` and an optional `{`, a name, an
+# optional `}` (braces need not pair).
+ENV_REFERENCE = re.compile(r"\$\{?([A-Za-z0-9_]+)\}?")
+
+
 def read_entrypoint(path: Path) -> list[str]:
-    """argv from a rules_oci entrypoint file: one argument a line; a final newline is optional."""
+    """argv from a rules_oci entrypoint (or cmd) file, decoded as rules_oci decodes it."""
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise HarnessError(f"cannot read entrypoint file {path}: {e.strerror}") from None
-    args = text.split("\n")
-    if args and args[-1] == "":
-        args.pop()
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HarnessError(f"cannot read entrypoint file {path}: {e}") from None
+    args = [line.replace(NEWLINE_CODE, "\n") for line in text.split("\n") if line]
     if not args:
         raise HarnessError(f"entrypoint file {path} is empty")
     return args
@@ -74,9 +83,9 @@ def read_entrypoint(path: Path) -> list[str]:
 def read_env(path: Path) -> list[tuple[str, str]]:
     """``KEY=VALUE`` lines (blank lines skipped); HarnessError naming a bad line."""
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise HarnessError(f"cannot read env file {path}: {e.strerror}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HarnessError(f"cannot read env file {path}: {e}") from None
     out: list[tuple[str, str]] = []
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
@@ -88,18 +97,23 @@ def read_env(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def expand_env_value(value: str, env: list[tuple[str, str]]) -> str:
+    """``value`` with each ``$NAME``/``${NAME}`` replaced by NAME's value(s) in ``env``."""
+    return ENV_REFERENCE.sub(lambda m: "".join(v for k, v in env if k == m.group(1)), value)
+
+
 def merged_env(base: list[str], extra: list[tuple[str, str]]) -> list[str]:
-    """The environment rules_oci would give: base entries, replaced by key, then new keys."""
-    env = list(base)
-    for key, value in extra:
-        item = f"{key}={value}"
-        for i, e in enumerate(env):
-            if e.partition("=")[0] == key:
-                env[i] = item
+    """The environment rules_oci gives: each line expanded, then replaced by key or appended."""
+    env = [(k, v) for k, _, v in (e.partition("=") for e in base)]
+    for key, raw in extra:
+        value = expand_env_value(raw, env)
+        for i, (k, _) in enumerate(env):
+            if k == key:
+                env[i] = (key, value)
                 break
         else:
-            env.append(item)
-    return env
+            env.append((key, value))
+    return [f"{k}={v}" for k, v in env]
 
 
 def plain_tar(app_layer: Path, work: Path) -> tuple[Path, str]:

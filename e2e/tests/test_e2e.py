@@ -39,7 +39,7 @@ FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 sys.path.insert(0, str(HARNESS))
-from harnesslib import copy_e2e_workspace  # noqa: E402
+from harnesslib import copy_e2e_workspace, read_image  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 
@@ -202,6 +202,49 @@ def test_image_runs_and_imports_packages_from_their_fixed_path(
     plan = built[app].plan
     assert plan["total_layers"] <= plan["max_layers"]
     assert len(built[app].manifest()["layers"]) + 1 == plan["total_layers"]
+
+
+def test_args_and_env_reach_the_app_as_rules_oci_writes_them(
+    finished: dict[str, Path], bases: dict[str, Path]
+) -> None:
+    # e2e/apps/api/BUILD.bazel: args and env of the image; the finishing step
+    # reads them as rules_oci 2.3's oci_image does.
+    lines = podman_output(finished["api"], "api")
+    print("podman run api:", *lines, sep="\n  ")
+    argv = [json.loads(ln[len("argv ") :]) for ln in lines if ln.startswith("argv ")]
+    env = {}
+    for ln in lines:
+        if ln.startswith("env "):
+            _, name, value = ln.split(" ", 2)
+            env[name] = json.loads(value)
+    assert argv == [["--flag", "two\nlines", "with space", "\u00fcn\u00efcode"]]
+    base_env = dict(e.split("=", 1) for e in read_image(bases["python"]).env)
+    # $PATH comes from the base image; $5 and ${HOME} are not in it: nothing.
+    assert env == {"EXTRA_PATH": "/opt/extra:" + base_env["PATH"], "PRICE": "cost  or "}
+    assert "HOME" not in base_env
+
+
+def test_layouts_hold_no_symlink_and_stay_valid_after_other_builds(
+    built: dict[str, Built], tmp_path: Path
+) -> None:
+    # Bazel's own outputs, not the copies: inside the sandbox every input is a
+    # symlink, and a layout holding one points outside the tree artifact.
+    layouts = {app: E2E / "bazel-bin" / "apps" / app / "image.layers.layout" for app in APPS}
+    for app, layout in layouts.items():
+        assert layout.is_dir() and not layout.is_symlink(), layout
+        links = [str(p) for p in layout.rglob("*") if p.is_symlink()]
+        assert links == [], f"{app}: symlinks in the layout: {links[:5]}"
+    bazel(E2E, "build", "//apps:report")
+    skopeo = shutil.which("skopeo")
+    umoci = shutil.which("umoci")
+    assert skopeo and umoci
+    for app, layout in layouts.items():
+        # skopeo checks every blob's digest; umoci unpack (strict) the small one.
+        copy = tmp_path / app
+        run([skopeo, "copy", "--quiet", f"oci:{layout}", f"oci:{copy}:check"])
+        if app == "api":
+            run([umoci, "unpack", "--image", f"{copy}:check", str(tmp_path / "api-bundle")])
+        print(f"{app}: no symlink in bazel-bin's layout; skopeo copy passed")
 
 
 def test_hermetic_app_brings_its_interpreter_as_its_own_layer(

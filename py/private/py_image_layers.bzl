@@ -7,6 +7,7 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 """
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":config_files.bzl", "entrypoint_text", "env_text")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
@@ -147,7 +148,7 @@ def _py_image_layers_impl(ctx):
     # Entrypoint and environment, in rules_oci's file formats.
     main_path = "/{}/{}".format(runfiles_root, runfiles_path(ctx, packages_info.main))
     entrypoint = ctx.actions.declare_file(ctx.label.name + ".entrypoint.txt")
-    ctx.actions.write(entrypoint, "\n".join([python, main_path] + ctx.attr.args) + "\n")
+    ctx.actions.write(entrypoint, entrypoint_text(ctx.label, [python, main_path], ctx.attr.args))
     package_imports = {p.label.workspace_name + "/" + p.import_root: None for p in packages}
     pythonpath = ["/" + SITE_PACKAGES, "/{}/{}".format(runfiles_root, ctx.workspace_name)]
     for imp in binary[PyInfo].imports.to_list():
@@ -161,9 +162,8 @@ def _py_image_layers_impl(ctx):
         # An interpreter built with an absolute rpath (not $ORIGIN) finds its
         # libpython here.
         env["LD_LIBRARY_PATH"] = "/{}/lib".format(INTERPRETER_ROOT)
-    env.update(ctx.attr.env)
     env_file = ctx.actions.declare_file(ctx.label.name + ".env.txt")
-    ctx.actions.write(env_file, "".join(["{}={}\n".format(k, env[k]) for k in sorted(env)]))
+    ctx.actions.write(env_file, env_text(ctx.label, env, ctx.attr.env))
 
     return [
         DefaultInfo(files = depset([layout, app.blob, entrypoint, env_file, plan])),
@@ -208,7 +208,7 @@ Builds, for a `py_binary`:
 finish images with another tool.""",
     attrs = {
         "args": attr.string_list(
-            doc = "Arguments appended to the entrypoint, after the binary.",
+            doc = "Arguments appended to the entrypoint, after the binary. Spaces, newlines and any Unicode are kept; an empty argument, or one holding the text `%5Cn` (rules_oci's code for a newline), cannot be carried by rules_oci and is refused.",
         ),
         "base": attr.label(
             allow_files = True,
@@ -220,7 +220,7 @@ finish images with another tool.""",
             doc = "The `py_binary` to put in the image.",
         ),
         "env": attr.string_dict(
-            doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs.",
+            doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs (a key given here replaces it). As in rules_oci, `$NAME` and `${NAME}` in a value expand to the base image's NAME (nothing when the base has none; there is no escape): `{\"PATH\": \"/opt/tools/bin:$PATH\"}`. A value may not refer to another key this image sets, and no value may hold a newline.",
         ),
         "fleet": attr.label(
             providers = [PyImageFleetInfo],

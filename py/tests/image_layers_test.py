@@ -67,11 +67,17 @@ class ImageLayersTest(unittest.TestCase):
         self.assertFalse([n for n in names if "site-packages/six" in n], names)
 
     def test_entrypoint_and_env(self) -> None:
-        entry = self.out[".entrypoint.txt"].read_text().splitlines()
-        self.assertEqual(entry, ["python3", "/" + MAIN])
+        # rules_oci's entrypoint format: one argument a line, a newline inside
+        # an argument written as %5Cn (BUILD.bazel: args of app_layers).
+        entry = self.out[".entrypoint.txt"].read_text(encoding="utf-8").split("\n")
+        self.assertEqual(
+            entry, ["python3", "/" + MAIN, "two%5Cnlines", "with space", "ünïcode", ""]
+        )
         env = dict(line.split("=", 1) for line in self.out[".env.txt"].read_text().splitlines())
         self.assertEqual(env["PYTHONPATH"].split(":")[0], "/" + SITE)
         self.assertEqual(env["RUNFILES_DIR"], "/app/app.runfiles")
+        # The user's value as given: rules_oci expands $PATH from the base.
+        self.assertEqual(env["TOOLS_PATH"], "/opt/tools/bin:$PATH")
 
 
 if __name__ == "__main__":

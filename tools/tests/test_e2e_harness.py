@@ -94,6 +94,41 @@ def test_entrypoint_and_env_files(tmp_path: Path) -> None:
         finish_image.read_env(env)
 
 
+def test_entrypoint_is_decoded_as_rules_oci_decodes_it(tmp_path: Path) -> None:
+    # rules_oci 2.3 image.sh: split on newlines, drop empty lines, %5Cn -> newline.
+    ep = tmp_path / "e.txt"
+    ep.write_text("python3\n\n--flag\ntwo%5Cnlines\n\u00fcn\u00efcode arg\n", encoding="utf-8")
+    assert finish_image.read_entrypoint(ep) == [
+        "python3",
+        "--flag",
+        "two\nlines",
+        "\u00fcn\u00efcode arg",
+    ]
+
+
+def test_env_is_expanded_as_rules_oci_expands_it(tmp_path: Path) -> None:
+    env = tmp_path / "env.txt"
+    env.write_text(
+        "EXTRA=/opt/extra:$PATH\n"
+        "PRICE=cost $5 or ${HOME}\n"
+        "HALF=${LANG and $LANG}\n"
+        "PATH=/opt/bin:${PATH}\n"
+        "AFTER=$EXTRA|$PATH\n"
+    )
+    got = finish_image.merged_env(["PATH=/usr/bin", "LANG=C"], finish_image.read_env(env))
+    assert got == [
+        # PATH keeps its place; each line sees the lines before it.
+        "PATH=/opt/bin:/usr/bin",
+        "LANG=C",
+        "EXTRA=/opt/extra:/usr/bin",
+        # $5 and ${HOME} are unknown: nothing. Braces need not pair, and a
+        # closing one right after a name is taken with it.
+        "PRICE=cost  or ",
+        "HALF=C and C",
+        "AFTER=/opt/extra:/usr/bin|/opt/bin:/usr/bin",
+    ]
+
+
 def test_registry_log_parsing() -> None:
     d1 = "sha256:" + "a" * 64
     d2 = "sha256:" + "b" * 64
