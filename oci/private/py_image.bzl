@@ -2,14 +2,7 @@
 
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
 load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_inputs", "py_image_layers", "py_image_plan")
-
-def _default_repo_tag(name):
-    """`bazel/<package>:<name>`, lowercased, as Docker wants repository names."""
-    repo = "bazel/" + native.package_name() if native.package_name() else "bazel/root"
-    allowed = "abcdefghijklmnopqrstuvwxyz0123456789._-/"
-    repo = "".join([c if c in allowed else "_" for c in repo.lower().elems()])
-    tag = "".join([c if c in allowed + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" and c != "/" else "_" for c in name.elems()])
-    return "{}:{}".format(repo, tag)
+load(":repo_tags.bzl", "default_repo_tag", "repo_tags_file")
 
 def py_image(
         name,
@@ -35,8 +28,11 @@ def py_image(
     - `<name>`: rules_oci's `oci_image`: the OCI layout of `<name>.layers`
       (base, interpreter and package layers) plus the app layer and config.
     - `<name>.layers`: `py_image_layers`, everything but rules_oci's part.
+    - `<name>.digest`: made by rules_oci's `oci_image` macro: a file
+      `<name>.json.sha256` holding the image manifest's digest.
     - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`
-      loads the image into the local container runtime.
+      loads the image into the local container runtime; its output group
+      `tarball` is the image as a `docker load` tarball.
     - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
     - `<name>.inputs`: what a `py_image_fleet` plans of this image.
 
@@ -56,7 +52,11 @@ def py_image(
         annotations: manifest annotations (dict or file), passed to `oci_image`.
         exposed_ports: ports, passed to `oci_image`.
         volumes: volumes, passed to `oci_image`.
-        repo_tags: tags for `<name>.load`; default `bazel/<package>:<name>`.
+        repo_tags: `repository:tag` names for `<name>.load`: a list, or the
+            label of a `.txt` file with one a line (rules_oci's `oci_load`
+            reads no other file). Default: `bazel/<package>:<name>`, made
+            valid as a reference (lowercase, separators fixed, see
+            docs/guide.md).
         fleet: a `py_image_fleet` whose lock file this image follows, so that
             its layers shared with other images are byte-identical.
         **kwargs: common attributes (tags, visibility, testonly, ...), given to every target.
@@ -117,9 +117,24 @@ def py_image(
         volumes = volumes,
         **kwargs
     )
+    if repo_tags == None:
+        repo_tags = [default_repo_tag(native.package_name(), name)]
+    elif type(repo_tags) == "list":
+        if not repo_tags:
+            fail("py_image {}: repo_tags is an empty list; give at least one `repository:tag`, or leave it out for the default".format(image_name))
+    elif type(repo_tags) == "string" or type(repo_tags) == "Label":
+        repo_tags_file(
+            name = name + ".repo_tags",
+            src = repo_tags,
+            image = image_name,
+            **kwargs
+        )
+        repo_tags = ":" + name + ".repo_tags"
+    else:
+        fail("py_image {}: repo_tags must be a list of `repository:tag` or the label of a `.txt` file, not {}".format(image_name, type(repo_tags)))
     oci_load(
         name = name + ".load",
         image = ":" + name,
-        repo_tags = repo_tags if repo_tags != None else [_default_repo_tag(name)],
+        repo_tags = repo_tags,
         **kwargs
     )
