@@ -1,24 +1,30 @@
 """The one action that writes a layer: manifest -> tar, gzip blob, descriptor."""
 
-def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_message, drop_rules_python_shims = False):
+def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
     """Declares `<prefix>manifest.json`, `<prefix>tar`, `<prefix>tar.gz`, `<prefix>json` and the action.
 
     Args:
         ctx: the rule or aspect context.
         prefix: prefix of the output names (in the current package).
         package: the layer's identity (`name==version`, `app:<label>`, ...).
-        entries: manifest entries: dicts with `path` (in the image) and `src` (execroot path).
+        entries: manifest entries: dicts with `path` (in the image) and `src`
+            (execroot path) or `src_or_link` (the same, kept as a link when
+            it is a declared symlink).
         inputs: depset of the source files.
         tool: the pyimage executable.
         mnemonic: the action's mnemonic.
         progress_message: its progress message.
         drop_rules_python_shims: leave out rules_python's namespace `__init__.py` shims.
+        drop_links_into: folders in the image: symlinks resolving into them are left out.
 
     Returns:
         struct(tar, blob, descriptor).
     """
     manifest = ctx.actions.declare_file(prefix + "manifest.json")
-    ctx.actions.write(manifest, json.encode({"entries": entries, "package": package}))
+    content = {"entries": entries, "package": package}
+    if drop_links_into:
+        content["drop_links_into"] = drop_links_into
+    ctx.actions.write(manifest, json.encode(content))
     tar = ctx.actions.declare_file(prefix + "tar")
     blob = ctx.actions.declare_file(prefix + "tar.gz")
     descriptor = ctx.actions.declare_file(prefix + "json")

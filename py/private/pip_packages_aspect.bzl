@@ -36,6 +36,30 @@ def pip_package_tags(tags):
         ))
     return None
 
+def normalized_name(name):
+    """The PEP 503 normalised form of a distribution name: `PyYAML` -> `pyyaml`, `zope.interface` -> `zope-interface`.
+
+    rules_python writes the `pypi_name=` tag canonical up to 1.7 and as the
+    wheel's METADATA spells it from 1.8 (pipstar); ids must not depend on it.
+
+    Args:
+        name: a distribution name.
+
+    Returns:
+        The name lowercased, each run of `-`, `_` and `.` replaced by one `-`.
+    """
+    out = ""
+    in_run = False
+    for c in name.lower().elems():
+        if c in "-_.":
+            if not in_run:
+                out += "-"
+            in_run = True
+        else:
+            out += c
+            in_run = False
+    return out
+
 def _deps_of(ctx):
     deps = []
     for attr in _ATTR_ASPECTS:
@@ -47,22 +71,20 @@ def _deps_of(ctx):
         deps.extend([d for d in value if PyImagePackagesInfo in d])
     return deps
 
-def _manifest_entries(package_id, label, import_dir, files):
+def _manifest_entries(import_dir, files):
     """(path in the image, source) of each file under the package's import root."""
     prefix = import_dir + "/"
     entries = []
     for f in files:
         rel = f.path[len(f.root.path) + 1:] if f.root.path else f.path
         if not rel.startswith(prefix):
-            fail("pip package {} ({}): file {} is outside its import root {}; rules_pyimage only places files under the import root".format(
-                package_id,
-                label,
-                f.path,
-                import_dir,
-            ))
+            # rules_python 2.x adds the wheel's `bin/` (console scripts,
+            # written for its venvs), `data/` and `include/` to the library's
+            # data: not importable, left out (see docs/guide.md).
+            continue
         rel = rel[len(prefix):]
         if rel == "__init__.py":
-            # rules_python 0.22 generates an empty site-packages/__init__.py
+            # rules_python 0.22 writes a namespace shim as site-packages/__init__.py
             # in every package; it belongs to no distribution.
             continue
         entries.append({"path": SITE_PACKAGES + "/" + rel, "src": f.path})
@@ -89,7 +111,7 @@ def _package_info(target, ctx, name, version):
         ctx,
         prefix = target.label.name + ".pyimage/layer.",
         package = package_id,
-        entries = _manifest_entries(package_id, target.label, import_dir, files.to_list()),
+        entries = _manifest_entries(import_dir, files.to_list()),
         inputs = files,
         tool = ctx.executable._pyimage,
         mnemonic = "PyImagePackageLayer",
@@ -108,19 +130,33 @@ def _package_info(target, ctx, name, version):
         descriptor = layer.descriptor,
     )
 
+def _is_wrapper(target, ctx, package_id, deps):
+    """Whether a tagged target only wraps the one holding the package's files.
+
+    rules_python 2.x tags both `:srcs` (the real py_library, with `imports`)
+    and `:pkg` (no `imports`, `deps` on `:srcs`): the package is `:srcs`'.
+    """
+    if getattr(ctx.rule.attr, "imports", []):
+        return False
+    for d in deps:
+        held = d[PyImagePackagesInfo].package
+        if held and held.id == package_id:
+            return True
+    fail("pip package {} ({}): it is tagged but has no `imports` and no dependency holding the package's files (as rules_python 2.x's `:srcs`); rules_pyimage cannot tell where its files are".format(package_id, target.label))
+
 def _pip_packages_aspect_impl(target, ctx):
     deps = _deps_of(ctx)
     tags = pip_package_tags(ctx.rule.attr.tags)
-    direct = []
-    direct_files = []
+    package = None
     if tags:
-        package = _package_info(target, ctx, tags[0], tags[1])
-        direct.append(package)
-        direct_files.append(package.files)
+        name = normalized_name(tags[0])
+        if not _is_wrapper(target, ctx, "{}=={}".format(name, tags[1]), deps):
+            package = _package_info(target, ctx, name, tags[1])
     return [PyImagePackagesInfo(
-        packages = depset(direct, transitive = [d[PyImagePackagesInfo].packages for d in deps]),
-        package_files = depset(transitive = direct_files + [d[PyImagePackagesInfo].package_files for d in deps]),
+        packages = depset([package] if package else [], transitive = [d[PyImagePackagesInfo].packages for d in deps]),
+        package_files = depset(transitive = ([package.files] if package else []) + [d[PyImagePackagesInfo].package_files for d in deps]),
         main = _main_of(target, ctx),
+        package = package,
     )]
 
 def _main_of(target, ctx):
@@ -150,9 +186,14 @@ pip_packages_aspect = aspect(
     doc = """Walks a target's `deps` (and the `actual` of aliases) and gathers
 every pip package of rules_python's `pip.parse` under it into
 `PyImagePackagesInfo`. Packages are told by their `pypi_name=` and
-`pypi_version=` tags; untagged targets on the way (hub aliases, the group
-libraries rules_python makes for dependency cycles, first-party
-`py_library`s) are walked through.
+`pypi_version=` tags, the name PEP 503 normalised (`PyYAML` -> `pyyaml`), so
+ids are the same whatever rules_python writes (0.22 to 2.x). Untagged
+targets on the way (hub aliases, the group libraries rules_python makes for
+dependency cycles, first-party `py_library`s) and rules_python 2.x's tagged
+wrapper `:pkg` (no `imports`, over its `:srcs`) are walked through: each
+package is counted once, on the target that holds its files. Only files
+under the package's import root (`site-packages`) go in its layer; the
+`bin/`, `data/` and `include/` folders 2.x adds are left out.
 
 For each package it runs one action that writes the package's deterministic
 tar, gzip blob and descriptor, with its files under the fixed, binary-

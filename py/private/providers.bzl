@@ -6,7 +6,7 @@ PyPipPackageInfo = provider(
 Recognised by the `pypi_name=` and `pypi_version=` tags rules_python puts on
 each package's `py_library` (0.22 through 2.x), never by repository names.""",
     fields = {
-        "name": "The package's PyPI name, as in its `pypi_name=` tag.",
+        "name": "The package's PyPI name, PEP 503 normalised (lowercase, runs of `-`, `_`, `.` as one `-`) from its `pypi_name=` tag, whatever spelling the rules_python version writes there.",
         "version": "Its version, as in its `pypi_version=` tag.",
         "id": "`name==version`: the package's identity in layer plans.",
         "label": "The Label of the package's `py_library`.",
@@ -24,6 +24,7 @@ PyImagePackagesInfo = provider(
         "packages": "depset of PyPipPackageInfo: every pip package reachable through deps.",
         "package_files": "depset of File: the files of all those packages (to tell them from the app's own files).",
         "main": "File or None: the main source file, when the target is a py_binary or py_test.",
+        "package": "PyPipPackageInfo or None: the package whose files this target holds (rules_python 2.x's wrapper `:pkg` has none; its `:srcs` has it).",
     },
 )
 

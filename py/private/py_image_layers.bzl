@@ -14,7 +14,7 @@ load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
 
-def _write_layer(ctx, name, package, entries, inputs):
+def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
     """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
     return write_layer(
         ctx,
@@ -25,24 +25,37 @@ def _write_layer(ctx, name, package, entries, inputs):
         tool = ctx.executable._pyimage,
         mnemonic = "PyImageLayer",
         progress_message = "Writing the {} layer of %{{label}}".format(name),
+        drop_links_into = drop_links_into,
     )
 
-def _app_layer(ctx, binary, packages_info, runfiles_root):
-    """The binary's runfiles minus the pip packages' files, under runfiles_root."""
+def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root):
+    """The binary's runfiles minus the pip packages' files, under runfiles_root.
+
+    Links into the packages are left out too: the runfiles' symlinks to
+    package files, and the relative links rules_python's venv binaries declare
+    into a package's site-packages (resolved by the tool, which reads them);
+    other declared links are copied as links. So are the interpreter's files
+    (`runtime_files`) when they have a layer of their own.
+    """
     runfiles = binary[DefaultInfo].default_runfiles
-    package_files = {f: None for f in packages_info.package_files.to_list()}
+    package_files = {f: None for f in packages_info.package_files.to_list() + runtime_files}
     entries = []
     inputs = []
     for f in runfiles.files.to_list():
         if f in package_files:
             continue
-        entries.append({"path": runfiles_root + "/" + runfiles_path(ctx, f), "src": f.path})
+
+        # Generated files may be links a rule declared (Bazel 7 cannot tell
+        # them at analysis time): the tool keeps those as links.
+        kind = "src" if f.is_source else "src_or_link"
+        entries.append({"path": runfiles_root + "/" + runfiles_path(ctx, f), kind: f.path})
         inputs.append(f)
-    for link in runfiles.symlinks.to_list():
-        entries.append({"path": runfiles_root + "/" + ctx.workspace_name + "/" + link.path, "src": link.target_file.path})
-        inputs.append(link.target_file)
-    for link in runfiles.root_symlinks.to_list():
-        entries.append({"path": runfiles_root + "/" + link.path, "src": link.target_file.path})
+    links = [(ctx.workspace_name + "/" + link.path, link) for link in runfiles.symlinks.to_list()]
+    links += [(link.path, link) for link in runfiles.root_symlinks.to_list()]
+    for path, link in links:
+        if link.target_file in package_files:
+            continue
+        entries.append({"path": runfiles_root + "/" + path, "src": link.target_file.path})
         inputs.append(link.target_file)
     empty_names = runfiles.empty_filenames.to_list()
     if empty_names:
@@ -56,7 +69,18 @@ def _app_layer(ctx, binary, packages_info, runfiles_root):
     if repo_mapping:
         entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
         inputs.append(repo_mapping)
-    return _write_layer(ctx, "app", "app:" + str(binary.label), entries, depset(inputs))
+    package_roots = {
+        "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
+        for p in packages
+    }
+    return _write_layer(
+        ctx,
+        "app",
+        "app:" + str(binary.label),
+        entries,
+        depset(inputs),
+        drop_links_into = sorted(package_roots),
+    )
 
 def _interpreter_path(ctx, prefix, f):
     """Where a file of the Python runtime (under `prefix`) goes in the image."""
@@ -68,21 +92,19 @@ def _interpreter_path(ctx, prefix, f):
     return INTERPRETER_ROOT + "/" + rel
 
 def _interpreter(ctx):
-    """(layer or None, interpreter command in the image)."""
+    """(layer or None, interpreter command in the image, the runtime's files in that layer)."""
     runtime = interpreter_runtime(ctx)
     if runtime == None:
         # The toolchain names an interpreter by path (`interpreter_path`):
         # the image uses the base image's Python.
-        return None, ctx.attr.python
+        return None, ctx.attr.python, []
     interpreter = runtime.interpreter
     owner = interpreter.owner
     prefix = "/".join([p for p in [owner.workspace_root, owner.package] if p])
 
     # A file listed in `files` and as `interpreter` is listed once.
-    entries = {
-        _interpreter_path(ctx, prefix, f): f.path
-        for f in runtime.files.to_list() + [interpreter]
-    }
+    files = runtime.files.to_list() + [interpreter]
+    entries = {_interpreter_path(ctx, prefix, f): f.path for f in files}
     layer = _write_layer(
         ctx,
         "interpreter",
@@ -90,16 +112,16 @@ def _interpreter(ctx):
         [{"path": path, "src": src} for path, src in entries.items()],
         depset([interpreter], transitive = [runtime.files]),
     )
-    return layer, "/" + _interpreter_path(ctx, prefix, interpreter)
+    return layer, "/" + _interpreter_path(ctx, prefix, interpreter), files
 
 def _py_image_layers_impl(ctx):
     binary = ctx.attr.binary
     packages_info = binary_packages(binary)
     reserved = reserved_layers(ctx)
-    interpreter_layer, python = _interpreter(ctx)
+    interpreter_layer, python, runtime_files = _interpreter(ctx)
 
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
-    app = _app_layer(ctx, binary, packages_info, runfiles_root)
+    app = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root)
 
     # The image action: plan the package layers under the cap (counting the
     # base's layers), then write the layout of base + interpreter + packages.

@@ -1,40 +1,24 @@
 """Checks what py_image_layers built for //py/tests:app (stand-in packages)."""
 
 import json
-import os
-import tarfile
 import unittest
 from pathlib import Path
 
+from layers_outputs import SITE, blob, members, outputs
+
 MAIN = "app/app.runfiles/_main/py/tests/testdata/app/main.py"
-SITE = "opt/pyimage/site-packages"
-
-
-def outputs() -> dict[str, Path]:
-    paths = [Path(p) for p in os.environ["APP_LAYERS"].split()]
-    found = {}
-    for suffix in (".layout", ".app.tar.gz", ".entrypoint.txt", ".env.txt", ".plan.json"):
-        matches = [p for p in paths if p.name.endswith(suffix)]
-        assert len(matches) == 1, (suffix, paths)
-        found[suffix] = matches[0]
-    return found
-
-
-def blob(layout: Path, digest: str) -> Path:
-    return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
 
 
 class ImageLayersTest(unittest.TestCase):
     def setUp(self) -> None:
-        self.out = outputs()
+        self.out = outputs("APP_LAYERS")
         layout = self.out[".layout"]
         index = json.loads((layout / "index.json").read_text())
         self.layout = layout
         self.manifest = json.loads(blob(layout, index["manifests"][0]["digest"]).read_text())
 
     def names_in(self, path: Path) -> set[str]:
-        with tarfile.open(path) as tf:
-            return {m.name.rstrip("/") for m in tf.getmembers()}
+        return set(members(path))
 
     def test_layers_hold_every_package_once_under_the_cap(self) -> None:
         layers = self.manifest["layers"]

@@ -8,7 +8,15 @@ Input is a manifest (JSON)::
        {"path": "opt/venv/lib/six.py", "src": "/abs/or/relative/source"},
        {"path": "opt/venv/bin/tool", "src": "...", "executable": true},
        {"path": "opt/venv/lib/alias.py", "symlink": "six.py"},
-       {"path": "opt/venv/share/empty", "dir": true}]}
+       {"path": "opt/venv/lib/pkg", "src_or_link": "path/of/a/symlink"},
+       {"path": "opt/venv/share/empty", "dir": true}],
+     "drop_links_into": ["opt/pkgs"]}              # optional
+
+A ``src_or_link`` entry is a ``src`` unless that input is a symlink with a
+relative target: one Bazel declared (``ctx.actions.declare_symlink``), kept as
+a link with that target. Symlinks that resolve into a folder of
+``drop_links_into`` are left out (the app layer's links into pip packages,
+whose files live elsewhere in the image).
 
 ``executable`` may be omitted (then the file's first bytes decide, see
 :func:`looks_executable`) or replaced by ``"mode"`` (an int or octal string;
@@ -39,6 +47,8 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
+import re
 import stat
 import zlib
 from dataclasses import dataclass
@@ -85,13 +95,29 @@ class Manifest:
     root: str = ""
 
 
-#: First line of the ``__init__.py`` files rules_python's wheel installer adds
-#: to a wheel's folders that have none (pkgutil-style namespace shims). They
-#: are not the wheel's: merged into one site-packages folder, one package's
-#: shim would shadow (or clash with) another package's real ``__init__.py``.
-RULES_PYTHON_SHIM_MARKER = (
-    b"# __path__ manipulation added by bazelbuild/rules_python to support namespace pkgs."
+#: The ``__init__.py`` files rules_python adds to a wheel's folders that have
+#: none (pkgutil-style namespace shims): two lines, a marker comment then the
+#: ``extend_path`` call. They are not the wheel's: merged into one
+#: site-packages folder, one package's shim would shadow (or clash with)
+#: another package's real ``__init__.py``. Every spelling rules_python has
+#: written is matched: the marker names ``bazelbuild/rules_python`` (to 1.2)
+#: or ``bazel-contrib/rules_python`` (1.3 on); the call quotes ``pkgutil``
+#: with ' (to 1.4, written at repository time) or " (1.5 on, build-time
+#: copies of ``namespace_pkg_tmpl.py``), and ends in a ruff comment (noqa
+#: F821) from 2.1.
+RULES_PYTHON_SHIM = re.compile(
+    rb"# __path__ manipulation added by [\w.-]+/rules_python to support namespace pkgs\.\r?\n"
+    rb"__path__ = __import__\((['\"])pkgutil\1\)\.extend_path\(__path__, __name__\)"
+    rb"(?:  # noqa: F821)?\r?\n?"
 )
+
+#: No shim is longer than this; a bigger ``__init__.py`` is never read whole.
+_SHIM_MAX_BYTES = 256
+
+
+def is_rules_python_shim(data: bytes) -> bool:
+    """Whether ``data`` is exactly one of rules_python's namespace ``__init__.py`` shims."""
+    return RULES_PYTHON_SHIM.fullmatch(data) is not None
 
 
 def _is_rules_python_shim(entry: Entry) -> bool:
@@ -99,7 +125,7 @@ def _is_rules_python_shim(entry: Entry) -> bool:
         return False
     try:
         with entry.src.open("rb") as f:
-            return f.read(len(RULES_PYTHON_SHIM_MARKER)) == RULES_PYTHON_SHIM_MARKER
+            return is_rules_python_shim(f.read(_SHIM_MAX_BYTES + 1))
     except OSError as err:
         raise PyimageError(
             f"package: cannot read {entry.src} for {entry.path!r}: {err.strerror}; check the source"
@@ -146,15 +172,21 @@ def _parse_entry(package: str, root: str, item: object, base: Path, where: str) 
             f"package {package}: path {path!r} is outside the package root {root!r};"
             " move it under the root"
         )
-    kinds = [k for k in ("src", "symlink", "dir") if k in item]
+    kinds = [k for k in ("src", "symlink", "src_or_link", "dir") if k in item]
     if len(kinds) != 1:
         raise PyimageError(
-            f"package {package}: entry {path!r} needs exactly one of 'src', 'symlink', 'dir'"
+            f"package {package}: entry {path!r} needs exactly one of"
+            " 'src', 'symlink', 'src_or_link', 'dir'"
         )
     if kinds == ["symlink"]:
         return Entry(
             path, "symlink", target=check_symlink_target(package, path, item["symlink"], root)
         )
+    if kinds == ["src_or_link"]:
+        target = _declared_link(package, path, base / _nonempty(package, path, item, "src_or_link"))
+        if target is not None:
+            return Entry(path, "symlink", target=check_symlink_target(package, path, target, root))
+        item = {**item, "src": item["src_or_link"]}
     if kinds == ["dir"]:
         return Entry(path, "dir")
     executable = None
@@ -162,10 +194,39 @@ def _parse_entry(package: str, root: str, item: object, base: Path, where: str) 
         executable = bool(item["executable"])
     elif "mode" in item:
         executable = _parse_mode(package, path, item["mode"])
-    src = item["src"]
-    if not isinstance(src, str) or not src:
-        raise PyimageError(f"package {package}: entry {path!r} has an empty 'src'; fix it")
+    src = _nonempty(package, path, item, "src")
     return Entry(path, "file", src=base / src, executable=executable)
+
+
+def _nonempty(package: str, path: str, item: dict[str, object], key: str) -> str:
+    value = item[key]
+    if not isinstance(value, str) or not value:
+        raise PyimageError(f"package {package}: entry {path!r} has an empty {key!r}; fix it")
+    return value
+
+
+def _declared_link(package: str, path: str, src: Path) -> str | None:
+    """The target of ``src`` when it is a symlink with a relative target, else None.
+
+    Bazel stages an input as an absolute symlink (sandbox, execroot) or as the
+    file itself; a relative symlink is one a rule declared
+    (``ctx.actions.declare_symlink``), which the layer keeps as a link.
+    """
+    try:
+        if not src.is_symlink():
+            return None
+        target = str(src.readlink())
+    except OSError as err:
+        raise PyimageError(
+            f"package {package}: cannot read {src} for {path!r}: {err.strerror}; check the source"
+        ) from err
+    return None if target.startswith("/") else target
+
+
+def _links_into(entry: Entry, folders: list[str]) -> bool:
+    """Whether the symlink ``entry`` resolves to one of ``folders`` or below."""
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), entry.target))
+    return any(resolved == f or resolved.startswith(f + "/") for f in folders)
 
 
 def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
@@ -194,6 +255,11 @@ def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
             )
         seen.add(entry.path)
         entries.append(entry)
+    drop = obj.get("drop_links_into", [])
+    if not isinstance(drop, list) or not all(isinstance(d, str) and d for d in drop):
+        raise PyimageError(f"{where}: 'drop_links_into' must be a list of paths; fix it")
+    folders = [d.strip("/") for d in drop]
+    entries = [e for e in entries if not (e.kind == "symlink" and _links_into(e, folders))]
     links = {e.path: e.target for e in entries if e.kind == "symlink"}
     check_symlink_chains(package, links, root)
     return Manifest(package=package, entries=tuple(entries), root=root)

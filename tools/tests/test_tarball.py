@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 import tarfile
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage import tarball
+from pyimage.errors import PyimageError
 from pyimage.tarball import END_MEMBER, GZIP_HEADER
 
 # Names that exercise sorting, PAX (long and non-ASCII) and nesting.
@@ -280,19 +282,48 @@ def test_src_root_resolves_relative_sources(tmp_path: Path) -> None:
         assert tf.extractfile("site-packages/six.py").read() == b"six = 1\n"  # type: ignore[union-attr]
 
 
-def test_rules_python_namespace_shims_are_left_out(tmp_path: Path) -> None:
+# rules_python's namespace shims, byte for byte, as each version writes them
+# (facts from rules_python's sources: 0.22.1 wheel_installer.py; 1.3-1.4 the
+# same with the new marker; 1.5.0-2.0.3 and 2.1.0-2.3.2 namespace_pkg_tmpl.py).
+MARKER = b"# __path__ manipulation added by %s/rules_python to support namespace pkgs.\n"
+MARKER_OLD = MARKER % b"bazelbuild"
+MARKER_NEW = MARKER % b"bazel-contrib"
+SHIMS = {
+    "0.22": MARKER_OLD + b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+    "1.3": MARKER_NEW + b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+    "1.5": MARKER_NEW + b'__path__ = __import__("pkgutil").extend_path(__path__, __name__)\n',
+    "2.1": MARKER_NEW
+    + b'__path__ = __import__("pkgutil").extend_path(__path__, __name__)  # noqa: F821\n',
+}
+
+
+def test_every_rules_python_shim_is_recognised_and_nothing_else() -> None:
+    # Sizes as rules_python writes them (0.22.1: 149 bytes; 1.5: 152; 2.1: 166).
+    assert [len(s) for s in SHIMS.values()] == [149, 152, 152, 166]
+    for shim in SHIMS.values():
+        assert tarball.is_rules_python_shim(shim)
+    not_shims = [
+        b"",
+        MARKER_NEW,  # the comment alone
+        SHIMS["1.5"] + b"from ._impl import *\n",  # a real package's code after it
+        b'__path__ = __import__("pkgutil").extend_path(__path__, __name__)\n',  # no marker
+        SHIMS["1.5"].replace(b"pkgutil", b"pkgutils"),
+        SHIMS["0.22"].replace(b"('pkgutil'", b"(\"pkgutil'"),  # unpaired quotes
+    ]
+    for data in not_shims:
+        assert not tarball.is_rules_python_shim(data), data
+
+
+@pytest.mark.parametrize("version", sorted(SHIMS))
+def test_rules_python_namespace_shims_are_left_out(tmp_path: Path, version: str) -> None:
     # rules_python adds pkgutil __init__.py shims to a wheel's folders without
     # one (autobahn's twisted/): merged into one site-packages they would
     # shadow twisted's own __init__.py.
     src = tmp_path / "src"
     (src / "twisted/plugins").mkdir(parents=True)
-    shim = (
-        tarball.RULES_PYTHON_SHIM_MARKER
-        + b"\n__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
-    )
-    (src / "twisted/__init__.py").write_bytes(shim)
+    (src / "twisted/__init__.py").write_bytes(SHIMS[version])
     (src / "twisted/plugins/ab.py").write_bytes(b"x = 1\n")
-    (src / "own.py").write_bytes(b"# __path__ manipulation, but not the shim\n")
+    (src / "own.py").write_bytes(MARKER_NEW + b"import os\n")
     entries = [
         {"path": "sp/twisted/__init__.py", "src": str(src / "twisted/__init__.py")},
         {"path": "sp/twisted/plugins/ab.py", "src": str(src / "twisted/plugins/ab.py")},
@@ -339,3 +370,45 @@ def test_modes_come_from_the_bytes_not_the_source_execute_bit(tmp_path: Path) ->
         assert {m.name: m.mode for m in tf.getmembers() if m.isfile()} == {
             p: int(m, 8) for p, m in modes.items()
         }
+
+
+def test_declared_symlinks_are_copied_as_links_and_links_into_packages_dropped(
+    tmp_path: Path,
+) -> None:
+    # A venv binary's runfiles (rules_python's venvs_site_packages): declared
+    # relative symlinks, one into a pip package's site-packages, one not.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "humanize").symlink_to("../../../../../pypi_humanize/site-packages/humanize")
+    (src / "python3").symlink_to("../../../cpython/bin/python3")
+    (src / "main.py").write_bytes(b"print(1)\n")
+    venv = "app/a.runfiles/_main/_a.venv"
+    entries = [
+        {"path": f"{venv}/lib/python3.11/site-packages/humanize", "src_or_link": "humanize"},
+        {"path": f"{venv}/bin/python3", "src_or_link": "python3"},
+        {"path": "app/a.runfiles/_main/main.py", "src_or_link": "main.py"},
+    ]
+    obj = {
+        "package": "app://:a",
+        "entries": entries,
+        "drop_links_into": ["app/a.runfiles/pypi_humanize/site-packages"],
+    }
+    manifest = tarball.parse_manifest(obj, src, "test")
+    kinds = {e.path: (e.kind, e.target) for e in manifest.entries}
+    assert kinds == {
+        f"{venv}/bin/python3": ("symlink", "../../../cpython/bin/python3"),
+        "app/a.runfiles/_main/main.py": ("file", ""),
+    }
+    # As Bazel's sandbox stages inputs: an absolute symlink is followed.
+    assert [e.src for e in manifest.entries if e.kind == "file"] == [src / "main.py"]
+    (src / "staged.py").symlink_to(src / "main.py")
+    staged = tarball.parse_manifest(
+        {"package": "p", "entries": [{"path": "app/s.py", "src_or_link": "staged.py"}]}, src, "t"
+    )
+    assert [(e.kind, e.src) for e in staged.entries] == [("file", src / "staged.py")]
+    # A relative link that climbs out of the image: one line naming it.
+    (src / "out").symlink_to("../../../../etc/passwd")
+    with pytest.raises(PyimageError, match=re.escape("'app/x' -> '../../../../etc/passwd' leaves")):
+        tarball.parse_manifest(
+            {"package": "p", "entries": [{"path": "app/x", "src_or_link": "out"}]}, src, "test"
+        )
