@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -195,6 +196,20 @@ def copy_e2e_workspace(dest: Path) -> Path:
     rc = dest / ".bazelrc"
     rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
     return dest
+
+
+def in_spoke_of(label: str, dist: str) -> bool:
+    """Whether ``label`` is in the pip spoke repository of distribution ``dist``.
+
+    Matched by a name suffix, since every rules_python and Bazel names spokes
+    differently: ``@@rules_python~~pip~pypi_six//:pkg`` (0.22, Bazel 7),
+    ``pypi_311_six`` (1.x), ``pypi_311_six_py2_py3_none_any_<sha8>`` (2.x,
+    one per wheel file), with ``+`` for ``~`` on Bazel 8.
+    """
+    repo = label.lstrip("@").split("//", 1)[0]
+    last = re.split(r"[~+]", repo)[-1]
+    name = re.escape(dist.replace("-", "_").lower())
+    return re.fullmatch(rf"\w*?_{name}(?:_\w+_[0-9a-f]{{8}})?", last) is not None
 
 
 def dir_size(path: Path) -> int:

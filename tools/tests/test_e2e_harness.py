@@ -129,6 +129,20 @@ def test_env_is_expanded_as_rules_oci_expands_it(tmp_path: Path) -> None:
     ]
 
 
+def test_spoke_repositories_are_matched_whatever_rules_python_names_them() -> None:
+    # Spoke names per rules_python and Bazel version (rules_python's sources).
+    for label in (
+        "@@rules_python~~pip~pypi_six//:pkg",
+        "@@rules_python++pip+pypi_311_six//:pkg",
+        "@@rules_python++pip+pypi_311_six_py2_py3_none_any_8abb2f1d//:srcs",
+        "rules_python~~pip~pypi_typing_extensions//:pkg",
+    ):
+        dist = "typing-extensions" if "typing" in label else "six"
+        assert harnesslib.in_spoke_of(label, dist), label
+    assert not harnesslib.in_spoke_of("@@rules_python~~pip~pypi_sixer//:pkg", "six")
+    assert not harnesslib.in_spoke_of("@@rules_python~~pip~pypi_numpy//:pkg", "six")
+
+
 def test_registry_log_parsing() -> None:
     d1 = "sha256:" + "a" * 64
     d2 = "sha256:" + "b" * 64
