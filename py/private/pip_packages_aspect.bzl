@@ -87,6 +87,10 @@ def _manifest_entries(import_dir, files):
             # rules_python 0.22 writes a namespace shim as site-packages/__init__.py
             # in every package; it belongs to no distribution.
             continue
+        if rel.endswith("/RECORD") and rel.count("/") == 1 and rel.split("/")[0].endswith(".dist-info"):
+            # 2.x adds the wheel's RECORD (0.22 to 1.x leave it out): keep
+            # a package's layer the same whatever rules_python made it.
+            continue
         entries.append({"path": SITE_PACKAGES + "/" + rel, "src": f.path})
     return entries
 

@@ -39,6 +39,10 @@ class ShapesLayersTest(unittest.TestCase):
         self.assertIn(f"{SITE}/humanize/__init__.py", self.files)
         outside = [f for f in self.files if "/bin/" in f or "/data/" in f or "/include/" in f]
         self.assertEqual(outside, [])
+        # The dist-info stays, but not 2.x's RECORD (0.22 to 1.x leave it out).
+        dist_info = f"{SITE}/humanize-4.9.0.dist-info"
+        self.assertIn(f"{dist_info}/METADATA", self.files)
+        self.assertNotIn(f"{dist_info}/RECORD", self.files)
 
     def test_app_layer_keeps_the_venv_links_not_into_packages(self) -> None:
         app = members(self.out[".app.tar.gz"])
