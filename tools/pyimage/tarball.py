@@ -12,11 +12,13 @@ Input is a manifest (JSON)::
        {"path": "opt/venv/share/empty", "dir": true}],
      "drop_links_into": ["opt/pkgs"]}              # optional
 
-A ``src_or_link`` entry is a ``src`` unless that input is a symlink with a
-relative target: one Bazel declared (``ctx.actions.declare_symlink``), kept as
-a link with that target. Symlinks that resolve into a folder of
-``drop_links_into`` are left out (the app layer's links into pip packages,
-whose files live elsewhere in the image).
+A ``src_or_link`` entry is a ``src`` unless that input is a link Bazel
+declared (``ctx.actions.declare_symlink``): one with a relative target is kept
+as a link with that target; one with an absolute target names a path of the
+build machine (a venv's ``bin/python3`` -> ``/usr/bin/python3``) and is left
+out. Symlinks that resolve into a folder of ``drop_links_into`` are left out
+too (the app layer's links into pip packages, whose files live elsewhere in
+the image).
 
 ``executable`` may be omitted (then the file's first bytes decide, see
 :func:`looks_executable`) or replaced by ``"mode"`` (an int or octal string;
@@ -160,8 +162,8 @@ def _parse_mode(package: str, path: str, value: object) -> bool:
     return bool(value & 0o111)
 
 
-def _parse_entry(package: str, root: str, item: object, base: Path, where: str) -> Entry:
-    """Validate one manifest entry."""
+def _parse_entry(package: str, root: str, item: object, base: Path, where: str) -> Entry | None:
+    """Validate one manifest entry; None for a declared link that is left out."""
     if not isinstance(item, dict):
         raise PyimageError(f"{where}: entry {item!r} is not an object; fix the manifest")
     path = item.get("path")
@@ -183,7 +185,10 @@ def _parse_entry(package: str, root: str, item: object, base: Path, where: str) 
             path, "symlink", target=check_symlink_target(package, path, item["symlink"], root)
         )
     if kinds == ["src_or_link"]:
-        target = _declared_link(package, path, base / _nonempty(package, path, item, "src_or_link"))
+        src = _nonempty(package, path, item, "src_or_link")
+        target = _declared_link(package, path, base, src)
+        if target is not None and target.startswith("/"):
+            return None
         if target is not None:
             return Entry(path, "symlink", target=check_symlink_target(package, path, target, root))
         item = {**item, "src": item["src_or_link"]}
@@ -205,22 +210,27 @@ def _nonempty(package: str, path: str, item: dict[str, object], key: str) -> str
     return value
 
 
-def _declared_link(package: str, path: str, src: Path) -> str | None:
-    """The target of ``src`` when it is a symlink with a relative target, else None.
+def _declared_link(package: str, path: str, base: Path, src: str) -> str | None:
+    """The target of input ``src`` (under ``base``) if a rule declared it a link, else None.
 
-    Bazel stages an input as an absolute symlink (sandbox, execroot) or as the
-    file itself; a relative symlink is one a rule declared
-    (``ctx.actions.declare_symlink``), which the layer keeps as a link.
+    Bazel stages an input as the file itself or as an absolute symlink to it
+    (sandbox), whose target ends with the input's own path; any other symlink
+    is one a rule declared (``ctx.actions.declare_symlink``), with the
+    target the rule gave it.
     """
+    link = base / src
     try:
-        if not src.is_symlink():
+        if not link.is_symlink():
             return None
-        target = str(src.readlink())
+        target = str(link.readlink())
     except OSError as err:
         raise PyimageError(
-            f"package {package}: cannot read {src} for {path!r}: {err.strerror}; check the source"
+            f"package {package}: cannot read {link} for {path!r}: {err.strerror}; check the source"
         ) from err
-    return None if target.startswith("/") else target
+    staged = target.startswith("/") and posixpath.normpath(target).endswith(
+        "/" + posixpath.normpath(src)
+    )
+    return None if staged else target
 
 
 def _links_into(entry: Entry, folders: list[str]) -> bool:
@@ -249,6 +259,8 @@ def parse_manifest(obj: object, base: Path, where: str) -> Manifest:
     seen: set[str] = set()
     for item in raw:
         entry = _parse_entry(package, root, item, base, where)
+        if entry is None:
+            continue
         if entry.path in seen:
             raise PyimageError(
                 f"package {package}: path {entry.path!r} is listed twice; list it once"

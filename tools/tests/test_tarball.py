@@ -399,13 +399,31 @@ def test_declared_symlinks_are_copied_as_links_and_links_into_packages_dropped(
         f"{venv}/bin/python3": ("symlink", "../../../cpython/bin/python3"),
         "app/a.runfiles/_main/main.py": ("file", ""),
     }
-    # As Bazel's sandbox stages inputs: an absolute symlink is followed.
     assert [e.src for e in manifest.entries if e.kind == "file"] == [src / "main.py"]
-    (src / "staged.py").symlink_to(src / "main.py")
+    # As Bazel's sandbox stages an input: an absolute symlink to the same
+    # path in the execroot, followed.
+    execroot = tmp_path / "execroot"
+    (execroot / "bazel-out/bin").mkdir(parents=True)
+    (execroot / "bazel-out/bin/s.py").write_bytes(b"print(2)\n")
+    (src / "bazel-out/bin").mkdir(parents=True)
+    (src / "bazel-out/bin/s.py").symlink_to(execroot / "bazel-out/bin/s.py")
+    # A declared link with an absolute target (a venv's bin/python3 on a
+    # system interpreter) names a path of the build machine: left out.
+    (src / "bazel-out/bin/python3").symlink_to("/usr/bin/python3.11")
     staged = tarball.parse_manifest(
-        {"package": "p", "entries": [{"path": "app/s.py", "src_or_link": "staged.py"}]}, src, "t"
+        {
+            "package": "p",
+            "entries": [
+                {"path": "app/s.py", "src_or_link": "bazel-out/bin/s.py"},
+                {"path": "app/venv/bin/python3", "src_or_link": "bazel-out/bin/python3"},
+            ],
+        },
+        src,
+        "t",
     )
-    assert [(e.kind, e.src) for e in staged.entries] == [("file", src / "staged.py")]
+    assert [(e.path, e.kind, e.src) for e in staged.entries] == [
+        ("app/s.py", "file", src / "bazel-out/bin/s.py")
+    ]
     # A relative link that climbs out of the image: one line naming it.
     (src / "out").symlink_to("../../../../etc/passwd")
     with pytest.raises(PyimageError, match=re.escape("'app/x' -> '../../../../etc/passwd' leaves")):
