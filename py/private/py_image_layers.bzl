@@ -28,51 +28,72 @@ def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
         drop_links_into = drop_links_into,
     )
 
+def _under_any(path, roots):
+    """Whether `path` is inside one of the folders `roots` (a dict)."""
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        if "/".join(parts[:i]) in roots:
+            return True
+    return False
+
+def _empty_file_path(ctx, name):
+    """The runfiles path of one of Bazel's empty files (`__init__.py`).
+
+    Bazel names those of other repositories `../<repo>/...`, or
+    `external/<repo>/...` (the legacy external runfiles form): both are
+    `<repo>/...` in the runfiles tree Python imports from.
+    """
+    for prefix in ("../", "external/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return ctx.workspace_name + "/" + name
+
 def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root):
     """The binary's runfiles minus the pip packages' files, under runfiles_root.
 
-    Links into the packages are left out too: the runfiles' symlinks to
-    package files, and the relative links rules_python's venv binaries declare
-    into a package's site-packages (resolved by the tool, which reads them);
-    other declared links are copied as links. So are the interpreter's files
-    (`runtime_files`) when they have a layer of their own.
+    Nothing under a package's import root goes in: neither its files nor what
+    Bazel adds there (the empty `__init__.py`s of legacy_create_init, where
+    rules_python 1.x writes no shim). Links into the packages are left out
+    too: the runfiles' symlinks to package files, and the relative links
+    rules_python's venv binaries declare into a package's site-packages
+    (resolved by the tool, which reads them); other declared links are copied
+    as links. So are the interpreter's files (`runtime_files`) when they have
+    a layer of their own.
     """
     runfiles = binary[DefaultInfo].default_runfiles
     package_files = {f: None for f in packages_info.package_files.to_list() + runtime_files}
-    entries = []
-    inputs = []
-    for f in runfiles.files.to_list():
-        if f in package_files:
-            continue
-
-        # Generated files may be links a rule declared (Bazel 7 cannot tell
-        # them at analysis time): the tool keeps those as links.
-        kind = "src" if f.is_source else "src_or_link"
-        entries.append({"path": runfiles_root + "/" + runfiles_path(ctx, f), kind: f.path})
-        inputs.append(f)
-    links = [(ctx.workspace_name + "/" + link.path, link) for link in runfiles.symlinks.to_list()]
-    links += [(link.path, link) for link in runfiles.root_symlinks.to_list()]
-    for path, link in links:
-        if link.target_file in package_files:
-            continue
-        entries.append({"path": runfiles_root + "/" + path, "src": link.target_file.path})
-        inputs.append(link.target_file)
-    empty_names = runfiles.empty_filenames.to_list()
-    if empty_names:
-        empty = ctx.actions.declare_file(ctx.label.name + ".empty")
-        ctx.actions.write(empty, "")
-        inputs.append(empty)
-        for name in empty_names:
-            path = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
-            entries.append({"path": runfiles_root + "/" + path, "src": empty.path})
-    repo_mapping = binary[DefaultInfo].files_to_run.repo_mapping_manifest
-    if repo_mapping:
-        entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
-        inputs.append(repo_mapping)
     package_roots = {
         "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
         for p in packages
     }
+    entries = []
+    inputs = []
+
+    def add(path, kind, f):
+        if f in package_files or _under_any(path, package_roots):
+            return
+        entries.append({"path": path, kind: f.path})
+        inputs.append(f)
+
+    for f in runfiles.files.to_list():
+        # Generated files may be links a rule declared (Bazel 7 cannot tell
+        # them at analysis time): the tool keeps those as links.
+        add(runfiles_root + "/" + runfiles_path(ctx, f), "src" if f.is_source else "src_or_link", f)
+    links = [(ctx.workspace_name + "/" + link.path, link) for link in runfiles.symlinks.to_list()]
+    links += [(link.path, link) for link in runfiles.root_symlinks.to_list()]
+    for path, link in links:
+        add(runfiles_root + "/" + path, "src", link.target_file)
+    empty_paths = [runfiles_root + "/" + _empty_file_path(ctx, name) for name in runfiles.empty_filenames.to_list()]
+    empty_paths = [path for path in empty_paths if not _under_any(path, package_roots)]
+    if empty_paths:
+        empty = ctx.actions.declare_file(ctx.label.name + ".empty")
+        ctx.actions.write(empty, "")
+        inputs.append(empty)
+        entries.extend([{"path": path, "src": empty.path} for path in empty_paths])
+    repo_mapping = binary[DefaultInfo].files_to_run.repo_mapping_manifest
+    if repo_mapping:
+        entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
+        inputs.append(repo_mapping)
     return _write_layer(
         ctx,
         "app",
