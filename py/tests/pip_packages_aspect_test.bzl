@@ -15,6 +15,8 @@ def _packages_test_impl(ctx):
         "package ids found by the aspect",
     )
     for p in packages:
+        if p.id in ctx.attr.expected_holders:
+            asserts.equals(env, ctx.attr.expected_holders[p.id], p.label.name, "target holding " + p.id)
         asserts.true(env, p.import_root.endswith("site-packages"), "import root of " + p.id)
         asserts.true(env, len(p.files.to_list()) > 0, "files of " + p.id)
     app_files = [f.basename for f in info.package_files.to_list() if f.basename == "main.py"]
@@ -23,7 +25,10 @@ def _packages_test_impl(ctx):
 
 packages_test = analysistest.make(
     _packages_test_impl,
-    attrs = {"expected_ids": attr.string_list()},
+    attrs = {
+        "expected_holders": attr.string_dict(doc = "Package id -> name of the target expected to hold its files."),
+        "expected_ids": attr.string_list(),
+    },
     extra_target_under_test_aspects = [pip_packages_aspect],
 )
 

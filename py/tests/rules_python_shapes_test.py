@@ -1,0 +1,90 @@
+"""Checks py_image_layers over each rules_python version's pip targets from real wheels."""
+
+import json
+import unittest
+
+from layers_outputs import SITE, blob, manifest, members, outputs
+
+SHAPES = ("rp022", "rp1x", "rp2x", "venv")
+PACKAGES = "dev.rules-pyimage.packages"
+VENV = "app/venv_app.runfiles/_main/py/tests/_venv_app.venv"
+
+
+def package_layers(shape: str) -> dict[str, str]:
+    """Packages held (annotation) -> layer digest, of one shape's image."""
+    layout = outputs(shape.upper() + "_LAYERS")[".layout"]
+    return {
+        lay["annotations"][PACKAGES]: lay["digest"]
+        for lay in manifest(layout)["layers"]
+        if PACKAGES in lay.get("annotations", {})
+    }
+
+
+def package_files(shape: str) -> set[str]:
+    """Every path in one shape's package layers."""
+    layout = outputs(shape.upper() + "_LAYERS")[".layout"]
+    names: set[str] = set()
+    for digest in package_layers(shape).values():
+        names |= set(members(blob(layout, digest)))
+    return names
+
+
+class RulesPythonShapesTest(unittest.TestCase):
+    def test_every_shape_gives_the_same_ids_and_layer_bytes(self) -> None:
+        ids = {}
+        for shape in SHAPES:
+            plan = json.loads(outputs(shape.upper() + "_LAYERS")[".plan.json"].read_text())
+            ids[shape] = sorted(p for lay in plan["layers"] for p in lay["packages"])
+        # PEP 503 names, whatever the tag said (`jaraco.functools`, `Pygments`).
+        self.assertIn("jaraco-functools==4.1.0", ids["rp022"])
+        self.assertIn("pygments==2.18.0", ids["rp022"])
+        self.assertEqual(len(ids["rp022"]), 7)
+        reference = package_layers("rp022")
+        self.assertTrue(reference)
+        for shape in SHAPES[1:]:
+            self.assertEqual(ids[shape], ids["rp022"], shape)
+            self.assertEqual(package_layers(shape), reference, shape)
+
+    def test_package_layers_hold_site_packages_only_and_no_shim(self) -> None:
+        for shape in SHAPES:
+            names = package_files(shape)
+            self.assertIn(f"{SITE}/jaraco/functools/__init__.py", names, shape)
+            self.assertIn(
+                f"{SITE}/greenlet/_greenlet.cpython-311-x86_64-linux-gnu.so", names, shape
+            )
+            self.assertIn(f"{SITE}/typing_extensions.py", names, shape)
+            self.assertIn(f"{SITE}/pygments-2.18.0.dist-info/entry_points.txt", names, shape)
+            # The namespace shims (0.22 at repository time, 1.x and 2.x at
+            # build time) and 2.x's RECORD are left out.
+            self.assertFalse(f"{SITE}/jaraco/__init__.py" in names, shape)
+            self.assertFalse(f"{SITE}/__init__.py" in names, shape)
+            self.assertEqual([n for n in names if n.endswith(".dist-info/RECORD")], [], shape)
+            # 2.x's bin/ (pygmentize), include/ (greenlet.h), data/ (share/jupyter).
+            outside = [n for n in names if not n.startswith(SITE + "/") and not SITE.startswith(n)]
+            self.assertEqual(outside, [], shape)
+
+    def test_app_layers_hold_nothing_under_a_package(self) -> None:
+        for shape in SHAPES:
+            app = members(outputs(shape.upper() + "_LAYERS")[".app.tar.gz"])
+            self.assertTrue([n for n in app if n.endswith("/testdata/app/main.py")], shape)
+            # Bazel's empty __init__.py in 1.x's site-packages (which has no
+            # shim) is not in it either.
+            under = [n for n in app if "/spokes/" in n and "/site-packages" in n]
+            self.assertEqual(under, [], shape)
+
+    def test_venv_keeps_its_own_files_and_drops_its_links_into_packages(self) -> None:
+        app = members(outputs("VENV_LAYERS")[".app.tar.gz"])
+        # bin/python3 -> /usr/bin/python3.11 names a path of the build
+        # machine: left out (the image runs its own interpreter).
+        self.assertNotIn(f"{VENV}/bin/python3", app)
+        self.assertIn(f"{VENV}/pyvenv.cfg", app)
+        site = f"{VENV}/lib/python3.11/site-packages/"
+        held = sorted(n[len(site) :] for n in app if n.startswith(site))
+        # Links to jaraco/functools, greenlet's files (root symlinks), ...:
+        # gone. The venv's own files stay, with the empty __init__.py Bazel
+        # adds beside _bazel_site_init.py.
+        self.assertEqual(held, ["__init__.py", "_bazel_site_init.py", "bazel.pth"])
+
+
+if __name__ == "__main__":
+    unittest.main()
