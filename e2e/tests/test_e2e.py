@@ -35,6 +35,10 @@ BAZEL = REPO / "tools" / "offline" / "bazel"
 CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
 SITE = "/opt/pyimage/site-packages"
 APPS = {"api": "", "worker": "", "web": "", "hermetic": "--config=hermetic"}
+# One app per rules_python version's pip targets (apps/shapes.bzl), from the
+# same seven wheels.
+SHAPE_APPS = ("rp022", "rp1x", "rp2x", "rp1x_venv")
+APPS.update(dict.fromkeys(SHAPE_APPS, ""))
 FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
@@ -644,8 +648,31 @@ def test_app_layer_holds_no_package_files(built: dict[str, Built]) -> None:
     for app, b in built.items():
         with tarfile.open(b.app_layer) as tf:
             names = tf.getnames()
-        assert any(n.endswith("/main.py") for n in names), app
-        assert not [n for n in names if "site-packages" in n], (
-            app,
-            [n for n in names if "site-packages" in n][:3],
-        )
+        assert any(n.endswith(("/main.py", "/shape_app.py")) for n in names), app
+        # Only a venv's own site-packages (bazel.pth, _bazel_site_init.py).
+        packaged = [n for n in names if "site-packages" in n and ".venv/" not in n]
+        assert not packaged, (app, packaged[:3])
+
+
+def test_rules_python_shapes_give_one_set_of_package_layers_and_run(
+    built: dict[str, Built], finished: dict[str, Path]
+) -> None:
+    # The same wheels as rules_python 0.22, 1.5-1.9 (pipstar names, build-time
+    # shims), 2.x (wrapper :pkg over :srcs, bin/ data/ include/) and a 1.x
+    # venv binary write them: the same package layers, byte for byte.
+    layers = {app: built[app].package_layers() for app in SHAPE_APPS}
+    assert len(layers["rp022"]) >= 1
+    for app in SHAPE_APPS:
+        assert layers[app] == layers["rp022"], app
+    ids = sorted(p for lay in built["rp022"].plan["layers"] for p in lay["packages"])
+    assert "jaraco-functools==4.1.0" in ids and "pygments==2.18.0" in ids, ids
+    outputs = {app: podman_output(finished[app], app) for app in SHAPE_APPS}
+    for app, lines in outputs.items():
+        print(f"podman run {app}:", *lines, sep="\n  ")
+        assert lines[1:] == outputs["rp022"][1:], app
+    lines = outputs["rp022"]
+    assert f"jaraco.functools==4.1.0 from {SITE}/jaraco/functools/__init__.py" in lines
+    assert f"greenlet==3.1.1 from {SITE}/greenlet/__init__.py" in lines
+    assert "greenlet switch 42" in lines
+    # jaraco/ is one implicit namespace folder: no shim, no second copy.
+    assert f"jaraco {SITE}/jaraco" in lines
