@@ -3,12 +3,14 @@
 Every subcommand lives with the module it drives: each module in
 ``COMMAND_MODULES`` has ``register(subparsers)``, which adds its subcommand with
 ``set_defaults(func=...)``. This file only wires them together and turns a
-:class:`~pyimage.errors.PyimageError` into a one-line message and exit code 2.
+:class:`~pyimage.errors.PyimageError`, or an operating-system error no module
+turned into one (a full disk), into a one-line message and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -45,6 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyimageError as err:
         print(f"pyimage: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"pyimage: error: {os_error_text(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("pyimage: interrupted", file=sys.stderr)
         return 130
+
+
+def os_error_text(err: OSError) -> str:
+    """One line for an operating-system error: what failed, on which file, what to do."""
+    where = f" ({err.filename})" if err.filename else ""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{err.strerror}{where}; free disk space and run again"
+    return f"{err.strerror or err}{where}; check the path and its permissions"

@@ -157,13 +157,13 @@ def parse(obj: object, where: str) -> LayerDescriptor:
 def load(path: Path) -> LayerDescriptor:
     """Read and validate a descriptor file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as err:
         raise PyimageError(
             f"cannot read descriptor {path}: {err.strerror}; check the path"
         ) from err
     try:
-        obj = json.loads(text)
-    except ValueError as err:
+        obj = json.loads(data.decode("utf-8"))
+    except ValueError as err:  # bad UTF-8 too
         raise PyimageError(f"descriptor {path} is not valid JSON ({err}); rebuild it") from err
     return parse(obj, f"descriptor {path}")

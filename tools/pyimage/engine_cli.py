@@ -13,9 +13,14 @@ from pathlib import Path
 from pyimage import descriptor as desc_mod
 from pyimage import layer, oci_layout, tarball
 from pyimage.errors import PyimageError
+from pyimage.fsutil import check_distinct_paths
 
 
 def _package_tar(args: argparse.Namespace) -> int:
+    check_distinct_paths(
+        {"--tar": args.tar, "--blob": args.blob, "--descriptor": args.descriptor},
+        {"--manifest": args.manifest},
+    )
     src_root = Path(args.src_root) if args.src_root else None
     manifest = tarball.load_manifest(Path(args.manifest), src_root)
     if args.drop_rules_python_shims:
@@ -34,6 +39,8 @@ def _members(triples: list[list[str]] | None) -> list[layer.Member]:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    inputs = {f"--member {i + 1} {p}": p for i, m in enumerate(args.member) for p in m}
+    check_distinct_paths({"--blob": args.blob, "--descriptor": args.descriptor}, inputs)
     layer.merge(_members(args.member), Path(args.blob), Path(args.descriptor))
     return 0
 

@@ -196,7 +196,7 @@ def compare(lock: str | None, fresh: str) -> list[str]:
     if old == new:
         return []
     reasons = []
-    old_images, new_images = old.get("images", {}), new.get("images", {})
+    old_images, new_images = _lock_images(old, lock), _lock_images(new, fresh)
     for name in sorted(set(old_images) | set(new_images)):
         if name not in old_images:
             reasons.append(f"image {name} is not in the lock")
@@ -213,6 +213,28 @@ def compare(lock: str | None, fresh: str) -> list[str]:
         if had == has and old_images[name] != new_images[name]:
             reasons.append(f"image {name}: its layers or settings differ from the lock")
     return reasons or ["the lock differs from the plan (format or settings)"]
+
+
+def _lock_images(doc: object, path: str) -> dict[str, Any]:
+    """The ``images`` of a lock or plan, checked to have the shape :func:`compare` reads."""
+    images = doc.get("images", {}) if isinstance(doc, dict) else None
+    ok = isinstance(images, dict) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("layers"), list)
+        and all(
+            isinstance(lay, dict)
+            and isinstance(lay.get("packages"), list)
+            and all(isinstance(p, str) for p in lay["packages"])
+            for lay in entry["layers"]
+        )
+        for entry in images.values()
+    )
+    if not ok:
+        raise PyimageError(
+            f"{path}: not a fleet lock (each image needs a 'layers' list of objects with a"
+            " 'packages' list of ids); rewrite it with the fleet's `.update` target"
+        )
+    return images  # type: ignore[return-value]
 
 
 def _fleet_check(args: argparse.Namespace) -> int:

@@ -88,3 +88,23 @@ def place_blob(src: Path, dst: Path) -> str:
 def remove_tree(path: Path) -> None:
     """Remove a directory tree, ignoring one that is already gone."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def check_distinct_paths(
+    outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None] | None = None
+) -> None:
+    """Refuse an output (flag -> path; None skipped) naming another output's or an input's file.
+
+    An output given twice (``--tar X --blob X``) or over an input would be
+    overwritten while it is written or read.
+    """
+    seen = {os.path.realpath(p): flag for flag, p in (inputs or {}).items() if p}
+    for flag, path in outputs.items():
+        if not path:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise PyimageError(
+                f"{seen[key]} and {flag} name the same file {path}; give each its own path"
+            )
+        seen[key] = flag

@@ -216,6 +216,13 @@ def read_base(root: Path, platform: Platform) -> BaseImage:
     if manifest.get("mediaType", entry.get("mediaType", OCI_MANIFEST)) not in MANIFEST_TYPES:
         raise PyimageError(f"base layout {root}: selected manifest is not an image manifest")
     config = _read_json_blob(root, manifest.get("config"), "config")
+    if "os" in config and "architecture" in config and not platform.matches(config):
+        variant = config.get("variant")
+        said = "/".join(str(p) for p in (config["os"], config["architecture"], variant) if p)
+        raise PyimageError(
+            f"base layout {root}: the image the index gives for {platform} has a config for"
+            f" {said}; the index labels it wrongly, fix it or re-pull the base"
+        )
     layers = manifest.get("layers", [])
     if not isinstance(layers, list):
         raise PyimageError(f"base layout {root}: manifest 'layers' is not a list; re-pull it")
@@ -368,10 +375,11 @@ def write_layout(
     Path conflicts across all package layers are refused first (metadata only)
     unless ``check_conflicts`` is False. ``out`` is replaced atomically.
     """
+    out = Path(out)
+    check_out_dir(out)
     plat = Platform.parse(platform)
     image = read_base(Path(base), plat) if base is not None else scratch(plat)
     _check_layers(layers, check_conflicts)
-    out = Path(out)
     tmp = temp_name(out)
     remove_tree(tmp)
     tmp.mkdir(parents=True)
@@ -451,15 +459,51 @@ def write_layout(
     )
 
 
+_LAYOUT_NAMES = {"oci-layout", "index.json", "blobs"}
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``--out`` that is not absent, an empty folder or a previous OCI layout.
+
+    Writing a layout replaces ``out``; whatever else is there (a mistyped
+    path, a home folder) must never be deleted.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise PyimageError(f"--out {out} is not a folder; give a new or empty folder")
+    if not out.exists():
+        return
+    try:
+        names = {p.name for p in out.iterdir()}
+    except OSError as err:
+        raise PyimageError(
+            f"--out {out}: cannot list it: {err.strerror}; check its permissions"
+        ) from err
+    if names and ("oci-layout" not in names or not names <= _LAYOUT_NAMES):
+        other = sorted(names - _LAYOUT_NAMES) or sorted(names)
+        raise PyimageError(
+            f"--out {out} holds files that are not an OCI layout ({other[0]!r});"
+            " give a new or empty folder (only a previous layout is replaced)"
+        )
+
+
 def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished directory ``tmp`` to ``out``, replacing what was there."""
-    if out.is_symlink() or out.is_file():
-        out.unlink()
+    """Move the finished directory ``tmp`` to ``out``, replacing a previous layout there."""
+    check_out_dir(out)
+    old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         remove_tree(old)
-        out.rename(old)
+        try:
+            out.rename(old)
+        except FileNotFoundError:
+            old = None  # another run moved it away first
+    try:
         tmp.rename(out)
-        remove_tree(old)
-    else:
-        tmp.rename(out)
+    except OSError as err:
+        raise PyimageError(
+            f"cannot put the layout at {out}: {err.strerror} (another run writing it at the same"
+            " time?); run again"
+        ) from err
+    finally:
+        if old is not None:
+            remove_tree(old)

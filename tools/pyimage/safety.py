@@ -11,6 +11,10 @@ import posixpath
 from pyimage.errors import PyimageError
 
 WHITEOUT_PREFIX = ".wh."
+# Linux's limits, which every runtime unpacking a layer meets: NAME_MAX bytes
+# per file name, PATH_MAX (with its NUL) per path and symlink target.
+NAME_MAX = 255
+PATH_MAX = 4096
 
 
 def _show(text: str) -> str:
@@ -23,8 +27,10 @@ def check_image_path(package: str, path: str) -> str:
 
     Refused: empty paths, a leading ``/``, empty, ``.`` or ``..`` components,
     a trailing ``/``, NUL or newline characters, names that are not valid
-    UTF-8 text, and OCI whiteout names (any component starting with ``.wh.``),
-    which a runtime would read as deletions of lower layers' files.
+    UTF-8 text, OCI whiteout names (any component starting with ``.wh.``),
+    which a runtime would read as deletions of lower layers' files, and names
+    longer than Linux can create (a component over 255 bytes, a path of 4096
+    bytes or more from the image root).
     """
     where = f"package {package}: path {_show(path)}"
     if not isinstance(path, str) or not path:
@@ -37,7 +43,17 @@ def check_image_path(package: str, path: str) -> str:
         raise PyimageError(f"{where} is not valid UTF-8; rename the file") from err
     if path.startswith("/"):
         raise PyimageError(f"{where} is absolute; paths must be relative to the image root")
+    if len(path.encode("utf-8")) + 1 >= PATH_MAX:
+        raise PyimageError(
+            f"package {package}: path {_show(path[:60] + '...')} is {len(path.encode())} bytes;"
+            f" runtimes cannot unpack one over {PATH_MAX - 2} bytes (Linux's PATH_MAX), shorten it"
+        )
     for part in path.split("/"):
+        if len(part.encode("utf-8")) > NAME_MAX:
+            raise PyimageError(
+                f"{where} has a name of {len(part.encode())} bytes; runtimes cannot unpack a"
+                f" name over {NAME_MAX} bytes, rename the file"
+            )
         if part in ("", ".", ".."):
             raise PyimageError(
                 f"{where} has an empty, '.' or '..' component; give a normalised relative path"
@@ -63,6 +79,8 @@ def check_symlink_target(package: str, path: str, target: str, root: str = "") -
         raise PyimageError(f"{where} has an empty target; give the link a relative target")
     if "\x00" in target or "\n" in target:
         raise PyimageError(f"{where} target contains NUL or newline; fix the link")
+    if len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        raise PyimageError(f"{where} target is {PATH_MAX} bytes or more; shorten the link")
     if target.startswith("/"):
         raise PyimageError(
             f"{where} is absolute and leaves the package; use a relative target inside it"

@@ -46,6 +46,7 @@ file bytes and link targets (never of mtimes, owners, umask or host):
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -557,6 +558,11 @@ def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
         file_hash = hashlib.sha256()
         buf.copy_file(fd, st.st_size, file_hash, f"package {package}: source {entry.src}")
     except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PyimageError(
+                f"package {package}: writing its layer failed ({err.strerror});"
+                " free disk space and run again"
+            ) from err
         raise PyimageError(
             f"package {package}: reading {entry.src} failed ({err.strerror}); check the file"
         ) from err

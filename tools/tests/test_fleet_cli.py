@@ -144,6 +144,17 @@ def test_a_new_package_builds_without_updating_the_lock_and_check_says_so(
     assert "bazel run //:fleet.update" in r.stdout
     r = pyimage("fleet-check", "--plan", str(fresh), "--update-target", "//:fleet.update")
     assert r.returncode == 1 and "no lock file" in r.stdout
+    # A lock of the wrong shape is bad input (exit 2), not a stale lock (exit 1).
+    for bad in (
+        "[1]",
+        '{"images": 5}',
+        '{"images": {"//a:image": {"layers": [{"packages": [1]}]}}}',
+    ):
+        lock.write_text(bad)
+        r = pyimage("fleet-check", "--lock", str(lock), "--plan", str(fresh))
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, (bad, r.stderr)
+        assert "not a fleet lock" in lines[0] and "`.update`" in lines[0], lines
 
 
 def test_bumping_a_package_keeps_every_other_layer_of_the_lock(

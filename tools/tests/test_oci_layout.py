@@ -213,6 +213,22 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
     def no_marker() -> None:
         (base / "oci-layout").unlink()
 
+    def mislabelled_platform() -> None:
+        # An arm64 config, listed in the index as linux/amd64.
+        def put(obj: dict) -> tuple[str, int]:
+            data = json.dumps(obj).encode()
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            (blobs / digest[7:]).write_bytes(data)
+            return digest, len(data)
+
+        config = blob_json(base, config_digest)
+        config["architecture"] = "arm64"
+        digest, size = put(config)
+        manifest["config"] = {**manifest["config"], "digest": digest, "size": size}
+        digest, size = put(manifest)
+        index["manifests"][0].update(digest=digest, size=size)
+        (base / "index.json").write_text(json.dumps(index))
+
     return {
         "bad-index": (bad_index, "index.json is not valid JSON"),
         "missing-layer": (missing_layer, "is missing"),
@@ -220,6 +236,7 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
         "changed-manifest": (changed_manifest, "does not match its digest"),
         "missing-config": (missing_config, "config blob"),
         "no-marker": (no_marker, "oci-layout"),
+        "mislabelled-platform": (mislabelled_platform, "has a config for linux/arm64"),
     }
 
 
@@ -232,6 +249,7 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
         "changed-manifest",
         "missing-config",
         "no-marker",
+        "mislabelled-platform",
     ],
 )
 def test_corrupt_base_is_refused_in_one_line(
@@ -297,3 +315,32 @@ def test_prebuilt_merged_layer_and_duplicate_packages(
     umoci_unpack(out, "t", tmp_path / "bundle")
     with pytest.raises(PyimageError, match="package a==1 is given twice"):
         write_layout(tmp_path / "dup", [LayerInput((ab,)), LayerInput((pkgs["a"],))])
+
+
+def test_out_replaces_only_an_empty_folder_or_a_previous_layout(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    layers = [LayerInput((pkgs["a"],))]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_layout(empty, layers)
+    write_layout(empty, [LayerInput((pkgs["b"],))])  # a previous layout: replaced
+    manifest, _ = image_of(empty)
+    assert [x["digest"] for x in manifest["layers"]] == [pkgs["b"].descriptor.digest]
+    # A folder holding anything else, or a file: refused in one line, untouched.
+    home = tmp_path / "home"
+    (home / "docs").mkdir(parents=True)
+    (home / "docs" / "thesis.txt").write_text("years of work")
+    (home / "index.json").write_text("{}")
+    not_dir = tmp_path / "file"
+    not_dir.write_text("keep")
+    stem = str(pkgs["a"].blob)[: -len(".tar.gz")]
+    for out, needle in ((home, "not an OCI layout ('docs')"), (not_dir, "is not a folder")):
+        r = pyimage("layout", "--out", str(out), "--layer", stem + ".json", stem + ".tar",
+                    str(pkgs["a"].blob))  # fmt: skip
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert (home / "docs" / "thesis.txt").read_text() == "years of work"
+    assert not_dir.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "home"]

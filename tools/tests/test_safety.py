@@ -332,3 +332,92 @@ def test_symlink_chain_escape_via_cli(tmp_path: Path) -> None:
         },
     )
     assert_one_line_error(code, err, "b/l", "through other symlinks")
+
+
+def test_names_runtimes_cannot_unpack_are_refused() -> None:
+    # Linux: 255 bytes per name, 4095 per absolute path ("/" + path).
+    check_image_path("p", "a/" + "n" * 255)
+    with pytest.raises(PyimageError, match="name of 256 bytes; runtimes cannot unpack"):
+        check_image_path("p", "a/" + "n" * 256)
+    # é is two bytes: 128 of them make a 256-byte name of 128 characters.
+    with pytest.raises(PyimageError, match="name of 256 bytes"):
+        check_image_path("p", "é" * 128)
+    deep = "/".join(["d" * 99] * 40) + "/" + "f" * 94  # 4094 bytes
+    assert len(deep) == 4094
+    check_image_path("p", deep)
+    with pytest.raises(PyimageError, match="is 4095 bytes; runtimes cannot unpack"):
+        check_image_path("p", deep + "f")
+    with pytest.raises(PyimageError, match="target is 4096 bytes or more"):
+        check_symlink_target("p", "a/link", "x/" * 2048)
+
+
+def test_one_file_given_for_two_outputs_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f.py").write_bytes(b"x = 1\n")
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        json.dumps({"package": "p==1", "entries": [{"path": "opt/p/f.py", "src": "f.py"}]})
+    )
+    ok = [str(tmp_path / n) for n in ("p.tar", "p.tar.gz", "p.json")]
+    r = pyimage("package-tar", "--manifest", str(manifest), "--tar", ok[0], "--blob", ok[1],
+                "--descriptor", ok[2])  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    blob = Path(ok[1]).read_bytes()
+    for flags in (
+        ["--tar", ok[1], "--blob", ok[1], "--descriptor", ok[2]],
+        ["--tar", ok[0], "--blob", ok[1], "--descriptor", ok[1]],
+        ["--blob", str(manifest), "--descriptor", ok[2]],
+    ):
+        r = pyimage("package-tar", "--manifest", str(manifest), *flags)
+        assert r.returncode == 2, (flags, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "name the same file" in lines[0], r.stderr
+        assert Path(ok[1]).read_bytes() == blob
+    r = pyimage("merge", "--member", ok[2], ok[0], ok[1], "--blob", ok[1], "--descriptor",
+                str(tmp_path / "m2.json"))  # fmt: skip
+    assert r.returncode == 2 and "name the same file" in r.stderr, r.stderr
+    assert Path(ok[1]).read_bytes() == blob
+
+
+def test_a_descriptor_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_bytes(b"\xff\xfe{")
+    r = pyimage("check-conflicts", str(bad))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert f"descriptor {bad} is not valid JSON" in lines[0]
+
+
+def test_a_full_disk_is_reported_as_such_and_leaves_nothing(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root and mount(8) to make a small tmpfs (CI runs as root)")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        # 1 MiB of incompressible bytes cannot fit in 64 KiB.
+        (tmp_path / "big.bin").write_bytes(os.urandom(1 << 20))
+        manifest = tmp_path / "m.json"
+        manifest.write_text(json.dumps(
+            {"package": "big==1", "entries": [{"path": "opt/big.bin", "src": "big.bin"}]}
+        ))  # fmt: skip
+        desc = str(tmp_path / "d.json")
+        for outputs in (
+            ["--blob", str(small / "b.tar.gz"), "--descriptor", desc],
+            [
+                "--tar",
+                str(small / "b.tar"),
+                "--blob",
+                str(tmp_path / "b.tar.gz"),
+                "--descriptor",
+                desc,
+            ],
+        ):
+            r = pyimage("package-tar", "--manifest", str(manifest), *outputs)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 2 and len(lines) == 1, r.stderr
+            assert "No space left on device" in lines[0], lines
+            assert "free disk space" in lines[0], lines
+            assert list(small.iterdir()) == []
+            assert not (tmp_path / "d.json").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
