@@ -79,7 +79,20 @@ def read_inputs(path: str) -> list[FleetImage]:
         base = entry.get("base")
         base_layers = oci_layout.read_base(Path(base), platform).layer_count if base else 0
         members: dict[str, layer.Member] = {}
-        for item in entry.get("packages", []):
+        items = entry.get("packages", [])
+        if not isinstance(items, list):
+            raise PyimageError(f"{where}: 'packages' must be a list")
+        for item in items:
+            ok = (
+                isinstance(item, dict)
+                and all(isinstance(item.get(k), str) and item[k] for k in ("descriptor", "blob"))
+                and isinstance(item.get("tar", ""), str)
+            )
+            if not ok:
+                raise PyimageError(
+                    f"{where}: package item {item!r} needs 'descriptor' and 'blob' paths"
+                    " (and an optional 'tar'); fix the inputs file"
+                )
             tar = item.get("tar")  # optional: merges inflate the blob without it
             member = layer.load_member(
                 Path(item["descriptor"]), Path(tar) if tar else None, Path(item["blob"])

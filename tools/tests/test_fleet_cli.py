@@ -237,3 +237,25 @@ def test_an_image_needs_no_package_tars(fleet: Fleet, tmp_path: Path) -> None:
                 "--package", str(m.blob), str(m.tar), str(m.blob), str(m.blob))  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "DESC [TAR] BLOB" in r.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("packages", "needle"),
+    [
+        ([5], "package item 5 needs 'descriptor' and 'blob'"),
+        ([{"blob": "x.tar.gz"}], "needs 'descriptor' and 'blob'"),
+        ([{"descriptor": "x.json", "blob": "x.tar.gz", "tar": 7}], "needs 'descriptor' and 'blob'"),
+        ({"descriptor": "x.json"}, "'packages' must be a list"),
+    ],
+)
+def test_malformed_package_items_are_refused_in_one_line(
+    packages: object, needle: str, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs.json"
+    image = {"max_layers": 10, "reserved_layers": 1, "packages": packages}
+    inputs.write_text(json.dumps({"images": {"//a:image": image}}))
+    r = pyimage("fleet-plan", "--inputs", str(inputs), "--out", str(tmp_path / "plan.json"))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert needle in lines[0] and "image '//a:image'" in lines[0], lines
+    assert not (tmp_path / "plan.json").exists()
