@@ -2,7 +2,10 @@
 
 Every output is written under a temporary name in the destination's directory and
 renamed into place only once it is complete, so a failed or interrupted action
-never leaves a half-written file behind. Blobs that already exist as files (a
+never leaves a half-written file behind. Outputs that belong together (a blob
+and the descriptor that records its size and digest) are put in place by
+:func:`replace_together`, so that no interruption or concurrent run leaves a
+blob beside a descriptor that does not describe it. Blobs that already exist as files (a
 cached per-package blob) are placed with a reflink (``FICLONE``), else a hard
 link, else a copy, whichever the file system allows first. A placed blob is
 never a symlink: inside Bazel's sandbox every input is a symlink into the
@@ -16,7 +19,7 @@ import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pyimage.errors import PyimageError
@@ -40,6 +43,39 @@ def atomic_output(path: Path) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def replace_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Yield a temporary path for each of ``paths``; on success put them all in place.
+
+    The last path describes the others (a descriptor): it is removed first and
+    renamed in last, so an interruption leaves the old set or the new files
+    without it (read as missing, never as stale). Concurrent writers take
+    turns: each holds an exclusive ``flock`` on the folders from that removal
+    to the last rename. On error every temporary file is removed.
+    """
+    paths = [Path(p) for p in paths]
+    tmps = [temp_name(p) for p in paths]
+    try:
+        yield tmps
+        folders = sorted({str(p.resolve().parent) for p in paths})
+        fds = [os.open(folder, os.O_RDONLY | os.O_DIRECTORY) for folder in folders]
+        try:
+            for fd in fds:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(FileNotFoundError):
+                paths[-1].unlink()
+            for tmp, path in zip(tmps, paths, strict=True):
+                tmp.replace(path)
+        finally:
+            for fd in fds:
+                os.close(fd)
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
 
 

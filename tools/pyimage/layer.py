@@ -45,7 +45,7 @@ from pathlib import Path
 from pyimage import descriptor as desc_mod
 from pyimage.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
-from pyimage.fsutil import atomic_output, place_blob
+from pyimage.fsutil import place_blob, replace_together
 from pyimage.tarball import (
     END_BLOCKS,
     END_MEMBER,
@@ -322,14 +322,15 @@ def merge(
         raise PyimageError("a layer needs at least one package; give one or more members")
     if check:
         check_conflicts([m.descriptor for m in ordered])
-    if len(ordered) == 1:
-        result = ordered[0].descriptor
-        with atomic_output(Path(blob_path)) as tmp:
-            place_blob(ordered[0].blob, tmp)
-    else:
-        result = _merge_many(ordered, Path(blob_path))
-    if descriptor_path is not None:
-        desc_mod.save(result, Path(descriptor_path))
+    outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
+    with replace_together(outputs) as tmps:
+        if len(ordered) == 1:
+            result = ordered[0].descriptor
+            place_blob(ordered[0].blob, tmps[0])
+        else:
+            result = _merge_many(ordered, tmps[0])
+        if descriptor_path is not None:
+            tmps[1].write_text(desc_mod.dump(result), encoding="utf-8")
     return result
 
 
@@ -403,7 +404,7 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
     worker.start()
     try:
-        with atomic_output(blob_path) as tmp, tmp.open("wb", buffering=0) as out:
+        with blob_path.open("wb", buffering=0) as out:
             gz = GzipMembers(out)  # type: ignore[arg-type]
             gz.start()
             gz.write(dirs)

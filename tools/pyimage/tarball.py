@@ -60,7 +60,7 @@ from typing import BinaryIO
 
 from pyimage import descriptor as desc_mod
 from pyimage.errors import PyimageError
-from pyimage.fsutil import atomic_output
+from pyimage.fsutil import replace_together
 from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
 
 BLOCK = 512
@@ -580,9 +580,11 @@ def write_package(
     file size. All outputs appear atomically or not at all.
     """
     entries_index: dict[str, str] = {}
-    with contextlib.ExitStack() as stack:
-        blob_tmp = stack.enter_context(atomic_output(Path(blob_path)))
-        tar_tmp = stack.enter_context(atomic_output(Path(tar_path))) if tar_path else None
+    outputs = [Path(p) for p in (tar_path, blob_path, descriptor_path) if p is not None]
+    with replace_together(outputs) as tmps, contextlib.ExitStack() as stack:
+        named = dict(zip(outputs, tmps, strict=True))
+        blob_tmp = named[Path(blob_path)]
+        tar_tmp = named[Path(tar_path)] if tar_path else None
         gz_out = stack.enter_context(blob_tmp.open("wb"))
         tar_out = stack.enter_context(tar_tmp.open("wb")) if tar_tmp else None
         sink = _Sink(tar_out, gz_out)
@@ -604,18 +606,19 @@ def write_package(
                 entries_index[path] = _write_file(manifest.package, entry, buf)
         buf.flush()
         tar_body, gz_body = sink.finish()
-    result = desc_mod.LayerDescriptor(
-        packages=(manifest.package,),
-        digest="sha256:" + sink.gz.hash.hexdigest(),
-        size=sink.gz.size,
-        gzip_dirs_size=gz_dirs,
-        gzip_body_size=gz_body,
-        diff_id="sha256:" + sink.tar_hash.hexdigest(),
-        tar_size=sink.tar_size,
-        tar_dirs_size=tar_dirs,
-        tar_body_size=tar_body,
-        entries=entries_index,
-    )
-    if descriptor_path is not None:
-        desc_mod.save(result, Path(descriptor_path))
+        stack.close()  # the blob and tar are complete
+        result = desc_mod.LayerDescriptor(
+            packages=(manifest.package,),
+            digest="sha256:" + sink.gz.hash.hexdigest(),
+            size=sink.gz.size,
+            gzip_dirs_size=gz_dirs,
+            gzip_body_size=gz_body,
+            diff_id="sha256:" + sink.tar_hash.hexdigest(),
+            tar_size=sink.tar_size,
+            tar_dirs_size=tar_dirs,
+            tar_body_size=tar_body,
+            entries=entries_index,
+        )
+        if descriptor_path is not None:
+            named[Path(descriptor_path)].write_text(desc_mod.dump(result), encoding="utf-8")
     return result

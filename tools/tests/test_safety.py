@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from enginekit import TOOLS, pyimage
+from enginekit import TOOLS, need_tool, pyimage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -421,3 +421,37 @@ def test_a_full_disk_is_reported_as_such_and_leaves_nothing(tmp_path: Path) -> N
             assert not (tmp_path / "d.json").exists()
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_descriptor_is_removed_first_and_put_in_place_last(tmp_path: Path) -> None:
+    # So that no interruption or concurrent run leaves a blob beside a
+    # descriptor of other bytes (a kill lands between any two system calls):
+    # the run locks the folder, removes the old descriptor, renames the tar and
+    # the blob in, and the descriptor last. strace shows the real calls.
+    strace = need_tool("strace")
+    (tmp_path / "f.bin").write_bytes(b"x" * 1000)
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        json.dumps({"package": "p==1", "entries": [{"path": "opt/f.bin", "src": "f.bin"}]})
+    )
+    outs = {"tar": tmp_path / "p.tar", "blob": tmp_path / "p.tar.gz", "desc": tmp_path / "p.json"}
+    cmd = [sys.executable, "-m", "pyimage", "package-tar", "--manifest", str(manifest),
+           *("--tar", str(outs["tar"]), "--blob", str(outs["blob"])),
+           *("--descriptor", str(outs["desc"]))]  # fmt: skip
+    subprocess.run(cmd, cwd=TOOLS, check=True)  # the previous outputs
+    log = tmp_path / "strace.log"
+    calls = "flock,unlink,unlinkat,rename,renameat,renameat2"
+    traced = [strace, "-f", "-qq", "-e", f"trace={calls}", "-o", str(log), *cmd]
+    subprocess.run(traced, cwd=TOOLS, check=True)
+    events = []
+    for line in log.read_text().splitlines():
+        if "flock(" in line and "LOCK_EX" in line:
+            events.append("lock")
+        for key, path in outs.items():
+            if f'"{path}"' not in line:
+                continue
+            if "unlink" in line:
+                events.append(f"unlink {key}")
+            elif "rename" in line and line.rstrip().endswith("= 0"):
+                events.append(f"rename {key}")
+    assert events == ["lock", "unlink desc", "rename tar", "rename blob", "rename desc"], events
