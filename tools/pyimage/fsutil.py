@@ -16,6 +16,7 @@ dangle once Bazel replants the execroot).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -64,7 +65,14 @@ def replace_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
         fds = [os.open(folder, os.O_RDONLY | os.O_DIRECTORY) for folder in folders]
         try:
             for fd in fds:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as err:
+                    # A file system without locks (some network or FUSE
+                    # mounts): the order below still protects an interrupted
+                    # run; concurrent runs are then not serialised.
+                    if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
             with contextlib.suppress(FileNotFoundError):
                 paths[-1].unlink()
             for tmp, path in zip(tmps, paths, strict=True):
