@@ -373,6 +373,39 @@ def merged_size(members: Iterable[Member]) -> MergedSize:
     return MergedSize(blob, tar, not any(part.skip for part in parts))
 
 
+def _copy_body_checked(member: Member, feed: Feed) -> None:
+    """Feed the files part of a member's blob, checking the whole blob against its descriptor.
+
+    The merge reads the blob anyway: the few bytes around the files part are
+    read too, so that a blob its descriptor does not describe (left by an
+    interrupted or concurrent run, or a stale file) is refused, never merged.
+    """
+    d, blob = member.descriptor, member.blob
+    try:
+        size = blob.stat().st_size
+    except OSError as err:
+        raise PyimageError(f"cannot read blob {blob} ({err.strerror}); rebuild it") from err
+    if size != d.size:
+        raise PyimageError(
+            f"package {member.name}: blob {blob} has {size} bytes, its descriptor says {d.size};"
+            " rebuild the package"
+        )
+    check = hashlib.sha256()
+
+    def both(data: bytes | memoryview) -> None:
+        check.update(data)
+        feed(data)
+
+    _read_range(blob, 0, d.gzip_dirs_size, check.update, "blob")
+    _read_range(blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, both, "blob")
+    _read_range(blob, d.gzip_body_size, d.size - d.gzip_body_size, check.update, "blob")
+    if "sha256:" + check.hexdigest() != d.digest:
+        raise PyimageError(
+            f"package {member.name}: blob {blob} does not match its descriptor's digest;"
+            " rebuild the package"
+        )
+
+
 def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     for m in ordered:
         if len(m.descriptor.packages) != 1:
@@ -411,7 +444,6 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
             gz.end()
             gz_dirs = gz.size
             for part in parts:
-                d = part.member.descriptor
                 if part.skip:
                     # Identical duplicates (allowed by the conflict check) must not
                     # appear twice in one layer: containers/storage refuses that.
@@ -420,8 +452,7 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
                     part.feed_tar(gz.write)
                     gz.end()
                 else:
-                    length = d.gzip_body_size - d.gzip_dirs_size
-                    _read_range(part.member.blob, d.gzip_dirs_size, length, gz.emit, "blob")
+                    _copy_body_checked(part.member, gz.emit)
             gz_body = gz.size
             gz.emit(END_MEMBER)
             worker.join()

@@ -109,6 +109,31 @@ def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(
     assert not (tmp_path / "m.tgz").exists()
 
 
+def test_merge_checks_each_blob_against_its_descriptor_even_with_its_tar(
+    packages: list[layer.Member], tmp_path: Path
+) -> None:
+    # With the tar given, the merge copies the blob's files part as it is:
+    # a blob of other bytes (same size) or another size is refused all the same.
+    a, b = packages[0], packages[1]
+    flipped = bytearray(a.blob.read_bytes())
+    flipped[a.descriptor.gzip_dirs_size + 12] ^= 0xFF
+    longer = a.blob.read_bytes() + b"\0"
+    for data, needle in (
+        (flipped, "does not match its descriptor's digest"),
+        (longer, "bytes, its descriptor says"),
+    ):
+        bad = tmp_path / "bad.tgz"
+        bad.write_bytes(bytes(data))
+        members = [
+            layer.Member(a.descriptor, a.tar, bad),
+            layer.Member(b.descriptor, b.tar, b.blob),
+        ]
+        with pytest.raises(PyimageError, match=needle) as err:
+            layer.merge(members, tmp_path / "m.tgz", tmp_path / "m.json")
+        assert "\n" not in str(err.value) and a.name in str(err.value)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tgz"]
+
+
 def test_merged_size_is_exact_for_distinct_files(tmp_path: Path) -> None:
     members = [
         build_package(tmp_path, f"p{i}=={i}", {f"site-packages/p{i}/x.py": b"%d\n" % i * 999})
