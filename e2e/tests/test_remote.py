@@ -20,7 +20,6 @@ minutes in all): run by `tools/test e2e`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -195,26 +194,16 @@ def remote_build(ws: Path, log: Path | None, *args: str) -> tuple[str, list[dict
 def not_run_remotely(spawns: list[dict[str, object]]) -> list[str]:
     """The spawns that did not run on the executor.
 
-    A remote cache hit counts as run remotely only in a later attempt, for an
-    action that an earlier attempt ran on the executor (its result was cached
-    there before Bazel saw the build fail).
+    A remote cache hit counts as run remotely only in a later attempt: the
+    executor's cache starts empty and only its worker fills it, so the hit is
+    an action the worker ran during an earlier attempt, perhaps one still in
+    flight when Bazel gave that attempt up (then that attempt's log lacks it).
     """
-
-    def key(s: dict[str, object]) -> str:
-        return json.dumps([s["mnemonic"], s.get("targetLabel"), s.get("listedOutputs")])
-
-    first_run: dict[str, int] = {}
-    for s in spawns:
-        if s.get("runner") == "remote":
-            first_run.setdefault(key(s), int(str(s["attempt"])))
     return [
         f"{s['mnemonic']} {s.get('targetLabel')}: {s.get('runner')} (attempt {s['attempt']})"
         for s in spawns
         if not s.get("remotable")
-        or not (
-            s.get("runner") == "remote"
-            or (remote_hit(s) and first_run.get(key(s), ATTEMPTS + 1) < int(str(s["attempt"])))
-        )
+        or not (s.get("runner") == "remote" or (remote_hit(s) and int(str(s["attempt"])) > 1))
     ]
 
 
