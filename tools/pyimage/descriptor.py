@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage.errors import PyimageError
-from pyimage.fsutil import atomic_output
 
 FORMAT = "rules_pyimage.layer/v1"
 MEDIA_TYPE_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -103,9 +102,8 @@ def dump(desc: LayerDescriptor) -> str:
 
 
 def save(desc: LayerDescriptor, path: Path) -> None:
-    """Write ``desc`` to ``path`` atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(dump(desc), encoding="utf-8")
+    """Write ``desc`` to ``path``, a temporary that ``fsutil.replace_together`` puts in place."""
+    Path(path).write_text(dump(desc), encoding="utf-8")
 
 
 def _need(obj: dict[str, object], key: str, kind: type, where: str) -> object:

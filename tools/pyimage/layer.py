@@ -330,7 +330,7 @@ def merge(
         else:
             result = _merge_many(ordered, tmps[0])
         if descriptor_path is not None:
-            tmps[1].write_text(desc_mod.dump(result), encoding="utf-8")
+            desc_mod.save(result, tmps[1])
     return result
 
 

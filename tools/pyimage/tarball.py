@@ -620,5 +620,5 @@ def write_package(
             entries=entries_index,
         )
         if descriptor_path is not None:
-            named[Path(descriptor_path)].write_text(desc_mod.dump(result), encoding="utf-8")
+            desc_mod.save(result, named[Path(descriptor_path)])
     return result
