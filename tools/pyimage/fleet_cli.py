@@ -36,7 +36,7 @@ from typing import Any
 
 from pyimage import layer, oci_layout, plan
 from pyimage.errors import PyimageError
-from pyimage.plan_cli import load_json, plan_to_json, read_previous, write_json_atomic
+from pyimage.plan_cli import load_json, plan_layers, plan_to_json, read_previous, write_json_atomic
 
 
 def group_id(packages: Sequence[str]) -> str:
@@ -209,16 +209,23 @@ def compare(lock: str | None, fresh: str) -> list[str]:
     if old == new:
         return []
     reasons = []
-    old_images, new_images = _lock_images(old, lock), _lock_images(new, fresh)
-    for name in sorted(set(old_images) | set(new_images)):
-        if name not in old_images:
+    try:
+        old_layers = plan_layers(old, lock)
+    except PyimageError as err:
+        raise PyimageError(
+            f"{lock}: not a fleet lock ({err}); rewrite it with the fleet's `.update` target"
+        ) from err
+    new_layers = plan_layers(new, fresh)
+    old_images, new_images = old["images"], new["images"]
+    for name in sorted(set(old_layers) | set(new_layers)):
+        if name not in old_layers:
             reasons.append(f"image {name} is not in the lock")
             continue
-        if name not in new_images:
+        if name not in new_layers:
             reasons.append(f"image {name} is in the lock but no longer in the fleet")
             continue
-        had = {p for lay in old_images[name]["layers"] for p in lay["packages"]}
-        has = {p for lay in new_images[name]["layers"] for p in lay["packages"]}
+        had = {p for lay in old_layers[name] for p in lay}
+        has = {p for lay in new_layers[name] for p in lay}
         for p in sorted(has - had):
             reasons.append(f"image {name}: package {p} is not in the lock")
         for p in sorted(had - has):
@@ -226,28 +233,6 @@ def compare(lock: str | None, fresh: str) -> list[str]:
         if had == has and old_images[name] != new_images[name]:
             reasons.append(f"image {name}: its layers or settings differ from the lock")
     return reasons or ["the lock differs from the plan (format or settings)"]
-
-
-def _lock_images(doc: object, path: str) -> dict[str, Any]:
-    """The ``images`` of a lock or plan, checked to have the shape :func:`compare` reads."""
-    images = doc.get("images", {}) if isinstance(doc, dict) else None
-    ok = isinstance(images, dict) and all(
-        isinstance(entry, dict)
-        and isinstance(entry.get("layers"), list)
-        and all(
-            isinstance(lay, dict)
-            and isinstance(lay.get("packages"), list)
-            and all(isinstance(p, str) for p in lay["packages"])
-            for lay in entry["layers"]
-        )
-        for entry in images.values()
-    )
-    if not ok:
-        raise PyimageError(
-            f"{path}: not a fleet lock (each image needs a 'layers' list of objects with a"
-            " 'packages' list of ids); rewrite it with the fleet's `.update` target"
-        )
-    return images  # type: ignore[return-value]
 
 
 def _fleet_check(args: argparse.Namespace) -> int:

@@ -149,7 +149,12 @@ def read_image(path: str) -> tuple[list[Package], Image]:
 
 def read_previous(path: str) -> dict[str, list[list[str]]]:
     """Image name -> package layers of a previous PLAN.json."""
-    data = _object(load_json(path), path)
+    return plan_layers(load_json(path), path)
+
+
+def plan_layers(document: Any, path: str) -> dict[str, list[list[str]]]:
+    """Image name -> package layers of a PLAN.json already read from ``path``, checked."""
+    data = _object(document, path)
     images = _object(data.get("images"), f'{path}: "images"')
     out: dict[str, list[list[str]]] = {}
     for name, entry in images.items():
