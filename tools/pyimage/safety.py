@@ -43,15 +43,17 @@ def check_image_path(package: str, path: str) -> str:
         raise PyimageError(f"{where} is not valid UTF-8; rename the file") from err
     if path.startswith("/"):
         raise PyimageError(f"{where} is absolute; paths must be relative to the image root")
-    if len(path.encode("utf-8")) + 1 >= PATH_MAX:
+    size = len(path.encode("utf-8"))
+    if size + 1 >= PATH_MAX:
         raise PyimageError(
-            f"package {package}: path {_show(path[:60] + '...')} is {len(path.encode())} bytes;"
+            f"package {package}: path {_show(path[:60] + '...')} is {size} bytes;"
             f" runtimes cannot unpack one over {PATH_MAX - 2} bytes (Linux's PATH_MAX), shorten it"
         )
     for part in path.split("/"):
-        if len(part.encode("utf-8")) > NAME_MAX:
+        size = len(part.encode("utf-8"))
+        if size > NAME_MAX:
             raise PyimageError(
-                f"{where} has a name of {len(part.encode())} bytes; runtimes cannot unpack a"
+                f"{where} has a name of {size} bytes; runtimes cannot unpack a"
                 f" name over {NAME_MAX} bytes, rename the file"
             )
         if part in ("", ".", ".."):
