@@ -120,7 +120,7 @@ def _shim_folders(rctx, site_packages):
     return sorted(wanted)
 
 def _install(rctx, wheel, basename, spoke):
-    """Unpack a wheel as rules_python installs it; its METADATA (name, version, console scripts)."""
+    """Unpack a wheel as rules_python installs it; its METADATA (name, version, console scripts, Requires-Dist)."""
     rctx.extract(wheel, output = spoke + "/site-packages")
     dist = basename.split("-")
     data_dir = spoke + "/site-packages/{}-{}.data".format(dist[0], dist[1])
@@ -136,10 +136,11 @@ def _install(rctx, wheel, basename, spoke):
         rctx.delete(data_dir)
     dist_info = spoke + "/site-packages/{}-{}.dist-info".format(dist[0], dist[1])
     name = None
+    requires_dist = False
     for line in rctx.read(dist_info + "/METADATA").splitlines():
-        if line.startswith("Name:"):
+        if line.startswith("Name:") and not name:
             name = line[len("Name:"):].strip()
-            break
+        requires_dist = requires_dist or line.startswith("Requires-Dist:")
     scripts = []
     if rctx.path(dist_info + "/entry_points.txt").exists:
         group = None
@@ -150,7 +151,7 @@ def _install(rctx, wheel, basename, spoke):
             elif group == "console_scripts" and "=" in line:
                 script, target = [part.strip() for part in line.split("=", 1)]
                 scripts.append((script, target))
-    return struct(name = name, version = dist[1], scripts = scripts)
+    return struct(name = name, version = dist[1], scripts = scripts, requires_dist = requires_dist)
 
 _SPOKE_HEADER = """load("@rules_python//python:defs.bzl", "py_library")
 
@@ -209,7 +210,7 @@ py_library(
         deps = _starlark_list(["//rp1x/pypi/{}:pkg".format(_repo_name(d)) for d in deps]),
     ))
 
-def _spoke_2x(rctx, spoke, meta, deps, requires_dist):
+def _spoke_2x(rctx, spoke, meta, deps):
     shims, shim_labels = _shim_copies(rctx, spoke, "//:namespace_pkg_2x.py")
     launchers = ""
     for script, target in meta.scripts:
@@ -224,7 +225,7 @@ genrule(
     executable = True,
 )
 """.format(script = script)
-    library = "srcs" if requires_dist else "pkg"
+    library = "srcs" if meta.requires_dist else "pkg"
     tags = """["pypi_name={}", "pypi_version={}"]""".format(meta.name, meta.version)
     content = _SPOKE_HEADER + shims + launchers + """
 filegroup(
@@ -245,7 +246,7 @@ py_library(
         shims = _starlark_list(shim_labels),
         tags = tags,
     )
-    if requires_dist:
+    if meta.requires_dist:
         content += """
 py_library(
     name = "pkg",
@@ -307,8 +308,7 @@ def _rules_python_shapes_impl(rctx):
                 _spoke_1x(rctx, spoke, meta, deps)
                 _hub(rctx, shape, name, 2)
             else:
-                requires_dist = "Requires-Dist:" in rctx.read(spoke + "/site-packages/{}-{}.dist-info/METADATA".format(basename.split("-")[0], meta.version))
-                _spoke_2x(rctx, spoke, meta, deps, requires_dist)
+                _spoke_2x(rctx, spoke, meta, deps)
                 _hub(rctx, shape, name, 2)
         rctx.delete(wheel)
 
