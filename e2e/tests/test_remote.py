@@ -156,9 +156,10 @@ def remote_output_base(workspace: Path) -> Iterator[Path]:
 
 
 #: BuildGrid 0.4.4 sometimes fails an upload when two actions send the same
-#: small blob at once (seen once in CI: two 1.1 KB files shared by django's
-#: package action and the fleet merge); Bazel then fails the build with this.
-TRANSIENT_UPLOAD = "errors during bulk transfer"
+#: small blob at once (seen in CI: small files shared by django's package
+#: action and the fleet merge); Bazel then fails the build with one of these
+#: (the second when a single upload failed).
+TRANSIENT_UPLOAD = ("errors during bulk transfer", "Error while uploading artifact with digest")
 
 
 ATTEMPTS = 3
@@ -184,7 +185,7 @@ def remote_build(ws: Path, log: Path | None, *args: str) -> tuple[str, list[dict
             spawns += [{**s, "attempt": attempt} for s in ours(log.with_suffix(f".{attempt}.json"))]
         if r.returncode == 0:
             return r.stderr, spawns
-        if attempt < ATTEMPTS and TRANSIENT_UPLOAD in r.stderr:
+        if attempt < ATTEMPTS and any(text in r.stderr for text in TRANSIENT_UPLOAD):
             print(f"attempt {attempt} hit the server's transient upload error: {r.stderr[-600:]}")
             continue
         pytest.fail(f"bazel {' '.join(args)} exited {r.returncode}:\n{r.stderr[-5000:]}")
