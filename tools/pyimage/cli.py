@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pyimage.errors import PyimageError
 
@@ -39,8 +41,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PARAMS_FILE_FLAG = "--params-file="
+
+
+def expand_params_files(argv: Sequence[str]) -> list[str]:
+    """Replace each ``--params-file=PATH`` by the arguments PATH holds.
+
+    Bazel writes long argument lists of our actions to such a file
+    (``Args.use_param_file`` in its ``shell`` format: one argument per line,
+    shell-quoted when needed), which ``shlex`` reads back exactly, newlines
+    and quotes inside arguments included. A file is not expanded again.
+    """
+    out: list[str] = []
+    for arg in argv:
+        if not arg.startswith(PARAMS_FILE_FLAG):
+            out.append(arg)
+            continue
+        path = arg[len(PARAMS_FILE_FLAG) :]
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise PyimageError(
+                f"params file {path}: cannot read it ({err}); pass the arguments directly"
+            ) from err
+        try:
+            out.extend(shlex.split(text, comments=False, posix=True))
+        except ValueError as err:
+            raise PyimageError(f"params file {path}: not shell-quoted arguments ({err})") from err
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    try:
+        argv = expand_params_files(sys.argv[1:] if argv is None else argv)
+    except PyimageError as err:
+        print(f"pyimage: error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
