@@ -30,7 +30,7 @@ from pyimage.plan import (
 MIB = 1 << 20
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from bench_plan import generate_fleet  # noqa: E402
+from fleetgen import generate_fleet  # noqa: E402
 
 
 def layer_sets(plan: Plan) -> dict[str, list[frozenset[str]]]:
