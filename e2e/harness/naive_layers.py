@@ -30,9 +30,10 @@ from harnesslib import TOOLS, HarnessError, main_wrapper, read_image
 
 sys.path.insert(0, str(TOOLS))
 
-from pyimage import layer, tarball
+from pyimage.engine import layer
+from pyimage.engine import package as tarball
+from pyimage.engine.oci_layout import LayerInput, write_layout
 from pyimage.errors import PyimageError
-from pyimage.oci_layout import LayerInput, write_layout
 
 MAX_PACKAGES = 10000
 

@@ -36,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyimage import layer, oci_layout, tarball
+from pyimage.engine import layer, oci_layout
+from pyimage.engine import package as tarball
 
 MB = 1 << 20
 

@@ -37,8 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyimage import baselines, metrics
-from pyimage.plan import (
+from pyimage.planner import baselines, metrics
+from pyimage.planner.plan import (
     FLEET_RESERVED_LAYERS,
     SMALL_LAYER_BYTES,
     Image,

@@ -1,8 +1,9 @@
 """Command line of pyimage: a thin argparse front over the modules.
 
-Every subcommand lives with the module it drives: each module in
-``COMMAND_MODULES`` has ``register(subparsers)``, which adds its subcommand with
-``set_defaults(func=...)``. This file only wires them together and turns a
+The subcommands live in :mod:`pyimage.commands`: each module there has
+``register(subparsers)``, which adds its subcommands with
+``set_defaults(func=...)``. This file only wires them together, expands
+Bazel's params files, and turns a
 :class:`~pyimage.errors.PyimageError`, or an operating-system error no module
 turned into one (a full disk), into a one-line message and exit code 2.
 """
@@ -11,23 +12,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyimage import commands
 from pyimage.errors import PyimageError
-
-# Modules that add subcommands, in --help order.
-COMMAND_MODULES: tuple[str, ...] = (
-    "plan_cli",
-    "report",
-    "engine_cli",
-    "image_cli",
-    "fleet_cli",
-    "fleet_report",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan and write the layers of Python container images.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"pyimage.{name}").register(sub)
+    for module in commands.ALL:
+        module.register(sub)
     return parser
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pyimage import layer, tarball
-from pyimage.descriptor import LayerDescriptor
+from pyimage.engine import layer
+from pyimage.engine import package as tarball
+from pyimage.engine.descriptor import LayerDescriptor
 
 TOOLS = Path(__file__).resolve().parent.parent
 

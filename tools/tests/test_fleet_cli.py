@@ -10,8 +10,8 @@ import pytest
 from cliutil import run_pyimage as pyimage
 from enginekit import build_package
 
-from pyimage import layer
-from pyimage.fleet_cli import compare, group_id
+from pyimage.commands.fleet import compare, group_id
+from pyimage.engine import layer
 
 MIB = 1 << 20
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cliutil import run_pyimage as pyimage
 from test_fleet_cli import MIB, Fleet, image_layout, ok
 
-from pyimage import layer
+from pyimage.engine import layer
 
 SHARED = ["big==1", "six==1", "idna==1", "attrs==1"]
 IMAGES = {"//a:image": [*SHARED, "only-a==1"], "//b:image": [*SHARED, "only-b==1"]}

@@ -15,8 +15,8 @@ from enginekit import build_package, pyimage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage import descriptor as desc_mod
-from pyimage import layer
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine import layer
 from pyimage.errors import PyimageError
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from pyimage import baselines
-from pyimage.metrics import (
+from pyimage.planner import baselines
+from pyimage.planner.metrics import (
     Layers,
     bump_ratio,
     measure,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from enginekit import build_package, need_tool, pyimage, run, umoci_unpack
 
-from pyimage import layer, oci_layout
+from pyimage.engine import layer, oci_layout
+from pyimage.engine.oci_layout import LayerInput, write_layout
 from pyimage.errors import PyimageError
-from pyimage.oci_layout import LayerInput, write_layout
 
 
 @pytest.fixture(scope="module")

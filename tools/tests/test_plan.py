@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage import baselines, metrics
-from pyimage import plan as core
 from pyimage.errors import PyimageError
-from pyimage.plan import (
+from pyimage.planner import baselines, metrics
+from pyimage.planner import plan as core
+from pyimage.planner.plan import (
     MAX_LAYERS_LIMIT,
     REASON_KEPT,
     REASON_LARGE,

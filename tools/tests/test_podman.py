@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from enginekit import build_package, need_root, need_tool, run
 
-from pyimage.oci_layout import LayerInput, write_layout
+from pyimage.engine.oci_layout import LayerInput, write_layout
 
 BUSYBOX = Path("/bin/busybox")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from enginekit import build_package, need_tool, run
 
-from pyimage.oci_layout import LayerInput, write_layout
+from pyimage.engine.oci_layout import LayerInput, write_layout
 
 
 def free_port() -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cliutil import run_pyimage as run
 
-from pyimage.baselines import BASELINES
-from pyimage.report import OURS
+from pyimage.commands.report import OURS
+from pyimage.planner.baselines import BASELINES
 
 MIB = 1 << 20
 

@@ -16,9 +16,9 @@ from enginekit import TOOLS, need_tool, pyimage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage import tarball
+from pyimage.engine import package as tarball
+from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.errors import PyimageError
-from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 good_part = st.text(alphabet="abc_-.1é", min_size=1, max_size=8).filter(

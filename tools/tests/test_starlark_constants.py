@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pyimage import plan
+from pyimage.planner import plan
 
 RULE = Path(__file__).resolve().parents[2] / "py" / "private" / "image_common.bzl"
 

@@ -18,9 +18,9 @@ from enginekit import TOOLS, build_package, write_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage import tarball
+from pyimage.engine import package as tarball
+from pyimage.engine.package import END_MEMBER, GZIP_HEADER
 from pyimage.errors import PyimageError
-from pyimage.tarball import END_MEMBER, GZIP_HEADER
 
 # Names that exercise sorting, PAX (long and non-ASCII) and nesting.
 name_part = st.text(alphabet=st.sampled_from("abcXYZ_-.0éü中"), min_size=1, max_size=12).filter(

@@ -34,9 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyimage import layer, oci_layout, plan
+from pyimage.commands.plan import (
+    load_json,
+    plan_layers,
+    plan_to_json,
+    read_previous,
+    write_json_atomic,
+)
+from pyimage.engine import layer, oci_layout
 from pyimage.errors import PyimageError
-from pyimage.plan_cli import load_json, plan_layers, plan_to_json, read_previous, write_json_atomic
+from pyimage.planner import plan
 
 
 def group_id(packages: Sequence[str]) -> str:

@@ -1,7 +1,7 @@
 """Subcommands of the layer engine: package-tar, merge, check-conflicts, layout, base-info.
 
-Thin argparse wrappers over :mod:`pyimage.tarball`, :mod:`pyimage.layer` and
-:mod:`pyimage.oci_layout`; see docs/layer-engine.md for the file formats.
+Thin argparse wrappers over :mod:`pyimage.engine.package`, :mod:`pyimage.engine.layer` and
+:mod:`pyimage.engine.oci_layout`; see docs/layer-engine.md for the file formats.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pyimage import descriptor as desc_mod
-from pyimage import layer, oci_layout, tarball
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine import layer, oci_layout
+from pyimage.engine import package as tarball
 from pyimage.errors import PyimageError
 from pyimage.fsutil import check_distinct_paths
 

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyimage import layer
-from pyimage.descriptor import LayerDescriptor
+from pyimage.engine import layer
+from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import place_blob, remove_tree, temp_name
 

@@ -1,7 +1,7 @@
 """Layer planning core: which pip packages go into which image layer.
 
 Pure functions over frozen dataclasses, no I/O (the JSON edge is
-:mod:`pyimage.plan_cli`). Two entry points share one algorithm:
+:mod:`pyimage.commands.plan`). Two entry points share one algorithm:
 
 * :func:`plan_fleet` plans several images at once (a monorepo) so that
   packages used by the same images share byte-identical layers;
@@ -45,7 +45,7 @@ Algorithm (see docs/layer-planning.md):
    size, then by members: widely shared, big, slow-changing layers first.
 6. For fleets of up to :data:`CHECK_IMAGES_LIMIT` images, the plan is scored
    against the largest-first plan under the same cap (storage, pair and
-   :func:`pyimage.metrics.rewrite_ratio`, a stand-in for bump). If it is
+   :func:`pyimage.planner.metrics.rewrite_ratio`, a stand-in for bump). If it is
    worse on any, steps 1-5 run again with the pair cost weighed more
    (:data:`PULL_WEIGHTS`), and the plan worse on the fewest is kept.
 
@@ -66,8 +66,8 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyimage.baselines import largest_first
 from pyimage.errors import PyimageError
+from pyimage.planner.baselines import largest_first
 
 #: Docker's classic layer store refuses images of more than 125 layers.
 MAX_LAYERS_LIMIT = 125
@@ -822,7 +822,7 @@ class _Scores:
         cls, sizes: Mapping[str, int], img_list: Sequence[Image], layers: PlanLayers | Plan
     ) -> _Scores:
         # metrics imports this module (for SMALL_LAYER_BYTES): import it late.
-        from pyimage import metrics  # noqa: PLC0415
+        from pyimage.planner import metrics  # noqa: PLC0415
 
         if isinstance(layers, Plan):
             layers = {im.name: [lay.packages for lay in im.layers] for im in layers.images}

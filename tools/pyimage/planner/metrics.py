@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyimage.plan import SMALL_LAYER_BYTES
+from pyimage.planner.plan import SMALL_LAYER_BYTES
 
 #: Image name -> its package layers (each a sequence of package ids).
 Layers = Mapping[str, Sequence[Sequence[str]]]

@@ -6,9 +6,9 @@
                    [--reserved-layers R] [--bumps K] [--json]
 
 Prints, per image, its package layers bottom to top (size, members, reason),
-then a fleet table of the metrics of :mod:`pyimage.metrics` for the plan and,
-computed in the same run, for each baseline of :mod:`pyimage.baselines`. The
-bump metric re-plans with :func:`pyimage.plan.plan_fleet` (the plan file is
+then a fleet table of the metrics of :mod:`pyimage.planner.metrics` for the plan and,
+computed in the same run, for each baseline of :mod:`pyimage.planner.baselines`. The
+bump metric re-plans with :func:`pyimage.planner.plan.plan_fleet` (the plan file is
 the "before" plan of our row). ``--json`` prints the same as one JSON object.
 """
 
@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from pyimage.baselines import BASELINES
+from pyimage.commands.plan import load_json, read_fleet, read_previous
 from pyimage.errors import PyimageError
-from pyimage.metrics import Layers, Metrics, measure
-from pyimage.plan import FLEET_RESERVED_LAYERS, Image, Package, plan_fleet
-from pyimage.plan_cli import load_json, read_fleet, read_previous
+from pyimage.planner.baselines import BASELINES
+from pyimage.planner.metrics import Layers, Metrics, measure
+from pyimage.planner.plan import FLEET_RESERVED_LAYERS, Image, Package, plan_fleet
 
 OURS = "pyimage plan"
 MIB = 1 << 20

@@ -1,6 +1,6 @@
 """``pyimage fleet-report``: what a fleet plan shares, and what it saves.
 
-Reads FLEET_INPUTS.json (the packages' descriptors, see :mod:`pyimage.fleet_cli`),
+Reads FLEET_INPUTS.json (the packages' descriptors, see :mod:`pyimage.commands.fleet`),
 the fleet plan (``<fleet>.plan.json``: the lock's content when the lock is
 current) and, when given, the lock and the fleet's merged-layer folder, and
 prints:
@@ -15,7 +15,7 @@ Digests are those of the blobs the images use: a single-package layer's own
 blob, a merged layer of the lock from its descriptor in the merged folder. A
 merged layer not in the lock is not built by the fleet (an image merges it
 itself): it has no digest here, and its sizes are worked out from its
-members' descriptors (:func:`pyimage.layer.merged_size`), as is the
+members' descriptors (:func:`pyimage.engine.layer.merged_size`), as is the
 one-layer-per-app baseline; a size that is only an upper bound (members with
 identical duplicate files) is marked ``~``. ``--json`` writes the same as JSON.
 """
@@ -29,13 +29,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyimage import descriptor as desc_mod
-from pyimage import layer
+from pyimage.commands.fleet import FleetImage, compare, group_id, read_inputs
+from pyimage.commands.plan import read_previous, write_json_atomic
+from pyimage.commands.report import MIB, members_text
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine import layer
 from pyimage.errors import PyimageError
-from pyimage.fleet_cli import FleetImage, compare, group_id, read_inputs
 from pyimage.fsutil import atomic_output
-from pyimage.plan_cli import read_previous, write_json_atomic
-from pyimage.report import MIB, members_text
 
 
 @dataclass

@@ -38,9 +38,9 @@ file bytes and link targets (never of mtimes, owners, umask or host):
 * ``<pkg>.tar.gz``: three gzip members: gzip(directory entries),
   gzip(file and symlink entries), then the constant :data:`END_MEMBER` =
   gzip(two zero blocks). gzip headers carry no name, mtime 0, XFL 0, OS 255;
-  deflate level 6. This split is what lets :mod:`pyimage.layer` merge blobs
+  deflate level 6. This split is what lets :mod:`pyimage.engine.layer` merge blobs
   by concatenation while writing each directory only once.
-* a descriptor (:mod:`pyimage.descriptor`).
+* a descriptor (:mod:`pyimage.engine.descriptor`).
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from pyimage import descriptor as desc_mod
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.errors import PyimageError
 from pyimage.fsutil import replace_together
-from pyimage.safety import check_image_path, check_symlink_chains, check_symlink_target
 
 BLOCK = 512
 END_BLOCKS = b"\0" * (2 * BLOCK)

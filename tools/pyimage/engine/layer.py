@@ -1,7 +1,7 @@
 """Merged layers and conflict checks.
 
 Every package blob is gzip(directories) + gzip(files and symlinks) + the
-constant :data:`~pyimage.tarball.END_MEMBER`. A merged layer is:
+constant :data:`~pyimage.engine.package.END_MEMBER`. A merged layer is:
 
 1. one fresh gzip member holding the union of the members' directory entries
    (headers only: small, built from the descriptors' path index);
@@ -42,17 +42,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyimage import descriptor as desc_mod
-from pyimage.descriptor import LayerDescriptor
-from pyimage.errors import PyimageError
-from pyimage.fsutil import place_blob, replace_together
-from pyimage.tarball import (
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine.descriptor import LayerDescriptor
+from pyimage.engine.package import (
     END_BLOCKS,
     END_MEMBER,
     GzipMembers,
     dir_header,
     sort_key,
 )
+from pyimage.errors import PyimageError
+from pyimage.fsutil import place_blob, replace_together
 
 CHUNK = 1 << 20
 
@@ -189,7 +189,7 @@ def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]
     """Walk the tar entries of ``path`` in ``[start, end)``: (name, span start, span end).
 
     A span covers the entry's PAX header (if any), its header and padded data.
-    Only the subset of tar that :mod:`pyimage.tarball` writes is understood.
+    Only the subset of tar that :mod:`pyimage.engine.package` writes is understood.
     """
     with path.open("rb") as f:
         pos = start

@@ -1,4 +1,4 @@
-"""``pyimage plan``: the JSON edge of the layer planner (:mod:`pyimage.plan`).
+"""``pyimage plan``: the JSON edge of the layer planner (:mod:`pyimage.planner.plan`).
 
 Fleet form (the contract external benchmarks call)::
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pyimage.errors import PyimageError
-from pyimage.plan import (
+from pyimage.planner.plan import (
     DEFAULT_MAX_LAYERS,
     FLEET_RESERVED_LAYERS,
     Image,

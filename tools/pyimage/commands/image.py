@@ -26,12 +26,13 @@ import argparse
 import json
 from pathlib import Path
 
-from pyimage import layer, oci_layout, plan
+from pyimage.commands.fleet import group_id
+from pyimage.commands.plan import load_json, read_previous
+from pyimage.commands.report import MIB, layer_line
+from pyimage.engine import layer, oci_layout
 from pyimage.errors import PyimageError
-from pyimage.fleet_cli import group_id
 from pyimage.fsutil import atomic_output
-from pyimage.plan_cli import load_json, read_previous
-from pyimage.report import MIB, layer_line
+from pyimage.planner import plan
 
 
 def _load(groups: list[list[str]] | None, flag: str = "--package") -> list[layer.Member]:
