@@ -10,7 +10,7 @@ import pytest
 from cliutil import run_pyimage as pyimage
 from enginekit import build_package
 
-from pyimage.commands.fleet import compare, group_id
+from pyimage.lock import compare, group_id
 from pyimage.engine import layer
 
 MIB = 1 << 20

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cliutil import run_pyimage as run
 
-from pyimage.commands.report import OURS
 from pyimage.planner.baselines import BASELINES
+from pyimage.planner.metrics import OURS
 
 MIB = 1 << 20
 

@@ -10,10 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from pyimage import inputs
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer, oci_layout
 from pyimage.engine import package as tarball
-from pyimage.errors import PyimageError
 from pyimage.fsutil import check_distinct_paths
 
 
@@ -51,42 +51,8 @@ def _check_conflicts(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_layers_file(path: Path) -> list[oci_layout.LayerInput]:
-    """Read a LAYERS.json: ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise PyimageError(f"cannot read layers file {path}: {err.strerror}") from err
-    except ValueError as err:
-        raise PyimageError(f"layers file {path} is not valid JSON ({err}); fix it") from err
-    raw = obj.get("layers") if isinstance(obj, dict) else None
-    if not isinstance(raw, list):
-        raise PyimageError(f"layers file {path}: needs a 'layers' list; see docs/layer-engine.md")
-    out = []
-    for i, item in enumerate(raw):
-        members = item.get("members") if isinstance(item, dict) else None
-        if not isinstance(members, list) or not members:
-            raise PyimageError(f"layers file {path}: layer {i} has no 'members' list; fix it")
-        loaded = []
-        for m in members:
-            if not isinstance(m, dict) or not all(
-                isinstance(m.get(k), str) for k in ("descriptor", "blob")
-            ):
-                raise PyimageError(
-                    f"layers file {path}: layer {i} member {m!r} needs 'descriptor' and 'blob'"
-                )
-            tar = m.get("tar")
-            loaded.append(
-                layer.load_member(
-                    Path(m["descriptor"]), Path(tar) if tar else None, Path(m["blob"])
-                )
-            )
-        out.append(oci_layout.LayerInput(tuple(loaded)))
-    return out
-
-
 def _layout(args: argparse.Namespace) -> int:
-    layers = load_layers_file(Path(args.layers)) if args.layers else []
+    layers = inputs.read_layers_file(Path(args.layers)) if args.layers else []
     layers += [oci_layout.LayerInput((m,)) for m in _members(args.layer)]
     result = oci_layout.write_layout(
         Path(args.out),

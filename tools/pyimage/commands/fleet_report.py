@@ -1,6 +1,6 @@
 """``pyimage fleet-report``: what a fleet plan shares, and what it saves.
 
-Reads FLEET_INPUTS.json (the packages' descriptors, see :mod:`pyimage.commands.fleet`),
+Reads FLEET_INPUTS.json (the packages' descriptors, see :mod:`pyimage.inputs`),
 the fleet plan (``<fleet>.plan.json``: the lock's content when the lock is
 current) and, when given, the lock and the fleet's merged-layer folder, and
 prints:
@@ -29,13 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyimage.commands.fleet import FleetImage, compare, group_id, read_inputs
-from pyimage.commands.plan import read_previous, write_json_atomic
-from pyimage.commands.report import MIB, members_text
+from pyimage import inputs, jsonio, lock
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
 from pyimage.errors import PyimageError
 from pyimage.fsutil import atomic_output
+from pyimage.text import MIB, members_text
 
 
 @dataclass
@@ -60,7 +59,7 @@ def _layer(members: Sequence[layer.Member], merged: Path | None) -> FleetLayer:
     if len(members) == 1:
         d = members[0].descriptor
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
-    found = merged / f"{group_id(ids)}.json" if merged else None
+    found = lock.group_files(merged, ids)[1] if merged else None
     if found is not None and found.is_file():
         d = desc_mod.load(found)
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
@@ -80,13 +79,13 @@ class FleetReport:
 
 
 def build(
-    images: Sequence[FleetImage],
+    images: Sequence[inputs.FleetImage],
     plan_path: str,
-    lock: str | None,
+    lock_path: str | None,
     merged: Path | None,
 ) -> FleetReport:
     """The report of the plan at ``plan_path`` for ``images``."""
-    planned = read_previous(plan_path)
+    planned = lock.read(plan_path, "fleet plan").layers
     by_name = {im.name: im for im in images}
     layers: list[FleetLayer] = []
     index: dict[tuple[str, ...], int] = {}
@@ -126,10 +125,10 @@ def build(
         "one_layer_per_app_layers": len(one_layer),
         "packages_blob_bytes": sum(m.descriptor.size for m in every),
     }
-    return FleetReport(per_image, settings, layers, compare(lock, plan_path), totals)
+    return FleetReport(per_image, settings, layers, lock.compare(lock_path, plan_path), totals)
 
 
-def _member(im: FleetImage, package: str, plan_path: str) -> layer.Member:
+def _member(im: inputs.FleetImage, package: str, plan_path: str) -> layer.Member:
     member = im.members.get(package)
     if member is None:
         raise PyimageError(
@@ -213,10 +212,10 @@ def to_json(report: FleetReport) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     merged = Path(args.merged) if args.merged else None
-    report = build(read_inputs(args.inputs), args.plan, args.lock, merged)
+    report = build(inputs.read_inputs(args.inputs), args.plan, args.lock, merged)
     text = render(report, args.update_target) + "\n"
     if args.json:
-        write_json_atomic(args.json, to_json(report))
+        jsonio.write(args.json, to_json(report))
     if args.out:
         with atomic_output(Path(args.out)) as tmp:
             tmp.write_text(text, encoding="utf-8")

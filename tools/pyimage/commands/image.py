@@ -23,16 +23,12 @@ sizes and the planner's reasons, and the layer counts against the cap.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from pyimage.commands.fleet import group_id
-from pyimage.commands.plan import load_json, read_previous
-from pyimage.commands.report import MIB, layer_line
+from pyimage import jsonio, lock, planner
 from pyimage.engine import layer, oci_layout
 from pyimage.errors import PyimageError
-from pyimage.fsutil import atomic_output
-from pyimage.planner import plan
+from pyimage.text import MIB, layer_line
 
 
 def _load(groups: list[list[str]] | None, flag: str = "--package") -> list[layer.Member]:
@@ -53,10 +49,9 @@ def _layer_input(
 ) -> oci_layout.LayerInput:
     """A planned layer: the fleet's merged blob of that group when there is one."""
     if len(packages) > 1 and fleet_layers:
-        stem = Path(fleet_layers) / group_id(packages)
-        if stem.with_suffix(".json").is_file():
-            merged = layer.load_member(stem.with_suffix(".json"), None, stem.with_suffix(".tar.gz"))
-            return oci_layout.LayerInput((merged,))
+        blob, descriptor = lock.group_files(Path(fleet_layers), packages)
+        if descriptor.is_file():
+            return oci_layout.LayerInput((layer.load_member(descriptor, None, blob),))
     return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
 
 
@@ -79,13 +74,14 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     previous = None
     lock_reasons: dict[tuple[str, ...], str] = {}
     if args.fleet_lock:
-        previous = read_previous(args.fleet_lock).get(args.image_name)
+        fleet_lock = lock.read(args.fleet_lock, "fleet lock")
+        previous = fleet_lock.layers.get(args.image_name)
         if previous is None:
             print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
-        lock_reasons = _lock_reasons(args.fleet_lock, args.image_name)
-    image = plan.Image(args.image_name, tuple(sorted(by_id)), base_layers)
-    sizes = [plan.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
-    planned = plan.plan_image(
+        lock_reasons = fleet_lock.reasons(args.image_name)
+    image = planner.Image(args.image_name, tuple(sorted(by_id)), base_layers)
+    sizes = [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
+    planned = planner.plan_image(
         image, sizes, args.max_layers, reserved_layers=reserved, previous=previous
     )
 
@@ -120,28 +116,16 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _lock_reasons(lock: str, image: str) -> dict[tuple[str, ...], str]:
-    """The fleet lock's reason for each layer of ``image`` (by its sorted members)."""
-    entry = load_json(lock).get("images", {}).get(image, {})
-    return {
-        tuple(sorted(lay.get("packages", []))): str(lay.get("reason", ""))
-        for lay in entry.get("layers", [])
-    }
-
-
-def _reason(lay: plan.Layer, lock_reasons: dict[tuple[str, ...], str]) -> str:
+def _reason(lay: planner.Layer, lock_reasons: dict[tuple[str, ...], str]) -> str:
     """A layer's reason; a layer kept from the fleet lock says the lock's own reason."""
     why = lock_reasons.get(tuple(sorted(lay.packages)))
-    if lay.reason == plan.REASON_KEPT and why is not None:
+    if lay.reason == planner.REASON_KEPT and why is not None:
         return f"fleet lock: {why}"
     return lay.reason
 
 
 def _image(args: argparse.Namespace) -> int:
-    report = build_image(args)
-    data = json.dumps(report, indent=1, sort_keys=True).encode() + b"\n"
-    with atomic_output(Path(args.plan_out)) as tmp:
-        tmp.write_bytes(data)
+    jsonio.write(args.plan_out, build_image(args))
     return 0
 
 
@@ -164,12 +148,7 @@ def render_image_plan(report: dict[str, object]) -> str:
 
 
 def _show_plan(args: argparse.Namespace) -> int:
-    try:
-        report = json.loads(Path(args.plan).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise PyimageError(f"cannot read plan report {args.plan}: {err.strerror}") from err
-    except ValueError as err:
-        raise PyimageError(f"plan report {args.plan} is not valid JSON ({err})") from err
+    report = jsonio.load(args.plan, "plan report", "rebuild the image's `.plan` target")
     print(render_image_plan(report))
     return 0
 
@@ -185,7 +164,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output OCI layout directory")
     p.add_argument("--plan-out", required=True, help="output plan report (JSON)")
-    p.add_argument("--max-layers", type=int, default=plan.DEFAULT_MAX_LAYERS)
+    p.add_argument("--max-layers", type=int, default=planner.DEFAULT_MAX_LAYERS)
     p.add_argument(
         "--reserved",
         type=int,

@@ -15,19 +15,15 @@ the "before" plan of our row). ``--json`` prints the same as one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from pyimage.commands.plan import load_json, read_fleet, read_previous
+from pyimage import inputs, jsonio, lock
 from pyimage.errors import PyimageError
-from pyimage.planner.baselines import BASELINES
-from pyimage.planner.metrics import Layers, Metrics, measure
-from pyimage.planner.plan import FLEET_RESERVED_LAYERS, Image, Package, plan_fleet
-
-OURS = "pyimage plan"
-MIB = 1 << 20
+from pyimage.planner import FLEET_RESERVED_LAYERS
+from pyimage.planner.metrics import Layers, Metrics, score
+from pyimage.text import MIB, layer_line
 
 
 def _check_plan(images: Mapping[str, Sequence[str]], plan: Layers, path: str) -> None:
@@ -40,79 +36,6 @@ def _check_plan(images: Mapping[str, Sequence[str]], plan: Layers, path: str) ->
                 f"{path}: image '{name}' layers do not hold exactly its packages; "
                 "re-run pyimage plan for this fleet"
             )
-
-
-def score(
-    sizes: Mapping[str, int],
-    images: Mapping[str, Sequence[str]],
-    *,
-    base_layers: Mapping[str, int],
-    reserved_layers: int,
-    max_layers: int,
-    plan: Layers,
-    bumps: int = 30,
-) -> dict[str, tuple[Metrics, bool]]:
-    """Metrics of ``plan`` and of every baseline: name -> (metrics, respects cap)."""
-
-    def ours(s: Mapping[str, int], ims: Mapping[str, Sequence[str]], prev: Layers | None) -> Layers:
-        if prev is None and s is sizes and ims is images:
-            return plan
-        result = plan_fleet(
-            [Package(p, b) for p, b in s.items()],
-            [Image(n, tuple(pk), base_layers[n]) for n, pk in ims.items()],
-            max_layers,
-            reserved_layers=reserved_layers,
-            previous=prev,
-        )
-        return {im.name: [list(lay.packages) for lay in im.layers] for im in result.images}
-
-    rows: dict[str, tuple[Metrics, bool]] = {
-        OURS: (
-            measure(
-                sizes,
-                images,
-                base_layers=base_layers,
-                reserved_layers=reserved_layers,
-                max_layers=max_layers,
-                replan=ours,
-                bumps=bumps,
-            ),
-            True,
-        )
-    }
-    for name, (fn, respects_cap) in BASELINES.items():
-
-        def replan(
-            s: Mapping[str, int],
-            ims: Mapping[str, Sequence[str]],
-            prev: Layers | None,
-            fn: Any = fn,
-        ) -> Layers:
-            return fn(s, ims, base_layers, reserved_layers, max_layers)
-
-        m = measure(
-            sizes,
-            images,
-            base_layers=base_layers,
-            reserved_layers=reserved_layers,
-            max_layers=max_layers,
-            replan=replan,
-            bumps=bumps,
-        )
-        rows[name] = (m, respects_cap)
-    return rows
-
-
-def members_text(members: Sequence[str], limit: int = 4) -> str:
-    """The first ``limit`` members, then how many more."""
-    more = f", +{len(members) - limit} more" if len(members) > limit else ""
-    return ", ".join(members[:limit]) + more
-
-
-def layer_line(number: int, size: int, members: Sequence[str], reason: str) -> str:
-    """One layer of a plan as a table row: number, size, member count, reason, members."""
-    shown = members_text(members)
-    return f"  {number:>3} {size / MIB:9.2f} MiB  {len(members):>3} pkg  {reason}: {shown}"
 
 
 def render(
@@ -149,16 +72,16 @@ def render(
 
 def run_report(args: argparse.Namespace) -> int:
     """Read the fleet and the plan, print the report."""
-    packages, image_list = read_fleet(args.fleet)
+    packages, image_list = inputs.read_fleet(args.fleet)
     sizes = {p.id: p.bytes for p in packages}
     images = {im.name: list(im.packages) for im in image_list}
     base_layers = {im.name: im.base_layers for im in image_list}
-    raw = load_json(args.plan)
-    plan = read_previous(args.plan)
+    plan_file = lock.read(args.plan)
+    raw, plan = plan_file.document, plan_file.layers
     _check_plan(images, plan, args.plan)
     max_layers = args.max_layers
     if max_layers is None:
-        max_layers = raw.get("max_layers") if isinstance(raw, dict) else None
+        max_layers = raw.get("max_layers")
         if not isinstance(max_layers, int):
             raise PyimageError(f"{args.plan}: no max_layers recorded; pass --max-layers N")
     rows = score(
@@ -176,7 +99,7 @@ def run_report(args: argparse.Namespace) -> int:
             "images": raw["images"],
             "metrics": {name: {**asdict(m), "respects_cap": ok} for name, (m, ok) in rows.items()},
         }
-        print(json.dumps(doc, sort_keys=True, indent=1))
+        print(jsonio.dumps(doc), end="")
     else:
         print(render(raw, sizes, rows, max_layers))
     return 0

@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyimage import jsonio
 from pyimage.errors import PyimageError
 
 FORMAT = "rules_pyimage.layer/v1"
@@ -154,14 +155,5 @@ def parse(obj: object, where: str) -> LayerDescriptor:
 
 def load(path: Path) -> LayerDescriptor:
     """Read and validate a descriptor file."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise PyimageError(
-            f"cannot read descriptor {path}: {err.strerror}; check the path"
-        ) from err
-    try:
-        obj = json.loads(data.decode("utf-8"))
-    except ValueError as err:  # bad UTF-8 too
-        raise PyimageError(f"descriptor {path} is not valid JSON ({err}); rebuild it") from err
-    return parse(obj, f"descriptor {path}")
+    where = f"descriptor {path}"
+    return parse(jsonio.load(path, "descriptor", "rebuild it"), where)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyimage import jsonio
 from pyimage.engine import layer
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
@@ -124,16 +125,7 @@ def _blob_path(root: Path, digest: str) -> Path:
 
 
 def _read_json_file(path: Path, what: str) -> object:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as err:
-        raise PyimageError(f"{what} {path} is missing; re-pull the base image") from err
-    except OSError as err:
-        raise PyimageError(f"cannot read {what} {path} ({err.strerror}); check it") from err
-    try:
-        return json.loads(data)
-    except ValueError as err:
-        raise PyimageError(f"{what} {path} is not valid JSON ({err}); re-pull the base") from err
+    return jsonio.load(path, what, "re-pull the base image")
 
 
 def _read_json_blob(root: Path, desc: object, what: str) -> dict[str, object]:
@@ -156,12 +148,7 @@ def _read_json_blob(root: Path, desc: object, what: str) -> dict[str, object]:
             f"base layout {root}: {what} blob {digest} does not match its digest or size;"
             " the layout is corrupt, re-pull the base image"
         )
-    try:
-        obj = json.loads(data)
-    except ValueError as err:
-        raise PyimageError(
-            f"base layout {root}: {what} blob {digest} is not valid JSON; re-pull the base"
-        ) from err
+    obj = jsonio.parse(data, f"base layout {root}: {what} blob {digest}", "re-pull the base")
     if not isinstance(obj, dict):
         raise PyimageError(f"base layout {root}: {what} blob {digest} is not a JSON object")
     return obj

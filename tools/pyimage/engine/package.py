@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import posixpath
 import re
@@ -58,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.errors import PyimageError
@@ -286,12 +286,7 @@ def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
     manifest's own directory.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise PyimageError(f"cannot read manifest {path}: {err.strerror}; check the path") from err
-    except ValueError as err:
-        raise PyimageError(f"manifest {path} is not valid JSON ({err}); fix it") from err
+    obj = jsonio.load(path, "manifest", "fix the rule that writes it")
     base = path.parent if src_root is None else Path(src_root)
     return parse_manifest(obj, base, f"manifest {path}")
 

@@ -1,0 +1,47 @@
+"""The layer planner: which pip packages go into which image layer (pure, no I/O).
+
+The public API is :func:`plan_fleet` and :func:`plan_image` over
+:class:`Package` and :class:`Image`, giving a :class:`Plan`. Beside the core,
+:mod:`pyimage.planner.metrics` and :mod:`pyimage.planner.baselines` score
+plans for benchmarks and reports; the core never imports them.
+"""
+
+from pyimage.planner.plan import (
+    DEFAULT_MAX_LAYERS,
+    FLEET_RESERVED_LAYERS,
+    MAX_LAYERS_LIMIT,
+    REASON_CAP,
+    REASON_KEPT,
+    REASON_LARGE,
+    REASON_SMALL,
+    SMALL_LAYER_BYTES,
+    Image,
+    ImagePlan,
+    Layer,
+    Package,
+    Plan,
+    check_max_layers,
+    package_budget,
+    plan_fleet,
+    plan_image,
+)
+
+__all__ = [
+    "DEFAULT_MAX_LAYERS",
+    "FLEET_RESERVED_LAYERS",
+    "MAX_LAYERS_LIMIT",
+    "REASON_CAP",
+    "REASON_KEPT",
+    "REASON_LARGE",
+    "REASON_SMALL",
+    "SMALL_LAYER_BYTES",
+    "Image",
+    "ImagePlan",
+    "Layer",
+    "Package",
+    "Plan",
+    "check_max_layers",
+    "package_budget",
+    "plan_fleet",
+    "plan_image",
+]

@@ -23,8 +23,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pyimage.planner.plan import SMALL_LAYER_BYTES
+from pyimage.planner.baselines import BASELINES
+from pyimage.planner.plan import SMALL_LAYER_BYTES, Image, Package, plan_fleet
 
 #: Image name -> its package layers (each a sequence of package ids).
 Layers = Mapping[str, Sequence[Sequence[str]]]
@@ -169,3 +171,68 @@ def measure(
         mean_layers=sum(totals) / len(totals) if totals else 0.0,
         over_cap=sum(1 for t in totals if t > max_layers),
     )
+
+
+#: The row of our planner in :func:`score`'s table.
+OURS = "pyimage plan"
+
+
+def score(
+    sizes: Mapping[str, int],
+    images: Mapping[str, Sequence[str]],
+    *,
+    base_layers: Mapping[str, int],
+    reserved_layers: int,
+    max_layers: int,
+    plan: Layers,
+    bumps: int = 30,
+) -> dict[str, tuple[Metrics, bool]]:
+    """Metrics of ``plan`` and of every baseline: name -> (metrics, respects cap)."""
+
+    def ours(s: Mapping[str, int], ims: Mapping[str, Sequence[str]], prev: Layers | None) -> Layers:
+        if prev is None and s is sizes and ims is images:
+            return plan
+        result = plan_fleet(
+            [Package(p, b) for p, b in s.items()],
+            [Image(n, tuple(pk), base_layers[n]) for n, pk in ims.items()],
+            max_layers,
+            reserved_layers=reserved_layers,
+            previous=prev,
+        )
+        return {im.name: [list(lay.packages) for lay in im.layers] for im in result.images}
+
+    rows: dict[str, tuple[Metrics, bool]] = {
+        OURS: (
+            measure(
+                sizes,
+                images,
+                base_layers=base_layers,
+                reserved_layers=reserved_layers,
+                max_layers=max_layers,
+                replan=ours,
+                bumps=bumps,
+            ),
+            True,
+        )
+    }
+    for name, (fn, respects_cap) in BASELINES.items():
+
+        def replan(
+            s: Mapping[str, int],
+            ims: Mapping[str, Sequence[str]],
+            prev: Layers | None,
+            fn: Any = fn,
+        ) -> Layers:
+            return fn(s, ims, base_layers, reserved_layers, max_layers)
+
+        m = measure(
+            sizes,
+            images,
+            base_layers=base_layers,
+            reserved_layers=reserved_layers,
+            max_layers=max_layers,
+            replan=replan,
+            bumps=bumps,
+        )
+        rows[name] = (m, respects_cap)
+    return rows

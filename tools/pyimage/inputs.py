@@ -1,0 +1,187 @@
+"""The input documents of pyimage's commands, each read and checked here.
+
+* FLEET.json and IMAGE.json: what ``pyimage plan`` plans (the planner's
+  contract with outside benchmarks, see docs/layer-planning.md);
+* FLEET_INPUTS.json: what the Bazel rule ``py_image_fleet`` hands the
+  ``fleet-*`` commands: per image (named by its label) its cap, the layers it
+  reserves (app, and the interpreter when it has one), its base layout (or
+  none), its platform and its packages' cached outputs::
+
+    {"images": {"//apps/api:image": {
+        "max_layers": 60, "reserved_layers": 1, "base": "path/to/layout" | null,
+        "platform": "linux/amd64",
+        "packages": [{"descriptor": "...json", "blob": "...tar.gz"}]}}}
+
+  (a package may also name its ``"tar"``; merges read it then instead of
+  inflating the blob);
+* LAYERS.json: the layers ``pyimage layout`` writes,
+  ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyimage import jsonio, planner
+from pyimage.engine import layer, oci_layout
+from pyimage.errors import PyimageError
+
+_FIX_PLAN_INPUT = "see the fleet format in docs/layer-planning.md"
+_FIX_BAZEL_INPUT = "rebuild it with Bazel"
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PyimageError(f"{what} must be a JSON object")
+    return value
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PyimageError(f"{what} {json.dumps(value)} must be a non-negative integer")
+    return value
+
+
+# --- FLEET.json and IMAGE.json (`pyimage plan`) --------------------------------
+
+
+def _size(path: str, pkg: str, value: Any) -> int:
+    entry = _object(value, f"{path}: package '{pkg}'")
+    if "installed_bytes" not in entry:
+        raise PyimageError(f"{path}: package '{pkg}' has no installed_bytes; add its size")
+    return _count(entry["installed_bytes"], f"{path}: package '{pkg}' has installed_bytes")
+
+
+def _packages(path: str, value: Any) -> list[planner.Package]:
+    table = _object(value, f'{path}: "packages"')
+    return [planner.Package(pkg, _size(path, pkg, entry)) for pkg, entry in table.items()]
+
+
+def _base_layers(path: str, name: str, entry: Mapping[str, Any]) -> int:
+    return _count(entry.get("base_layers", 0), f"{path}: image '{name}' has base_layers")
+
+
+def _package_list(path: str, name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise PyimageError(f"{path}: image '{name}' packages must be a list of ids")
+    return tuple(value)
+
+
+def read_fleet(path: str) -> tuple[list[planner.Package], list[planner.Image]]:
+    """Packages and images of a FLEET.json file."""
+    data = _object(jsonio.load(path, "fleet", _FIX_PLAN_INPUT), path)
+    for key in ("packages", "images"):
+        if key not in data:
+            raise PyimageError(f'{path}: no "{key}" object; see the fleet format in docs')
+    packages = _packages(path, data["packages"])
+    images = []
+    for name, entry in _object(data["images"], f'{path}: "images"').items():
+        obj = _object(entry, f"{path}: image '{name}'")
+        packages_of = _package_list(path, name, obj.get("packages", []))
+        images.append(planner.Image(name, packages_of, _base_layers(path, name, obj)))
+    return packages, images
+
+
+def read_image(path: str) -> tuple[list[planner.Package], planner.Image]:
+    """Packages and the image of an IMAGE.json file (single-image form)."""
+    data = _object(jsonio.load(path, "image", _FIX_PLAN_INPUT), path)
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise PyimageError(f'{path}: "name" must be the image name, a non-empty string')
+    packages = _packages(path, data.get("packages", {}))
+    image = planner.Image(name, tuple(p.id for p in packages), _base_layers(path, name, data))
+    return packages, image
+
+
+# --- FLEET_INPUTS.json (`pyimage fleet-*`) -------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetImage:
+    """One image of FLEET_INPUTS.json, its packages loaded from their descriptors."""
+
+    name: str
+    max_layers: int
+    reserved_layers: int
+    base_layers: int
+    members: dict[str, layer.Member]
+
+
+def _member(item: Any, where: str) -> layer.Member:
+    ok = (
+        isinstance(item, dict)
+        and all(isinstance(item.get(k), str) and item[k] for k in ("descriptor", "blob"))
+        and isinstance(item.get("tar", ""), str)
+    )
+    if not ok:
+        raise PyimageError(
+            f"{where} {item!r} needs 'descriptor' and 'blob' paths (and an optional 'tar');"
+            " fix the inputs file"
+        )
+    tar = item.get("tar")  # optional: merges inflate the blob without it
+    return layer.load_member(
+        Path(item["descriptor"]), Path(tar) if tar else None, Path(item["blob"])
+    )
+
+
+def read_inputs(path: str) -> list[FleetImage]:
+    """Read FLEET_INPUTS.json: each image's cap, reserved layers, base and packages."""
+    doc = jsonio.load(path, "fleet inputs", _FIX_BAZEL_INPUT)
+    images = doc.get("images") if isinstance(doc, dict) else None
+    if not isinstance(images, dict) or not images:
+        raise PyimageError(f"{path}: needs an 'images' object with at least one image")
+    out = []
+    for name in sorted(images):
+        entry = images[name]
+        where = f"{path}: image '{name}'"
+        if not isinstance(entry, dict):
+            raise PyimageError(f"{where} must be an object")
+        platform = oci_layout.Platform.parse(str(entry.get("platform", "linux/amd64")))
+        base = entry.get("base")
+        base_layers = oci_layout.read_base(Path(base), platform).layer_count if base else 0
+        items = entry.get("packages", [])
+        if not isinstance(items, list):
+            raise PyimageError(f"{where}: 'packages' must be a list")
+        members: dict[str, layer.Member] = {}
+        for item in items:
+            member = _member(item, f"{where}: package item")
+            for pkg in member.descriptor.packages:
+                members[pkg] = member
+        image = FleetImage(
+            name,
+            _count(entry.get("max_layers"), f"{where}: 'max_layers'"),
+            _count(entry.get("reserved_layers"), f"{where}: 'reserved_layers'"),
+            base_layers,
+            members,
+        )
+        planner.check_max_layers(image.max_layers)
+        planner.package_budget(
+            planner.Image(name, tuple(members), base_layers),
+            image.max_layers,
+            image.reserved_layers,
+        )
+        out.append(image)
+    return out
+
+
+# --- LAYERS.json (`pyimage layout`) --------------------------------------------
+
+
+def read_layers_file(path: Path) -> list[oci_layout.LayerInput]:
+    """Read a LAYERS.json: ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``."""
+    obj = jsonio.load(path, "layers file", "fix it")
+    raw = obj.get("layers") if isinstance(obj, dict) else None
+    if not isinstance(raw, list):
+        raise PyimageError(f"layers file {path}: needs a 'layers' list; see docs/layer-engine.md")
+    out = []
+    for i, item in enumerate(raw):
+        members = item.get("members") if isinstance(item, dict) else None
+        if not isinstance(members, list) or not members:
+            raise PyimageError(f"layers file {path}: layer {i} has no 'members' list; fix it")
+        loaded = [_member(m, f"layers file {path}: layer {i} member") for m in members]
+        out.append(oci_layout.LayerInput(tuple(loaded)))
+    return out

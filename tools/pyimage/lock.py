@@ -1,0 +1,198 @@
+"""Plans and fleet locks as files: the one owner of their format.
+
+A plan document (PLAN.json, written by ``pyimage plan``)::
+
+    {"max_layers": 60, "reserved_layers": 2, "images": {name: {
+        "base_layers": b, "package_layer_budget": n,
+        "layers": [{"packages": [id, ...], "bytes": n, "reason": "..."}]}}}
+
+with each image's package layers bottom to top. A fleet lock (the file a
+``py_image_fleet`` keeps in the source tree, written by ``pyimage
+fleet-plan``) is a plan document of the whole fleet in which each image
+carries its own ``max_layers`` and ``reserved_layers`` (images of one fleet
+may differ), marked ``"format": "rules_pyimage.fleet-lock/v1"``.
+
+A merged layer of the lock is stored once per fleet as ``<group id>.tar.gz``
+and ``<group id>.json`` (:func:`group_files`), the id hashing the sorted
+member ids. This module reads, writes and compares these documents; it plans
+nothing itself but asks :mod:`pyimage.planner`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyimage import jsonio, planner
+from pyimage.errors import PyimageError
+from pyimage.inputs import FleetImage
+
+FORMAT = "rules_pyimage.fleet-lock/v1"
+
+#: Image name -> its package layers, each a list of package ids.
+Layers = dict[str, list[list[str]]]
+
+
+def group_id(packages: Sequence[str]) -> str:
+    """The file name stem of a merged group: a hash of its sorted member ids."""
+    text = "\n".join(sorted(packages)).encode("utf-8")
+    return hashlib.sha256(text).hexdigest()[:24]
+
+
+def group_files(folder: Path, packages: Sequence[str]) -> tuple[Path, Path]:
+    """The blob and the descriptor of the merged layer of ``packages`` in ``folder``."""
+    stem = group_id(packages)
+    return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PyimageError(f"{what} must be a JSON object")
+    return value
+
+
+def layers_of(document: Any, path: str) -> Layers:
+    """Image name -> package layers of a plan document read from ``path``, checked."""
+    data = _object(document, path)
+    images = _object(data.get("images"), f'{path}: "images"')
+    out: Layers = {}
+    for name, entry in images.items():
+        layers = _object(entry, f"{path}: image '{name}'").get("layers")
+        if not isinstance(layers, list):
+            raise PyimageError(f"{path}: image '{name}' has no \"layers\" list")
+        out[name] = []
+        for lay in layers:
+            members = _object(lay, f"{path}: a layer of image '{name}'").get("packages")
+            if not isinstance(members, list) or not all(isinstance(p, str) for p in members):
+                raise PyimageError(
+                    f"{path}: a layer of image '{name}' needs \"packages\", a list of ids"
+                )
+            out[name].append(members)
+    return out
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """A plan document or a fleet lock, read once: its text's value and its layers."""
+
+    path: str
+    document: Mapping[str, Any]
+    layers: Layers = field(repr=False)
+
+    def reasons(self, image: str) -> dict[tuple[str, ...], str]:
+        """The recorded reason of each layer of ``image``, by its sorted members."""
+        entry = self.document["images"].get(image)
+        if entry is None:
+            return {}
+        return {
+            tuple(sorted(lay["packages"])): str(lay.get("reason", "")) for lay in entry["layers"]
+        }
+
+
+def read(path: str, what: str = "plan") -> PlanFile:
+    """Read and check a plan document or lock (``what`` names it in errors)."""
+    document = jsonio.load(path, what, "write it with `pyimage plan` or the fleet's `.update`")
+    return PlanFile(path, document, layers_of(document, path))
+
+
+def plan_document(plan: planner.Plan) -> dict[str, Any]:
+    """The plan document of a plan."""
+    images = {}
+    for img in plan.images:
+        images[img.name] = {
+            "base_layers": img.base_layers,
+            "package_layer_budget": img.budget,
+            "layers": [
+                {"packages": list(lay.packages), "bytes": lay.bytes, "reason": lay.reason}
+                for lay in img.layers
+            ],
+        }
+    return {
+        "max_layers": plan.max_layers,
+        "reserved_layers": plan.reserved_layers,
+        "images": images,
+    }
+
+
+def plan_lock(images: Sequence[FleetImage], previous: PlanFile | None) -> dict[str, Any]:
+    """The fleet lock of ``images``, keeping the layers of ``previous`` that still fit.
+
+    Caps and reserved layers may differ between images: the planner's one cap
+    is the largest, and each image's base is counted larger by the difference,
+    so that every image gets exactly its own budget. The lock records each
+    image's real ``base_layers``, ``max_layers`` and ``reserved_layers``. A
+    layer kept from ``previous`` keeps its reason there: an unchanged fleet
+    rewrites no line of its lock.
+    """
+    top = max(im.max_layers for im in images)
+    sizes: dict[str, int] = {}
+    for im in images:
+        for pid, member in im.members.items():
+            sizes[pid] = member.descriptor.tar_size
+    planned = planner.plan_fleet(
+        [planner.Package(pid, size) for pid, size in sizes.items()],
+        [
+            planner.Image(
+                im.name,
+                tuple(sorted(im.members)),
+                im.base_layers + im.reserved_layers + (top - im.max_layers),
+            )
+            for im in images
+        ],
+        top,
+        reserved_layers=0,
+        previous=previous.layers if previous else None,
+    )
+    doc = plan_document(planned)
+    for im in images:
+        entry = doc["images"][im.name]
+        entry["base_layers"] = im.base_layers
+        entry["max_layers"] = im.max_layers
+        entry["reserved_layers"] = im.reserved_layers
+        old = previous.reasons(im.name) if previous else {}
+        for lay in entry["layers"]:
+            why = old.get(tuple(sorted(lay["packages"])))
+            if why is not None and lay["reason"] == planner.REASON_KEPT:
+                lay["reason"] = why
+    del doc["reserved_layers"]
+    del doc["max_layers"]
+    doc["format"] = FORMAT
+    return doc
+
+
+def compare(lock_path: str | None, fresh_path: str) -> list[str]:
+    """Why the lock is not the plan made from it: one line per reason, none if current."""
+    fresh = read(fresh_path, "fleet plan")
+    if not lock_path:
+        return ["there is no lock file yet"]
+    old = jsonio.load(lock_path, "fleet lock", "rewrite it with the fleet's `.update` target")
+    if old == fresh.document:
+        return []
+    try:
+        old_layers = layers_of(old, lock_path)
+    except PyimageError as err:
+        raise PyimageError(
+            f"{lock_path}: not a fleet lock ({err}); rewrite it with the fleet's `.update` target"
+        ) from err
+    new_layers = fresh.layers
+    old_images, new_images = old["images"], fresh.document["images"]
+    reasons = []
+    for name in sorted(set(old_layers) | set(new_layers)):
+        if name not in old_layers:
+            reasons.append(f"image {name} is not in the lock")
+            continue
+        if name not in new_layers:
+            reasons.append(f"image {name} is in the lock but no longer in the fleet")
+            continue
+        had = {p for lay in old_layers[name] for p in lay}
+        has = {p for lay in new_layers[name] for p in lay}
+        for p in sorted(has - had):
+            reasons.append(f"image {name}: package {p} is not in the lock")
+        for p in sorted(had - has):
+            reasons.append(f"image {name}: package {p} is in the lock but not in the image")
+        if had == has and old_images[name] != new_images[name]:
+            reasons.append(f"image {name}: its layers or settings differ from the lock")
+    return reasons or ["the lock differs from the plan (format or settings)"]
