@@ -1,8 +1,8 @@
 """Shared helpers of the e2e harness scripts: errors, tools, progress, layouts.
 
 Standard library only. The harness scripts import this module from their own
-directory (``python3 e2e/harness/X.py`` puts it on ``sys.path``); tests add
-``e2e/harness`` to ``sys.path`` themselves.
+directory (``python3 e2e/harness/X.py`` puts it on ``sys.path``); under
+pytest, ``pythonpath`` of pyproject.toml puts ``e2e/harness`` there.
 """
 
 from __future__ import annotations

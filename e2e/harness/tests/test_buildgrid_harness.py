@@ -14,14 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import buildgrid
 import pytest
+from harnesslib import HarnessError
 
-HARNESS = Path(__file__).resolve().parents[2] / "e2e" / "harness"
-if str(HARNESS) not in sys.path:
-    sys.path.insert(0, str(HARNESS))
-
-import buildgrid  # noqa: E402
-from harnesslib import HarnessError  # noqa: E402
+HARNESS = Path(__file__).resolve().parents[1]  # e2e/harness
 
 
 @pytest.fixture(scope="module")

@@ -19,21 +19,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import base_image
+import finish_image
+import harnesslib
+import naive_layers
+import podman_run
 import pytest
+import registry
 from enginekit import build_package, pyimage
 
-from pyimage.oci_layout import LayerInput, write_layout
+from pyimage.engine.oci_layout import LayerInput, write_layout
 
-HARNESS = Path(__file__).resolve().parents[2] / "e2e" / "harness"
-if str(HARNESS) not in sys.path:
-    sys.path.insert(0, str(HARNESS))
-
-import base_image  # noqa: E402
-import finish_image  # noqa: E402
-import harnesslib  # noqa: E402
-import naive_layers  # noqa: E402
-import podman_run  # noqa: E402
-import registry  # noqa: E402
+HARNESS = Path(__file__).resolve().parents[1]  # e2e/harness
 
 
 def need(*tools: str) -> None:
@@ -219,12 +216,16 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
 def test_base_build_lock_makes_a_second_run_wait(tmp_path: Path) -> None:
     lock = tmp_path / "k.lock"
     child = (
-        f"import sys; sys.path.insert(0, {str(HARNESS)!r}); import base_image, pathlib\n"
+        "import base_image, pathlib\n"
         f"with base_image.locked(pathlib.Path({str(lock)!r})): print('got it', flush=True)\n"
     )
     with base_image.locked(lock):
         proc = subprocess.Popen(
-            [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", child],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(HARNESS)},
         )
         assert proc.stderr is not None
         first = proc.stderr.readline()  # written just before it blocks
