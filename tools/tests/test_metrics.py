@@ -7,15 +7,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from pyimage.planner import baselines
-from pyimage.planner.metrics import (
-    Layers,
-    bump_ratio,
-    measure,
-    pair_ratio,
-    rewrite_ratio,
-    small_layers,
-    storage_ratio,
-)
+from pyimage.planner.guard import pair_ratio, rewrite_ratio, storage_ratio
+from pyimage.planner.metrics import Layers, bump_ratio, measure, small_layers
 
 SIZES = {"a==1": 10, "b==1": 5}
 IMAGES = {"x": ["a==1", "b==1"], "y": ["a==1"]}

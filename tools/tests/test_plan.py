@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.errors import PyimageError
-from pyimage.planner import baselines, metrics
+from pyimage.planner import baselines, guard, search
 from pyimage.planner import plan as core
 from pyimage.planner.plan import (
     MAX_LAYERS_LIMIT,
@@ -138,18 +138,18 @@ def test_small_layers_are_folded(monkeypatch: pytest.MonkeyPatch) -> None:
     rnd = random.Random(3)
     pkgs = [Package(f"s{k}==1", 50_000) for k in range(30)]
     images = [Image(f"i{j}", tuple(p.id for p in pkgs if rnd.random() < 0.6), 2) for j in range(6)]
-    monkeypatch.setattr(core, "FOLD_MAX_COST", 0)
+    monkeypatch.setattr(search, "FOLD_MAX_COST", 0)
     unfolded = small_counts(plan_fleet(pkgs, images, 100))
     # Every image fits the cap, so the largest-first plan stores nothing
     # twice and by default no fold may either: lift both limits.
-    monkeypatch.setattr(core, "FOLD_MAX_COST", float("inf"))
+    monkeypatch.setattr(search, "FOLD_MAX_COST", float("inf"))
     monkeypatch.setattr(core, "largest_first_duplicates", lambda *_: 1 << 60)
     plan = plan_fleet(pkgs, images, 100)
     check_invariants(plan, images, {p.id: p.bytes for p in pkgs})
     small = small_counts(plan)
-    assert sum(unfolded) / len(unfolded) > core.SMALL_LAYERS_MEAN
-    assert sum(small) / len(small) <= core.SMALL_LAYERS_MEAN
-    assert max(small) <= core.SMALL_LAYERS_MAX
+    assert sum(unfolded) / len(unfolded) > search.SMALL_LAYERS_MEAN
+    assert sum(small) / len(small) <= search.SMALL_LAYERS_MEAN
+    assert max(small) <= search.SMALL_LAYERS_MAX
     # With the default limits, folding lies in between.
     monkeypatch.undo()
     default = small_counts(plan_fleet(pkgs, images, 100))
@@ -199,9 +199,9 @@ def test_plan_losing_to_largest_first_is_made_again_weighing_pulls_more(
 
     def scores(layers: Mapping[str, Sequence[Sequence[str]]]) -> tuple[float, float, float]:
         return (
-            metrics.storage_ratio(sizes, named, layers),
-            metrics.pair_ratio(sizes, named, layers),
-            metrics.rewrite_ratio(sizes, layers),
+            guard.storage_ratio(sizes, named, layers),
+            guard.pair_ratio(sizes, named, layers),
+            guard.rewrite_ratio(sizes, layers),
         )
 
     def layers_of(plan: Plan) -> dict[str, list[tuple[str, ...]]]:
@@ -278,12 +278,12 @@ def test_random_fleets_fit_the_cap_and_cover_every_package(fleet: tuple) -> None
     pkgs, images, cap = fleet
     sizes = {p.id: p.bytes for p in pkgs}
     check_invariants(plan_fleet(pkgs, images, cap), images, sizes)
-    saved = core.COSTED_MERGE_LIMIT
-    core.COSTED_MERGE_LIMIT = 0
+    saved = search.COSTED_MERGE_LIMIT
+    search.COSTED_MERGE_LIMIT = 0
     try:
         check_invariants(plan_fleet(pkgs, images, cap), images, sizes)
     finally:
-        core.COSTED_MERGE_LIMIT = saved
+        search.COSTED_MERGE_LIMIT = saved
 
 
 @PROPERTY

@@ -1,4 +1,4 @@
-"""Known layering strategies, to compare a plan against (pure).
+"""Known layering strategies, to compare a plan against in benchmarks (pure).
 
 Each baseline takes package sizes, image -> package ids, image -> base layer
 count, the reserved layer count and the cap, and returns image -> package
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+
+from pyimage.planner import guard
 
 Baseline = Callable[
     [Mapping[str, int], Mapping[str, Sequence[str]], Mapping[str, int], int, int],
@@ -64,16 +66,9 @@ def largest_first(
     reserved: int,
     cap: int,
 ) -> dict[str, list[list[str]]]:
-    """Nix style, per image: budget-1 largest alone, the rest in one layer."""
-    out: dict[str, list[list[str]]] = {}
-    for n, pkgs in images.items():
-        budget = max(1, cap - base[n] - reserved)
-        order = sorted(pkgs, key=lambda p: (-sizes[p], p))
-        if len(order) <= budget:
-            out[n] = [[p] for p in order]
-        else:
-            out[n] = [[p] for p in order[: budget - 1]] + [sorted(order[budget - 1 :])]
-    return out
+    """Nix style, per image: budget-1 largest alone, the rest in one layer (the guard's)."""
+    budgets = {n: max(1, cap - base[n] - reserved) for n in images}
+    return guard.largest_first(sizes, images, budgets)
 
 
 def one_per_package(

@@ -1,4 +1,4 @@
-"""Fleet metrics of a layer plan (pure; definitions of issue 3).
+"""Fleet metrics of a layer plan, for benchmarks and ``pyimage report`` (pure).
 
 A layer is identified by its exact member set: the project promises that a
 layer's bytes depend only on its members, so two images share a layer exactly
@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyimage.planner.baselines import BASELINES
-from pyimage.planner.plan import SMALL_LAYER_BYTES, Image, Package, plan_fleet
+from pyimage.planner.guard import layer_ids, pair_ratio, storage_ratio
+from pyimage.planner.model import SMALL_LAYER_BYTES, Image, Package, PlanLayers
+from pyimage.planner.plan import plan_fleet
 
 #: Image name -> its package layers (each a sequence of package ids).
-Layers = Mapping[str, Sequence[Sequence[str]]]
+Layers = PlanLayers
 #: (sizes, image packages) -> a plan: used to re-plan after a bump.
 Replanner = Callable[[Mapping[str, int], Mapping[str, Sequence[str]], Layers | None], Layers]
 
@@ -45,62 +47,6 @@ class Metrics:
     max_layers: int
     mean_layers: float
     over_cap: int
-
-
-def _ids(plan: Layers) -> dict[str, set[frozenset[str]]]:
-    return {name: {frozenset(layer) for layer in layers} for name, layers in plan.items()}
-
-
-def _distinct(plan: Layers) -> set[frozenset[str]]:
-    """The fleet's distinct layers (by member set)."""
-    distinct: set[frozenset[str]] = set()
-    for layers in _ids(plan).values():
-        distinct |= layers
-    return distinct
-
-
-def storage_ratio(
-    sizes: Mapping[str, int], images: Mapping[str, Sequence[str]], plan: Layers
-) -> float:
-    """Distinct layer bytes over distinct package bytes."""
-    distinct = _distinct(plan)
-    stored = sum(sizes[p] for layer in distinct for p in layer)
-    used = {p for pkgs in images.values() for p in pkgs}
-    need = sum(sizes[p] for p in used)
-    return stored / need if need else 1.0
-
-
-def pair_ratio(
-    sizes: Mapping[str, int], images: Mapping[str, Sequence[str]], plan: Layers
-) -> float:
-    """Mean, over ordered image pairs, of bytes pulled over bytes missing."""
-    ids = _ids(plan)
-    names = sorted(images)
-    held = {n: set(images[n]) for n in names}
-    layer_bytes = {lay: sum(sizes[p] for p in lay) for ls in ids.values() for lay in ls}
-    ratios = []
-    for a in names:
-        for b in names:
-            if a == b:
-                continue
-            missing = sum(sizes[p] for p in held[b] - held[a])
-            if missing == 0:
-                continue
-            pulled = sum(layer_bytes[lay] for lay in ids[b] - ids[a])
-            ratios.append(pulled / missing)
-    return sum(ratios) / len(ratios) if ratios else 1.0
-
-
-def rewrite_ratio(sizes: Mapping[str, int], plan: Layers) -> float:
-    """Bytes of the layers holding each package, summed over the packages,
-    over the packages' bytes: what bumping every package once would re-push
-    if nothing else changed (1.0 when every package has a layer of its own).
-    A cheap stand-in for the bump metric, which re-plans for every bump."""
-    distinct = _distinct(plan)
-    rewritten = sum(sum(sizes[p] for p in layer) * len(layer) for layer in distinct)
-    used = {p for layer in distinct for p in layer}
-    total = sum(sizes[p] for p in used)
-    return rewritten / total if total else 1.0
 
 
 def small_layers(sizes: Mapping[str, int], plan: Layers) -> float:
@@ -134,7 +80,7 @@ def bump_ratio(
 ) -> float:
     """Bytes of new layers per byte of bumped packages, over a sample of bumps."""
     before_plan = replan(sizes, images, None)
-    before = set().union(*_ids(before_plan).values()) if before_plan else set()
+    before = set().union(*layer_ids(before_plan).values()) if before_plan else set()
     pushed = 0
     bumped = 0
     for p in bump_sample(sizes, images, bumps, seed):
@@ -143,7 +89,7 @@ def bump_ratio(
         new_sizes[q] = new_sizes.pop(p)
         new_images = {n: [q if x == p else x for x in pkgs] for n, pkgs in images.items()}
         after_plan = replan(new_sizes, new_images, before_plan)
-        after = set().union(*_ids(after_plan).values()) if after_plan else set()
+        after = set().union(*layer_ids(after_plan).values()) if after_plan else set()
         pushed += sum(new_sizes[x] for layer in after - before for x in layer)
         bumped += sizes[p]
     return pushed / bumped if bumped else 1.0
