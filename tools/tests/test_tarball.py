@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.engine import package as tarball
-from pyimage.engine.package import END_MEMBER, GZIP_HEADER
+from pyimage.engine.tarformat import END_MEMBER, GZIP_HEADER, tar_header
 from pyimage.errors import PyimageError
 
 # Names that exercise sorting, PAX (long and non-ASCII) and nesting.
@@ -112,13 +112,13 @@ def test_pax_only_where_needed(tmp_path: Path) -> None:
 
 def test_size_of_8gib_goes_to_pax() -> None:
     size = 8 << 30
-    header = tarball.tar_header("big.bin", 0o644, size, b"0")
+    header = tar_header("big.bin", 0o644, size, b"0")
     with tarfile.open(fileobj=io.BytesIO(header + b"\0" * 512), mode="r|") as tf:
         info = tf.next()
         assert info is not None
         assert info.size == size
         assert info.pax_headers["size"] == str(size)
-    small = tarball.tar_header("big.bin", 0o644, size - 1, b"0")
+    small = tar_header("big.bin", 0o644, size - 1, b"0")
     assert len(small) == 512
 
 

@@ -26,7 +26,7 @@ paths for conflict checks. Example (one package)::
 
 The blob is three gzip members: the directory entries (``gzip_dirs_size``
 bytes), then the files and symlinks (up to ``gzip_body_size``), then the
-constant :data:`pyimage.engine.package.END_MEMBER` (the two 512-byte end blocks).
+constant :data:`pyimage.engine.tarformat.END_MEMBER` (the two 512-byte end blocks).
 The tar splits at the same points: ``tar_dirs_size`` bytes of directory
 entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
 ``entries`` end in ``/``; a merged layer's descriptor lists all its packages

@@ -1,7 +1,7 @@
 """Merged layers and conflict checks.
 
 Every package blob is gzip(directories) + gzip(files and symlinks) + the
-constant :data:`~pyimage.engine.package.END_MEMBER`. A merged layer is:
+constant :data:`~pyimage.engine.tarformat.END_MEMBER`. A merged layer is:
 
 1. one fresh gzip member holding the union of the members' directory entries
    (headers only: small, built from the descriptors' path index);
@@ -38,18 +38,19 @@ import itertools
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine.descriptor import LayerDescriptor
-from pyimage.engine.package import (
+from pyimage.engine.tarformat import (
     END_BLOCKS,
     END_MEMBER,
     GzipMembers,
     dir_header,
     sort_key,
+    tar_spans,
 )
 from pyimage.errors import PyimageError
 from pyimage.fsutil import place_blob, replace_together
@@ -168,50 +169,6 @@ def _read_range(path: Path, start: int, length: int, feed: Feed, what: str) -> N
                 left -= got
     except OSError as err:
         raise PyimageError(f"cannot read {what} {path} ({err.strerror}); rebuild it") from err
-
-
-def _pax_path_and_size(records: bytes) -> tuple[str | None, int | None]:
-    path = size = None
-    pos = 0
-    while pos < len(records):
-        space = records.index(b" ", pos)
-        length = int(records[pos:space])
-        key, _, value = records[space + 1 : pos + length - 1].partition(b"=")
-        if key == b"path":
-            path = value.decode("utf-8")
-        elif key == b"size":
-            size = int(value)
-        pos += length
-    return path, size
-
-
-def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]]:
-    """Walk the tar entries of ``path`` in ``[start, end)``: (name, span start, span end).
-
-    A span covers the entry's PAX header (if any), its header and padded data.
-    Only the subset of tar that :mod:`pyimage.engine.package` writes is understood.
-    """
-    with path.open("rb") as f:
-        pos = start
-        while pos < end:
-            span = pos
-            f.seek(pos)
-            header = f.read(512)
-            name = size = None
-            if len(header) == 512 and header[156:157] == b"x":
-                pax_len = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
-                name, size = _pax_path_and_size(f.read(pax_len))
-                pos += 512 + pax_len + (-pax_len % 512)
-                f.seek(pos)
-                header = f.read(512)
-            if len(header) != 512 or header[257:262] != b"ustar":
-                raise PyimageError(f"tar {path} is corrupt at byte {pos}; rebuild the package")
-            if name is None:
-                name = header[:100].rstrip(b"\0").decode("utf-8")
-            if size is None:
-                size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
-            pos += 512 + size + (-size % 512)
-            yield name.rstrip("/"), span, pos
 
 
 @dataclass

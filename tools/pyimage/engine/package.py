@@ -52,7 +52,6 @@ import os
 import posixpath
 import re
 import stat
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -60,22 +59,21 @@ from typing import BinaryIO
 from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
+from pyimage.engine.tarformat import (
+    BLOCK,
+    CHUNK,
+    END_BLOCKS,
+    END_MEMBER,
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    GzipMembers,
+    dir_header,
+    sort_key,
+    tar_header,
+)
 from pyimage.errors import PyimageError
 from pyimage.fsutil import replace_together
-
-BLOCK = 512
-END_BLOCKS = b"\0" * (2 * BLOCK)
-GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-# gzip(1024 zero bytes) with GZIP_HEADER, as a literal so that it never depends on
-# the zlib in use: every blob ends with these bytes and a merge appends them once.
-END_MEMBER = bytes.fromhex("1f8b08000000000000ff63601805a360148c5400002eafb5ef00040000")
-GZIP_LEVEL = 6
-CHUNK = 1 << 20
-PAX_SIZE_LIMIT = 8 << 30  # ustar's 11 octal digits hold sizes below 8 GiB
-MODE_DIR = 0o755
-MODE_EXEC = 0o755
-MODE_FILE = 0o644
-MODE_LINK = 0o777
 
 
 @dataclass(frozen=True)
@@ -143,11 +141,6 @@ def drop_rules_python_shims(manifest: Manifest) -> Manifest:
     """
     kept = tuple(e for e in manifest.entries if not _is_rules_python_shim(e))
     return Manifest(manifest.package, kept, manifest.root)
-
-
-def sort_key(path: str) -> tuple[bytes, ...]:
-    """Order of entries: by path components, so a directory precedes its contents."""
-    return tuple(part.encode("utf-8") for part in path.split("/"))
 
 
 def _parse_mode(package: str, path: str, value: object) -> bool:
@@ -294,118 +287,7 @@ def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
 # --- tar headers -------------------------------------------------------------
 
 
-def _octal(value: int, width: int) -> bytes:
-    return b"%0*o\0" % (width - 1, value)
-
-
-def _pax_record(key: str, value: bytes) -> bytes:
-    body = b" " + key.encode("ascii") + b"=" + value + b"\n"
-    length = len(body) + 1
-    while len(str(length).encode()) + len(body) != length:
-        length = len(str(length).encode()) + len(body)
-    return str(length).encode() + body
-
-
-def _ascii_stand_in(raw: bytes) -> bytes:
-    """A short ASCII name for the ustar field when the real one lives in a PAX record."""
-    return raw.decode("utf-8").encode("ascii", "replace")[:100]
-
-
-def _ustar(name: bytes, mode: int, size: int, typeflag: bytes, linkname: bytes = b"") -> bytes:
-    header = b"".join(
-        (
-            name.ljust(100, b"\0"),
-            _octal(mode, 8),
-            _octal(0, 8),  # uid
-            _octal(0, 8),  # gid
-            _octal(size, 12),
-            _octal(0, 12),  # mtime
-            b" " * 8,  # checksum, filled below
-            typeflag,
-            linkname.ljust(100, b"\0"),
-            b"ustar\x0000",
-            b"\0" * 32,  # uname
-            b"\0" * 32,  # gname
-            _octal(0, 8),  # devmajor
-            _octal(0, 8),  # devminor
-            b"\0" * 155,  # prefix
-            b"\0" * 12,
-        )
-    )
-    checksum = b"%06o\0 " % sum(header)
-    return header[:148] + checksum + header[156:]
-
-
-def tar_header(name: str, mode: int, size: int, typeflag: bytes, linkname: str = "") -> bytes:
-    """Header block(s) of one entry: a PAX header first when ustar cannot hold it."""
-    raw_name = name.encode("utf-8")
-    raw_link = linkname.encode("utf-8")
-    records = []
-    if len(raw_name) > 100 or not raw_name.isascii():
-        records.append(_pax_record("path", raw_name))
-        raw_name = _ascii_stand_in(raw_name)
-    if len(raw_link) > 100 or not raw_link.isascii():
-        records.append(_pax_record("linkpath", raw_link))
-        raw_link = _ascii_stand_in(raw_link)
-    ustar_size = size
-    if size >= PAX_SIZE_LIMIT:
-        records.append(_pax_record("size", str(size).encode()))
-        ustar_size = 0
-    main = _ustar(raw_name, mode, ustar_size, typeflag, raw_link)
-    if not records:
-        return main
-    pax = b"".join(records)
-    pax_header = _ustar(b"././@PaxHeader", 0o644, len(pax), b"x")
-    return pax_header + pax + b"\0" * (-len(pax) % BLOCK) + main
-
-
-def dir_header(path: str) -> bytes:
-    """The header of a directory entry (``path`` without its trailing slash)."""
-    return tar_header(path + "/", MODE_DIR, 0, b"5")
-
-
 # --- streaming writer --------------------------------------------------------
-
-
-class GzipMembers:
-    """Writes deterministic gzip members to ``out``, hashing and counting every byte."""
-
-    def __init__(self, out: BinaryIO, digest: hashlib._Hash | None = None) -> None:
-        self.out = out
-        self.hash = digest if digest is not None else hashlib.sha256()
-        self.size = 0
-        self.comp: zlib._Compress | None = None
-        self.crc = 0
-        self.isize = 0
-
-    def emit(self, data: bytes | memoryview) -> None:
-        """Write already-compressed bytes (whole members) as they are."""
-        if data:
-            self.out.write(data)
-            self.hash.update(data)
-            self.size += len(data)
-
-    def start(self) -> None:
-        """Begin a member: fixed header, fresh deflate state."""
-        self.comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, 9)
-        self.crc = 0
-        self.isize = 0
-        self.emit(GZIP_HEADER)
-
-    def write(self, data: bytes | memoryview) -> None:
-        """Compress ``data`` into the current member."""
-        assert self.comp is not None
-        self.crc = zlib.crc32(data, self.crc)
-        self.isize += len(data)
-        self.emit(self.comp.compress(data))
-
-    def end(self) -> None:
-        """Finish the current member (deflate end, CRC-32, size mod 2**32)."""
-        assert self.comp is not None
-        self.emit(self.comp.flush(zlib.Z_FINISH))
-        isize = self.isize & 0xFFFFFFFF
-        self.emit(self.crc.to_bytes(4, "little") + isize.to_bytes(4, "little"))
-        self.comp = None
 
 
 class _Sink:
