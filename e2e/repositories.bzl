@@ -4,7 +4,7 @@ def _local_oci_layout_impl(rctx):
     cache = rctx.os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage")
     path = "{}/e2e-bases/{}".format(cache, rctx.attr.kind)
     if not rctx.path(path + "/index.json").exists:
-        fail("no {} base image at {}: run `python3 e2e/harness/base_image.py make --kind {}` (e2e/run_e2e.py does)".format(
+        fail("no {} base image at {}: run `python3 e2e/harness/base_image.py make --kind {}` (the e2e tests, `tools/test e2e`, do; see e2e/harness/README.md)".format(
             rctx.attr.kind,
             path,
             rctx.attr.kind,

@@ -1,7 +1,13 @@
 """`py_image`: a Python container image with shared, capped package layers."""
 
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
-load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_inputs", "py_image_layers", "py_image_plan")
+
+# //py/private is private to rules_pyimage, not to //py: //oci loads it too.
+load("//py/private:image_common.bzl", "DEFAULT_MAX_LAYERS")  # buildifier: disable=bzl-visibility
+load("//py/private:internal_kwargs.bzl", "internal_kwargs")  # buildifier: disable=bzl-visibility
+load("//py/private:py_image_inputs.bzl", "py_image_inputs")  # buildifier: disable=bzl-visibility
+load("//py/private:py_image_layers.bzl", "py_image_layers")  # buildifier: disable=bzl-visibility
+load("//py/private:py_image_plan.bzl", "py_image_plan")  # buildifier: disable=bzl-visibility
 load(":repo_tags.bzl", "default_repo_tag", "repo_tags_file")
 
 def py_image(
@@ -34,7 +40,17 @@ def py_image(
       loads the image into the local container runtime; its output group
       `tarball` is the image as a `docker load` tarball.
     - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
-    - `<name>.inputs`: what a `py_image_fleet` plans of this image.
+    - `<name>.inputs`: what a `py_image_fleet` plans of this image
+      (visible to every package, for the fleet).
+    - `<name>.layers_layout`, `_app_layer`, `_entrypoint`, `_env`: the
+      outputs of `<name>.layers` that `oci_image` takes; `<name>.repo_tags`
+      when `repo_tags` is a file.
+
+    `<name>` and `<name>.load` get every keyword argument of `**kwargs`; the
+    others are the macro's own: they get only Bazel's common attributes among
+    them (`tags`, `visibility`, `testonly`, `target_compatible_with`, ...,
+    see py/private/internal_kwargs.bzl) and the tag `manual`, so that
+    `bazel build //...` builds them as dependencies of `<name>` only.
 
     Args:
         name: name of the image target.
@@ -59,13 +75,14 @@ def py_image(
             docs/guide.md).
         fleet: a `py_image_fleet` whose lock file this image follows, so that
             its layers shared with other images are byte-identical.
-        **kwargs: common attributes (tags, visibility, testonly, ...), given to every target.
+        **kwargs: attributes of `<name>` and `<name>.load` (`tags`,
+            `visibility`, `testonly`, ...); the macro's other targets get
+            only the common ones, and `manual`.
     """
     image_name = "//{}:{}".format(native.package_name(), name)
+    internal = internal_kwargs(kwargs)
 
     # Any py_image_fleet of the repository may plan this image.
-    inputs_kwargs = dict(kwargs)
-    inputs_kwargs["visibility"] = ["//visibility:public"]
     py_image_inputs(
         name = name + ".inputs",
         binary = binary,
@@ -73,7 +90,7 @@ def py_image(
         image_name = image_name,
         max_layers = max_layers,
         platform = platform,
-        **inputs_kwargs
+        **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
     layers = name + ".layers"
     py_image_layers(
@@ -87,7 +104,7 @@ def py_image(
         platform = platform,
         fleet = fleet,
         image_name = image_name,
-        **kwargs
+        **internal
     )
     parts = {}
     for group in ["layout", "app_layer", "entrypoint", "env"]:
@@ -96,12 +113,12 @@ def py_image(
             name = parts[group],
             srcs = [":" + layers],
             output_group = group,
-            **kwargs
+            **internal_kwargs(kwargs, filegroup = True)
         )
     py_image_plan(
         name = name + ".plan",
         layers = ":" + layers,
-        **kwargs
+        **internal
     )
     oci_image(
         name = name,
@@ -127,7 +144,7 @@ def py_image(
             name = name + ".repo_tags",
             src = repo_tags,
             image = image_name,
-            **kwargs
+            **internal
         )
         repo_tags = ":" + name + ".repo_tags"
     else:

@@ -1,7 +1,7 @@
 """`py_image_fleet`: one layer plan for all images of a repository, kept in a lock file."""
 
-load(":image_paths.bzl", "runfiles_path")
 load(":providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
+load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 def _fleet_inputs(ctx):
     """FLEET_INPUTS.json (see tools/pyimage/fleet_cli.py) and the files it names."""
@@ -122,39 +122,27 @@ py_image_fleet_rule = rule(
     },
 )
 
-def _script(ctx, body):
-    """An executable bash script with the pyimage tool and the fleet's files in its runfiles."""
+def _script(ctx, mode, **kwargs):
+    """An executable script (`mode` of run_pyimage.sh.tpl) with pyimage and the fleet's files in its runfiles."""
     fleet = ctx.attr.fleet[PyImageFleetInfo]
-    tool = ctx.attr._pyimage[DefaultInfo].files_to_run.executable
-    script = ctx.actions.declare_file(ctx.label.name + ".sh")
-    lock = runfiles_path(ctx, fleet.lock) if fleet.lock else ""
-    ctx.actions.write(script, """#!/usr/bin/env bash
-set -euo pipefail
-r="${{RUNFILES_DIR:-$0.runfiles}}"
-export RUNFILES_DIR="$r"
-pyimage="$r/{tool}"
-plan="$r/{plan}"
-lock_arg=()
-[ -n "{lock}" ] && lock_arg=(--lock "$r/{lock}")
-{body}
-""".format(tool = runfiles_path(ctx, tool), plan = runfiles_path(ctx, fleet.plan), lock = lock, body = body), is_executable = True)
+    script = run_script(
+        ctx,
+        mode,
+        tool = ctx.executable._pyimage,
+        plan = fleet.plan,
+        lock = fleet.lock,
+        lock_path = ctx.attr.lock_path,
+        **kwargs
+    )
     files = [fleet.plan] + ([fleet.lock] if fleet.lock else [])
     runfiles = ctx.runfiles(files = files).merge(ctx.attr._pyimage[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 
 def _update_impl(ctx):
-    return _script(ctx, """
-dest="${{BUILD_WORKSPACE_DIRECTORY:?run this with bazel run}}/{lock}"
-cp "$plan" "$dest.tmp.$$"
-chmod 644 "$dest.tmp.$$"
-mv "$dest.tmp.$$" "$dest"
-echo "wrote $dest"
-""".format(lock = ctx.attr.lock_path))
+    return _script(ctx, "fleet-update")
 
 def _test_impl(ctx):
-    return _script(ctx, """
-exec "$pyimage" fleet-check "${{lock_arg[@]}}" --plan "$plan" --lock-path "{lock}" --update-target "{update}"
-""".format(lock = ctx.attr.lock_path, update = ctx.attr.update_target))
+    return _script(ctx, "fleet-check", update_target = ctx.attr.update_target)
 
 _SCRIPT_ATTRS = {
     "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
@@ -164,17 +152,12 @@ _SCRIPT_ATTRS = {
         executable = True,
         cfg = "target",
     ),
+    "_run_template": RUN_TEMPLATE,
 }
 
 def _report_impl(ctx):
     fleet = ctx.attr.fleet[PyImageFleetInfo]
-    script = ctx.actions.declare_file(ctx.label.name + ".sh")
-    ctx.actions.write(script, """#!/usr/bin/env bash
-set -euo pipefail
-r="${{RUNFILES_DIR:-$0.runfiles}}"
-cat "$r/{report}"
-echo "(JSON: bazel-bin/{json})"
-""".format(report = runfiles_path(ctx, fleet.report), json = fleet.report_json.short_path), is_executable = True)
+    script = run_script(ctx, "fleet-report", report = fleet.report, report_json = fleet.report_json)
     return [
         DefaultInfo(
             executable = script,
@@ -186,7 +169,10 @@ echo "(JSON: bazel-bin/{json})"
 py_image_fleet_report = rule(
     implementation = _report_impl,
     executable = True,
-    attrs = {"fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo])},
+    attrs = {
+        "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
+        "_run_template": RUN_TEMPLATE,
+    },
     doc = "`bazel run` prints what the fleet's plan shares and the bytes it stores.",
 )
 
@@ -231,7 +217,9 @@ def py_image_fleet(name, images, lock = None, **kwargs):
             targets are what is planned).
         lock: the lock file's name in this package; default `<name>.lock.json`.
             It may be missing until the first `bazel run :<name>.update`.
-        **kwargs: common attributes (tags, visibility, ...).
+        **kwargs: attributes of every target it makes (tags, visibility,
+            ...). Each is a command users run (build, `.update`, `.report`,
+            `_test`), so none is internal or tagged `manual`.
     """
     lock_name = lock or name + ".lock.json"
     found = native.glob([lock_name], allow_empty = True)

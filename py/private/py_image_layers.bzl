@@ -149,8 +149,13 @@ def _py_image_layers_impl(ctx):
     layout = ctx.actions.declare_directory(ctx.label.name + ".layout")
     plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
     packages = sorted(packages_info.packages.to_list(), key = lambda p: p.id)
+
+    # Two arguments per package: in a params file, which pyimage expands
+    # (`--params-file=PATH`, shell-quoted), so that no image outgrows the
+    # command line's limit.
     args = ctx.actions.args()
-    args.add("image")
+    args.use_param_file("--params-file=%s", use_always = True)
+    args.set_param_file_format("shell")
     args.add("--out", layout.path)
     args.add("--plan-out", plan)
     args.add("--max-layers", ctx.attr.max_layers)
@@ -181,7 +186,7 @@ def _py_image_layers_impl(ctx):
         inputs.extend([p.descriptor, p.blob])
     ctx.actions.run(
         executable = ctx.executable._pyimage,
-        arguments = [args],
+        arguments = ["image", args],
         inputs = inputs,
         outputs = [layout, plan],
         mnemonic = "PyImageLayout",

@@ -1,23 +1,11 @@
 """`py_image_plan`: shows an image's layer plan report."""
 
-load(":image_paths.bzl", "runfiles_path")
 load(":providers.bzl", "PyImageLayersInfo")
+load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 def _py_image_plan_impl(ctx):
     plan = ctx.attr.layers[PyImageLayersInfo].plan
-    tool = ctx.attr._pyimage[DefaultInfo].files_to_run.executable
-    script = ctx.actions.declare_file(ctx.label.name + ".sh")
-    ctx.actions.write(
-        script,
-        """#!/usr/bin/env bash
-# Prints the layer plan report of {label} as a table.
-set -euo pipefail
-r="${{RUNFILES_DIR:-$0.runfiles}}"
-export RUNFILES_DIR="$r"
-exec "$r/{tool}" show-plan "$r/{plan}"
-""".format(label = ctx.attr.layers.label, tool = runfiles_path(ctx, tool), plan = runfiles_path(ctx, plan)),
-        is_executable = True,
-    )
+    script = run_script(ctx, "show-plan", tool = ctx.executable._pyimage, plan = plan)
     runfiles = ctx.runfiles(files = [plan]).merge(ctx.attr._pyimage[DefaultInfo].default_runfiles)
     return [DefaultInfo(
         executable = script,
@@ -43,5 +31,6 @@ planner's reason for each); `bazel run` prints it as a table.""",
             executable = True,
             cfg = "target",
         ),
+        "_run_template": RUN_TEMPLATE,
     },
 )

@@ -2,7 +2,9 @@
 
 load("@bazel_skylib//lib:sets.bzl", "sets")
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
-load("//py:defs.bzl", "PyImagePackagesInfo", "pip_packages_aspect")
+load("//py/private:pip_packages_aspect.bzl", "pip_packages_aspect")
+load("//py/private:providers.bzl", "PyImagePackagesInfo")
+load(":fails_test.bzl", "make_fails_test")
 
 def _packages_test_impl(ctx):
     env = analysistest.begin(ctx)
@@ -32,14 +34,5 @@ packages_test = analysistest.make(
     extra_target_under_test_aspects = [pip_packages_aspect],
 )
 
-def _fails_test_impl(ctx):
-    env = analysistest.begin(ctx)
-    asserts.expect_failure(env, ctx.attr.expected_message)
-    return analysistest.end(env)
-
-fails_test = analysistest.make(
-    _fails_test_impl,
-    attrs = {"expected_message": attr.string()},
-    expect_failure = True,
-    extra_target_under_test_aspects = [pip_packages_aspect],
-)
+# fails_test.bzl's, with the aspect: its errors are this file's subject.
+fails_test = make_fails_test(aspects = [pip_packages_aspect])

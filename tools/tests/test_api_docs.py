@@ -62,7 +62,7 @@ def test_py_image_inputs_attributes_match() -> None:
 
 
 def test_every_public_name_is_documented() -> None:
-    names = public_names("py/defs.bzl") | public_names("oci/defs.bzl")
+    names = public_names("oci/defs.bzl")
     assert names, "no public names found"
     for name in names:
         assert f"`{name}`" in API or f"## {name}" in API, name

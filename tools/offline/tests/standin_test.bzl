@@ -7,17 +7,7 @@ implementations make before declaring any action).
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 load("@rules_oci//oci:defs.bzl", "oci_image")
-
-def _refused_test_impl(ctx):
-    env = analysistest.begin(ctx)
-    asserts.expect_failure(env, ctx.attr.expected_message)
-    return analysistest.end(env)
-
-refused_test = analysistest.make(
-    _refused_test_impl,
-    attrs = {"expected_message": attr.string(mandatory = True)},
-    expect_failure = True,
-)
+load("//py/tests:fails_test.bzl", "fails_test")
 
 def _relative(target, files):
     """Paths of ``files`` relative to ``target``'s package."""
@@ -60,7 +50,7 @@ def single_file_tests(name, two_files):
             kwargs["os"] = "linux"
             kwargs["architecture"] = "amd64"
         oci_image(name = "{}_{}".format(name, attr), tags = ["manual"], **kwargs)
-        refused_test(
+        fails_test(
             name = "{}_{}_test".format(name, attr),
             target_under_test = "{}_{}".format(name, attr),
             expected_message = "must produce a single file",

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# {{TARGET}}: {{MODE}}. Made by rules_pyimage from its
+# py/private/run_pyimage.sh.tpl (run_script.bzl). Each value below is one
+# shell-quoted word; file paths are relative to the runfiles tree.
+set -euo pipefail
+r="${RUNFILES_DIR:-$0.runfiles}"
+export RUNFILES_DIR="$r"
+
+mode={{MODE}}
+tool={{TOOL}}
+plan={{PLAN}}
+lock={{LOCK}}
+lock_path={{LOCK_PATH}}
+update_target={{UPDATE_TARGET}}
+report={{REPORT}}
+report_json={{REPORT_JSON}}
+
+case "$mode" in
+  show-plan)
+    # The layer plan report of a py_image_layers target, as a table.
+    exec "$r/$tool" show-plan "$r/$plan"
+    ;;
+  fleet-check)
+    # Fails when the fleet's lock is stale or missing.
+    lock_arg=()
+    if [ -n "$lock" ]; then lock_arg=(--lock "$r/$lock"); fi
+    exec "$r/$tool" fleet-check "${lock_arg[@]}" --plan "$r/$plan" \
+      --lock-path "$lock_path" --update-target "$update_target"
+    ;;
+  fleet-update)
+    # Writes the fleet's plan into its lock file in the source tree.
+    dest="${BUILD_WORKSPACE_DIRECTORY:?run this with bazel run}/$lock_path"
+    cp "$r/$plan" "$dest.tmp.$$"
+    chmod 644 "$dest.tmp.$$"
+    mv "$dest.tmp.$$" "$dest"
+    echo "wrote $dest"
+    ;;
+  fleet-report)
+    # What the fleet's plan shares and the bytes it stores.
+    cat "$r/$report"
+    echo "(JSON: bazel-bin/$report_json)"
+    ;;
+  *)
+    echo "$0: unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
