@@ -1,4 +1,4 @@
-"""Helpers shared by the layer-engine tests: build packages and run container tools."""
+"""Helpers shared by the tests: build packages, run the pyimage command line and container tools."""
 
 from __future__ import annotations
 

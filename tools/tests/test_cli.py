@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from cliutil import run_pyimage as run
+from enginekit import pyimage as run
 
 
 def test_no_command_is_a_usage_error() -> None:

@@ -7,11 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cliutil import run_pyimage as pyimage
-from enginekit import build_package
+from enginekit import build_package, pyimage
 
-from pyimage.lock import compare, group_id
 from pyimage.engine import layer
+from pyimage.lock import compare, group_id
 
 MIB = 1 << 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cliutil import run_pyimage as pyimage
+from enginekit import pyimage
 from test_fleet_cli import MIB, Fleet, image_layout, ok
 
 from pyimage.engine import layer

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cliutil import run_pyimage as run
+from enginekit import pyimage as run
 
 MIB = 1 << 20
 

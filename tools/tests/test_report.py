@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cliutil import run_pyimage as run
+from enginekit import pyimage as run
 
 from pyimage.planner.baselines import BASELINES
 from pyimage.planner.metrics import OURS
