@@ -4,7 +4,7 @@ load(":providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 def _fleet_inputs(ctx):
-    """FLEET_INPUTS.json (see tools/pyimage/fleet_cli.py) and the files it names."""
+    """FLEET_INPUTS.json (see tools/pyimage/inputs.py) and the files it names."""
     images = {}
     files = []
     for target in ctx.attr.images:
