@@ -32,8 +32,8 @@ sys.path.insert(0, str(TOOLS))
 
 from fleetgen import generate_fleet  # noqa: E402
 
+from pyimage.planner import DEFAULT_MAX_LAYERS, Image, Package, plan_fleet  # noqa: E402
 from pyimage.planner.baselines import largest_first  # noqa: E402
-from pyimage.planner.plan import DEFAULT_MAX_LAYERS, Image, Package, plan_fleet  # noqa: E402
 
 
 def time_fleet(label: str, fleet: dict, max_layers: int, base_layers: int) -> None:

@@ -37,12 +37,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyimage.planner import baselines, metrics
-from pyimage.planner.plan import (
+from pyimage.planner import (
     FLEET_RESERVED_LAYERS,
     SMALL_LAYER_BYTES,
     Image,
     Package,
+    baselines,
+    metrics,
     plan_fleet,
 )
 

@@ -13,9 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.errors import PyimageError
-from pyimage.planner import baselines, guard, search
-from pyimage.planner import plan as core
-from pyimage.planner.plan import (
+from pyimage.planner import (
     MAX_LAYERS_LIMIT,
     REASON_KEPT,
     REASON_LARGE,
@@ -23,9 +21,13 @@ from pyimage.planner.plan import (
     Image,
     Package,
     Plan,
+    baselines,
+    guard,
     plan_fleet,
     plan_image,
+    search,
 )
+from pyimage.planner import plan as core
 
 MIB = 1 << 20
 

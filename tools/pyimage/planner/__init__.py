@@ -6,7 +6,7 @@ The public API is :func:`plan_fleet` and :func:`plan_image` over
 plans for benchmarks and reports; the core never imports them.
 """
 
-from pyimage.planner.plan import (
+from pyimage.planner.model import (
     DEFAULT_MAX_LAYERS,
     FLEET_RESERVED_LAYERS,
     MAX_LAYERS_LIMIT,
@@ -22,9 +22,8 @@ from pyimage.planner.plan import (
     Plan,
     check_max_layers,
     package_budget,
-    plan_fleet,
-    plan_image,
 )
+from pyimage.planner.plan import plan_fleet, plan_image
 
 __all__ = [
     "DEFAULT_MAX_LAYERS",

@@ -74,12 +74,7 @@ from pyimage.planner.guard import (
 from pyimage.planner.model import (
     DEFAULT_MAX_LAYERS,
     FLEET_RESERVED_LAYERS,
-    MAX_LAYERS_LIMIT,
-    REASON_CAP,
     REASON_KEPT,
-    REASON_LARGE,
-    REASON_SMALL,
-    SMALL_LAYER_BYTES,
     Image,
     ImagePlan,
     Layer,
@@ -91,26 +86,6 @@ from pyimage.planner.model import (
     validate,
 )
 from pyimage.planner.search import Search
-
-__all__ = [
-    "DEFAULT_MAX_LAYERS",
-    "FLEET_RESERVED_LAYERS",
-    "MAX_LAYERS_LIMIT",
-    "REASON_CAP",
-    "REASON_KEPT",
-    "REASON_LARGE",
-    "REASON_SMALL",
-    "SMALL_LAYER_BYTES",
-    "Image",
-    "ImagePlan",
-    "Layer",
-    "Package",
-    "Plan",
-    "check_max_layers",
-    "package_budget",
-    "plan_fleet",
-    "plan_image",
-]
 
 
 def plan_fleet(
