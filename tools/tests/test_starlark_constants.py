@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pyimage.planner import plan
+from pyimage import planner
 
 RULE = Path(__file__).resolve().parents[2] / "py" / "private" / "image_common.bzl"
 
@@ -15,8 +15,8 @@ def starlark_int(name: str) -> int:
 
 
 def test_default_cap_is_the_planners() -> None:
-    assert starlark_int("DEFAULT_MAX_LAYERS") == plan.DEFAULT_MAX_LAYERS
+    assert starlark_int("DEFAULT_MAX_LAYERS") == planner.DEFAULT_MAX_LAYERS
 
 
 def test_layer_limit_is_the_planners() -> None:
-    assert starlark_int("MAX_LAYERS_LIMIT") == plan.MAX_LAYERS_LIMIT == 125
+    assert starlark_int("MAX_LAYERS_LIMIT") == planner.MAX_LAYERS_LIMIT == 125
