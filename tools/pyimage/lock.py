@@ -10,18 +10,28 @@ with each image's package layers bottom to top. A fleet lock (the file a
 ``py_image_fleet`` keeps in the source tree, written by ``pyimage
 fleet-plan``) is a plan document of the whole fleet in which each image
 carries its own ``max_layers`` and ``reserved_layers`` (images of one fleet
-may differ), marked ``"format": "rules_pyimage.fleet-lock/v1"``.
+may differ), and each layer the digest of each member's blob
+(``"digests": {id: "sha256:..."}``), marked ``"format":
+"rules_pyimage.fleet-lock/v2"``.
 
-A merged layer of the lock is stored once per fleet as ``<group id>.tar.gz``
-and ``<group id>.json`` (:func:`group_files`), the id hashing the sorted
-member ids. This module reads, writes and compares these documents; it plans
-nothing itself but asks :mod:`pyimage.planner`.
+A package is its id *and* its bytes: two images of one fleet may hold
+``six==1.16.0`` built differently (another platform, a patched wheel, a
+second pip hub). The fleet plans such variants as two packages, never one
+layer; an image keeps a layer of the lock only where each member's digest is
+its own (:meth:`PlanFile.kept_layers`), else it plans the changed packages
+itself, and the lock check names them. A merged layer is stored once per
+fleet as ``<group id>.tar.gz`` and ``<group id>.json`` (:func:`group_files`),
+the id hashing its members' ids and digests, so that no image can take
+another variant's merged bytes.
+
+This module reads, writes and compares these documents; it plans nothing
+itself but asks :mod:`pyimage.planner`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,22 +40,41 @@ from pyimage import jsonio, planner
 from pyimage.errors import PyimageError
 from pyimage.inputs import FleetImage
 
-FORMAT = "rules_pyimage.fleet-lock/v1"
+FORMAT = "rules_pyimage.fleet-lock/v2"
 
 #: Image name -> its package layers, each a list of package ids.
 Layers = dict[str, list[list[str]]]
+#: A package as the fleet knows it: its id and its blob's digest.
+Variant = tuple[str, str]
 
 
-def group_id(packages: Sequence[str]) -> str:
-    """The file name stem of a merged group: a hash of its sorted member ids."""
-    text = "\n".join(sorted(packages)).encode("utf-8")
+def group_id(members: Iterable[Variant]) -> str:
+    """The file name stem of a merged group: a hash of its members' ids and digests."""
+    text = "\n".join(f"{pid} {digest}" for pid, digest in sorted(members)).encode("utf-8")
     return hashlib.sha256(text).hexdigest()[:24]
 
 
-def group_files(folder: Path, packages: Sequence[str]) -> tuple[Path, Path]:
-    """The blob and the descriptor of the merged layer of ``packages`` in ``folder``."""
-    stem = group_id(packages)
+def group_files(folder: Path, members: Iterable[Variant]) -> tuple[Path, Path]:
+    """The blob and the descriptor of the merged layer of ``members`` in ``folder``."""
+    stem = group_id(members)
     return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
+
+
+def _planner_id(pid: str, digest: str) -> str:
+    """The planner's id of a variant. A space sorts before every character of a
+    package id, so these ids sort as the package ids do."""
+    return f"{pid} {digest}"
+
+
+def _own_planner_id(image: FleetImage | None, pid: str) -> str:
+    """The planner's id of ``pid`` as ``image`` holds it (none: matches nothing)."""
+    member = image.members.get(pid) if image else None
+    return _planner_id(pid, member.descriptor.digest if member else "")
+
+
+def _variant(planner_id: str) -> Variant:
+    pid, _, digest = planner_id.partition(" ")
+    return pid, digest
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:
@@ -65,10 +94,19 @@ def layers_of(document: Any, path: str) -> Layers:
             raise PyimageError(f"{path}: image '{name}' has no \"layers\" list")
         out[name] = []
         for lay in layers:
-            members = _object(lay, f"{path}: a layer of image '{name}'").get("packages")
+            record = _object(lay, f"{path}: a layer of image '{name}'")
+            members = record.get("packages")
             if not isinstance(members, list) or not all(isinstance(p, str) for p in members):
                 raise PyimageError(
                     f"{path}: a layer of image '{name}' needs \"packages\", a list of ids"
+                )
+            digests = record.get("digests", {})
+            if not isinstance(digests, dict) or not all(
+                isinstance(digests.get(p, ""), str) for p in members
+            ):
+                raise PyimageError(
+                    f"{path}: a layer of image '{name}' has \"digests\" that are not"
+                    " {id: digest}; rewrite the lock with the fleet's `.update` target"
                 )
             out[name].append(members)
     return out
@@ -81,6 +119,30 @@ class PlanFile:
     path: str
     document: Mapping[str, Any]
     layers: Layers = field(repr=False)
+
+    def digests(self, image: str) -> list[dict[str, str]]:
+        """Per layer of ``image``: the digest the lock records for each member (may be none)."""
+        entry = self.document["images"].get(image)
+        return [dict(lay.get("digests", {})) for lay in entry["layers"]] if entry else []
+
+    def kept_layers(
+        self, image: str, own: Mapping[str, str]
+    ) -> tuple[list[list[str]] | None, list[str]]:
+        """The layers of ``image`` whose every member is the image's own bytes.
+
+        ``own`` maps the image's package ids to their blob digests. Returns
+        the layers to keep (None: the image is not in the lock) and the ids of
+        the image's packages whose bytes are not the lock's (sorted).
+        """
+        if image not in self.layers:
+            return None, []
+        kept, changed = [], set()
+        for members, digests in zip(self.layers[image], self.digests(image), strict=True):
+            stale = {p for p in members if p in own and digests.get(p) != own[p]}
+            changed |= stale
+            if not stale and all(p in own for p in members):
+                kept.append(members)
+        return kept, sorted(changed)
 
     def reasons(self, image: str) -> dict[tuple[str, ...], str]:
         """The recorded reason of each layer of ``image``, by its sorted members."""
@@ -120,31 +182,43 @@ def plan_document(plan: planner.Plan) -> dict[str, Any]:
 def plan_lock(images: Sequence[FleetImage], previous: PlanFile | None) -> dict[str, Any]:
     """The fleet lock of ``images``, keeping the layers of ``previous`` that still fit.
 
+    Each package is planned by its id and digest: two variants of one id are
+    two packages, so no layer ever holds one for the images of the other.
     Caps and reserved layers may differ between images: the planner's one cap
     is the largest, and each image's base is counted larger by the difference,
     so that every image gets exactly its own budget. The lock records each
     image's real ``base_layers``, ``max_layers`` and ``reserved_layers``. A
-    layer kept from ``previous`` keeps its reason there: an unchanged fleet
-    rewrites no line of its lock.
+    layer kept from ``previous`` (the same members) keeps its reason
+    there: an unchanged fleet rewrites no line of its lock.
     """
     top = max(im.max_layers for im in images)
     sizes: dict[str, int] = {}
     for im in images:
         for pid, member in im.members.items():
-            sizes[pid] = member.descriptor.tar_size
+            sizes[_planner_id(pid, member.descriptor.digest)] = member.descriptor.tar_size
+    # The previous layers of an image, for the planner to keep where their
+    # members are all still in the image: each member as the image's own
+    # variant (a layout, not bytes; the bytes are checked where images use it).
+    prior = None
+    if previous is not None:
+        by_image = {im.name: im for im in images}
+        prior = {
+            name: [[_own_planner_id(by_image.get(name), p) for p in members] for members in layers]
+            for name, layers in previous.layers.items()
+        }
     planned = planner.plan_fleet(
         [planner.Package(pid, size) for pid, size in sizes.items()],
         [
             planner.Image(
                 im.name,
-                tuple(sorted(im.members)),
+                tuple(sorted(_planner_id(p, m.descriptor.digest) for p, m in im.members.items())),
                 im.base_layers + im.reserved_layers + (top - im.max_layers),
             )
             for im in images
         ],
         top,
         reserved_layers=0,
-        previous=previous.layers if previous else None,
+        previous=prior,
     )
     doc = plan_document(planned)
     for im in images:
@@ -154,6 +228,9 @@ def plan_lock(images: Sequence[FleetImage], previous: PlanFile | None) -> dict[s
         entry["reserved_layers"] = im.reserved_layers
         old = previous.reasons(im.name) if previous else {}
         for lay in entry["layers"]:
+            variants = [_variant(key) for key in lay["packages"]]
+            lay["packages"] = [pid for pid, _ in variants]
+            lay["digests"] = dict(variants)
             why = old.get(tuple(sorted(lay["packages"])))
             if why is not None and lay["reason"] == planner.REASON_KEPT:
                 lay["reason"] = why
@@ -187,12 +264,28 @@ def compare(lock_path: str | None, fresh_path: str) -> list[str]:
         if name not in new_layers:
             reasons.append(f"image {name} is in the lock but no longer in the fleet")
             continue
+        before = len(reasons)
         had = {p for lay in old_layers[name] for p in lay}
         has = {p for lay in new_layers[name] for p in lay}
         for p in sorted(has - had):
             reasons.append(f"image {name}: package {p} is not in the lock")
         for p in sorted(had - has):
             reasons.append(f"image {name}: package {p} is in the lock but not in the image")
-        if had == has and old_images[name] != new_images[name]:
+        was, now = _member_digests(old_images[name]), _member_digests(new_images[name])
+        for p in sorted(q for q in had & has if was.get(q) != now.get(q)):
+            reasons.append(
+                f"image {name}: package {p} is not the bytes the lock records"
+                f" ({now.get(p) or 'none'} where the lock has {was.get(p) or 'none'})"
+            )
+        if len(reasons) == before and old_images[name] != new_images[name]:
             reasons.append(f"image {name}: its layers or settings differ from the lock")
     return reasons or ["the lock differs from the plan (format or settings)"]
+
+
+def _member_digests(image_entry: Mapping[str, Any]) -> dict[str, str]:
+    """Package id -> the digest recorded for it in an image's entry of a plan or lock."""
+    return {
+        p: str(d)
+        for lay in image_entry.get("layers", [])
+        for p, d in (lay.get("digests") or {}).items()
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,16 @@ class Fleet:
         self.root = root
         self.members: dict[str, layer.Member] = {}
 
-    def package(self, pid: str, size: int = 2000) -> None:
+    def package(self, pid: str, size: int = 2000, variant: str = "") -> str:
+        """Build ``pid``; a ``variant`` is the same id with other bytes, kept as ``pid/variant``."""
         name = pid.split("==", maxsplit=1)[0]
-        body = (pid.encode() * (size // len(pid) + 1))[:size]
-        self.members[pid] = build_package(self.root, pid, {f"sp/{name}/__init__.py": body})
+        text = f"{pid} {variant}".encode()
+        body = (text * (size // len(text) + 1))[:size]
+        key = f"{pid}/{variant}" if variant else pid
+        workdir = self.root / variant if variant else self.root
+        workdir.mkdir(exist_ok=True)
+        self.members[key] = build_package(workdir, pid, {f"sp/{name}/__init__.py": body})
+        return key
 
     def entry(self, pids: list[str], max_layers: int = 20, reserved: int = 1) -> dict[str, object]:
         return {
@@ -62,9 +69,9 @@ def fleet(tmp_path: Path) -> Fleet:
     return f
 
 
-def image_layout(
+def image_args(
     fleet: Fleet, name: str, pids: list[str], *, lock: Path, merged: Path, out: Path
-) -> dict:
+) -> list[str]:
     args = ["image", "--out", str(out), "--plan-out", str(out) + ".plan.json", "--max-layers", "20"]
     args += ["--image-name", name, "--fleet-lock", str(lock), "--fleet-layers", str(merged)]
     for p in pids:
@@ -75,7 +82,13 @@ def image_layout(
             str(m.tar),
             str(m.blob),
         ]
-    ok(*args)
+    return args
+
+
+def image_layout(
+    fleet: Fleet, name: str, pids: list[str], *, lock: Path, merged: Path, out: Path
+) -> dict:
+    ok(*image_args(fleet, name, pids, lock=lock, merged=merged, out=out))
     return json.loads(Path(str(out) + ".plan.json").read_text())
 
 
@@ -92,7 +105,8 @@ def test_images_share_the_fleets_merged_groups_byte_for_byte(fleet: Fleet, tmp_p
     assert small_shared in groups, groups
     merged = tmp_path / "merged"
     ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
-    assert (merged / f"{group_id(small_shared)}.tar.gz").is_file()
+    variants = [(p, fleet.members[p].descriptor.digest) for p in small_shared]
+    assert (merged / f"{group_id(variants)}.tar.gz").is_file()
     plan_a = image_layout(fleet, "//a:image", a, lock=lock, merged=merged, out=tmp_path / "a")
     plan_b = image_layout(fleet, "//b:image", b, lock=lock, merged=merged, out=tmp_path / "b")
     # Each layer says why the lock made it, not merely that it was kept.
@@ -108,7 +122,7 @@ def test_images_share_the_fleets_merged_groups_byte_for_byte(fleet: Fleet, tmp_p
     assert digest_a[("big==1",)] == digest_b[("big==1",)]
     # The group's blob in the layouts is the fleet's merged blob.
     blob = tmp_path / "a" / "blobs" / "sha256" / digest_a[small_shared].split(":")[1]
-    assert blob.read_bytes() == (merged / f"{group_id(small_shared)}.tar.gz").read_bytes()
+    assert blob.read_bytes() == (merged / f"{group_id(variants)}.tar.gz").read_bytes()
 
 
 def test_a_new_package_builds_without_updating_the_lock_and_check_says_so(
@@ -258,3 +272,91 @@ def test_malformed_package_items_are_refused_in_one_line(
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert needle in lines[0] and "image '//a:image'" in lines[0], lines
     assert not (tmp_path / "plan.json").exists()
+
+
+def layout_file(layout: Path, path: str) -> bytes:
+    """The bytes of ``path`` as the image of an OCI layout holds it (its topmost layer)."""
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    found = None
+    for desc in manifest["layers"]:
+        with tarfile.open(blobs / desc["digest"].split(":")[1], "r:gz") as tar:
+            member = next((m for m in tar.getmembers() if m.name == path), None)
+            if member is not None:
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                found = extracted.read()
+    assert found is not None, f"{path} is in no layer of {layout}"
+    return found
+
+
+@pytest.fixture()
+def variants(fleet: Fleet) -> tuple[list[str], list[str]]:
+    """Two images holding one id, six==1, built from other bytes in each."""
+    six_b = fleet.package("six==1", variant="patched")
+    shared = ["big==1", "idna==1", "attrs==1"]
+    return [*shared, "six==1", "only-a==1"], [*shared, six_b, "only-b==1"]
+
+
+def test_two_variants_of_one_id_are_two_packages_each_image_its_own_bytes(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    a, b = variants
+    inputs = fleet.inputs({"//a:image": fleet.entry(a), "//b:image": fleet.entry(b)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    doc = json.loads(lock.read_text())
+    digest = {k: fleet.members[k].descriptor.digest for k in ("six==1", "six==1/patched")}
+    assert digest["six==1"] != digest["six==1/patched"]
+    # In the lock each image's six is its own variant, and the layers holding
+    # six differ between the images (the other small packages would share).
+    six_layers = {}
+    for name, want in (("//a:image", "six==1"), ("//b:image", "six==1/patched")):
+        (lay,) = [x for x in doc["images"][name]["layers"] if "six==1" in x["packages"]]
+        assert lay["digests"]["six==1"] == digest[want]
+        six_layers[name] = lay["digests"]
+    assert six_layers["//a:image"] != six_layers["//b:image"]
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    for name, pids, want in (("//a:image", a, "six==1"), ("//b:image", b, "six==1/patched")):
+        out = tmp_path / name.split(":")[0].strip("/")
+        image_layout(fleet, name, pids, lock=lock, merged=merged, out=out)
+        got = layout_file(out, "sp/six/__init__.py")
+        assert got == layout_file_of_member(fleet.members[want])
+    check = pyimage("fleet-check", "--lock", str(lock), "--plan", str(lock))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def layout_file_of_member(member: layer.Member) -> bytes:
+    with tarfile.open(member.blob, "r:gz") as tar:
+        extracted = tar.extractfile("sp/six/__init__.py")
+        assert extracted is not None
+        return extracted.read()
+
+
+def test_a_package_rebuilt_after_the_lock_gets_its_own_layer_and_the_check_names_it(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    a, _ = variants
+    rebuilt = [("six==1/patched" if p == "six==1" else p) for p in a]
+    inputs = fleet.inputs({"//a:image": fleet.entry(a)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    assert any(merged.glob("*.tar.gz")), "the lock should hold a merged group with six"
+    # six is rebuilt with other bytes; the lock and the merged folder are stale.
+    out = tmp_path / "a"
+    r = pyimage(*image_args(fleet, "//a:image", rebuilt, lock=lock, merged=merged, out=out))
+    assert r.returncode == 0, r.stderr
+    assert "six==1 not the bytes the fleet lock records" in r.stdout
+    assert layout_file(out, "sp/six/__init__.py") == layout_file_of_member(
+        fleet.members["six==1/patched"]
+    )
+    fresh = tmp_path / "fresh.json"
+    stale_inputs = fleet.inputs({"//a:image": fleet.entry(rebuilt)})
+    ok("fleet-plan", "--inputs", str(stale_inputs), "--previous", str(lock), "--out", str(fresh))
+    check = pyimage("fleet-check", "--lock", str(lock), "--plan", str(fresh))
+    assert check.returncode == 1
+    assert "image //a:image: package six==1 is not the bytes the lock records" in check.stdout

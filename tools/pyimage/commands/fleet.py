@@ -31,23 +31,31 @@ def _fleet_plan(args: argparse.Namespace) -> int:
 def merge_groups(
     images: Sequence[inputs.FleetImage], lock_path: str | None, out: Path
 ) -> list[str]:
-    """Write every multi-package layer of the lock once into ``out``; return their ids."""
+    """Write every multi-package layer of the lock once into ``out``; return their ids.
+
+    A layer is merged from the members of an image whose packages are all the
+    bytes the lock records; layers of changed packages are skipped (those
+    images plan them again themselves), and variants of one id are never
+    mixed: each group is named by its members' ids and digests.
+    """
     out.mkdir(parents=True, exist_ok=True)
     if not lock_path:
         return []
-    members: dict[str, layer.Member] = {}
+    plan_file = lock.read(lock_path, "fleet lock")
+    done: dict[str, None] = {}
     for im in images:
-        members.update(im.members)
-    done = []
-    layers = lock.read(lock_path, "fleet lock").layers
-    groups = {tuple(sorted(g)) for image_layers in layers.values() for g in image_layers}
-    for group in sorted(g for g in groups if len(g) > 1):
-        if not all(p in members for p in group):
-            continue  # a member changed: the images plan these packages again
-        blob, descriptor = lock.group_files(out, group)
-        layer.merge([members[p] for p in group], blob, descriptor)
-        done.append(lock.group_id(group))
-    return done
+        own = {pid: m.descriptor.digest for pid, m in im.members.items()}
+        kept, _ = plan_file.kept_layers(im.name, own)
+        for group in kept or []:
+            if len(group) < 2:
+                continue
+            variants = [(p, own[p]) for p in group]
+            gid = lock.group_id(variants)
+            if gid not in done:
+                blob, descriptor = lock.group_files(out, variants)
+                layer.merge([im.members[p] for p in group], blob, descriptor)
+                done[gid] = None
+    return sorted(done)
 
 
 def _fleet_merge(args: argparse.Namespace) -> int:

@@ -59,7 +59,8 @@ def _layer(members: Sequence[layer.Member], merged: Path | None) -> FleetLayer:
     if len(members) == 1:
         d = members[0].descriptor
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
-    found = lock.group_files(merged, ids)[1] if merged else None
+    variants = [(p, m.descriptor.digest) for m in members for p in m.descriptor.packages]
+    found = lock.group_files(merged, variants)[1] if merged else None
     if found is not None and found.is_file():
         d = desc_mod.load(found)
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
@@ -88,7 +89,8 @@ def build(
     planned = lock.read(plan_path, "fleet plan").layers
     by_name = {im.name: im for im in images}
     layers: list[FleetLayer] = []
-    index: dict[tuple[str, ...], int] = {}
+    # A layer is its members' ids and digests: variants of an id are other layers.
+    index: dict[tuple[tuple[str, str], ...], int] = {}
     per_image: dict[str, list[int]] = {}
     settings: dict[str, dict[str, int]] = {}
     for name in sorted(planned):
@@ -104,10 +106,11 @@ def build(
             "max_layers": im.max_layers,
         }
         for group in planned[name]:
-            key = tuple(sorted(group))
+            members = [_member(im, p, plan_path) for p in sorted(group)]
+            key = tuple((m.name, m.descriptor.digest) for m in members)
             if key not in index:
                 index[key] = len(layers)
-                layers.append(_layer([_member(im, p, plan_path) for p in key], merged))
+                layers.append(_layer(members, merged))
             layers[index[key]].images.append(name)
             per_image[name].append(index[key])
     # A site-packages layer per app: apps with the same packages would share it.

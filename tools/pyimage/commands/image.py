@@ -47,9 +47,14 @@ def _load(groups: list[list[str]] | None, flag: str = "--package") -> list[layer
 def _layer_input(
     packages: tuple[str, ...], by_id: dict[str, layer.Member], fleet_layers: str | None
 ) -> oci_layout.LayerInput:
-    """A planned layer: the fleet's merged blob of that group when there is one."""
+    """A planned layer: the fleet's merged blob of that group when there is one.
+
+    The fleet's merged blobs are named by their members' ids and digests: one
+    is used only when it was merged from exactly this image's bytes.
+    """
     if len(packages) > 1 and fleet_layers:
-        blob, descriptor = lock.group_files(Path(fleet_layers), packages)
+        variants = [(pid, by_id[pid].descriptor.digest) for pid in packages]
+        blob, descriptor = lock.group_files(Path(fleet_layers), variants)
         if descriptor.is_file():
             return oci_layout.LayerInput((layer.load_member(descriptor, None, blob),))
     return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
@@ -75,9 +80,16 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     lock_reasons: dict[tuple[str, ...], str] = {}
     if args.fleet_lock:
         fleet_lock = lock.read(args.fleet_lock, "fleet lock")
-        previous = fleet_lock.layers.get(args.image_name)
+        own = {pid: m.descriptor.digest for pid, m in by_id.items()}
+        previous, changed = fleet_lock.kept_layers(args.image_name, own)
         if previous is None:
             print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
+        if changed:
+            print(
+                f"pyimage: note: {args.image_name}: {', '.join(changed)} not the bytes the"
+                " fleet lock records; their layers are planned for this image alone"
+                " until the fleet's `.update` runs"
+            )
         lock_reasons = fleet_lock.reasons(args.image_name)
     image = planner.Image(args.image_name, tuple(sorted(by_id)), base_layers)
     sizes = [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
