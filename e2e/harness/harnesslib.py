@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -333,6 +334,21 @@ def read_image(layout: Path, tag: str | None = None) -> Image:
     if isinstance(ann, dict):
         found_tag = str(ann.get(REF_NAME, ""))
     return Image(found_tag, entry, manifest, config)
+
+
+def file_in_image(layout: Path, path: str, tag: str | None = None) -> bytes | None:
+    """The bytes of ``path`` (no leading slash) in an image of ``layout``, as the
+    topmost layer holding it gives them; None when no layer holds it."""
+    found = None
+    for desc in read_image(layout, tag).layers:
+        with tarfile.open(blob_path(layout, str(desc.get("digest"))), "r:*") as tar:
+            try:
+                member = tar.getmember(path)
+            except KeyError:
+                continue
+            data = tar.extractfile(member)
+            found = data.read() if data is not None else None
+    return found
 
 
 def retag_single(layout: Path, tag: str) -> None:

@@ -43,7 +43,7 @@ FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 sys.path.insert(0, str(HARNESS))
-from harnesslib import copy_e2e_workspace, in_spoke_of, read_image  # noqa: E402
+from harnesslib import copy_e2e_workspace, file_in_image, in_spoke_of, read_image  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 
@@ -385,6 +385,100 @@ def test_fleet_merged_layers_are_byte_identical_across_images(built: dict[str, B
     ]
     assert shared_merged, groups
     assert all(len(groups[g]) == 1 for g in groups), {g: d for g, d in groups.items() if len(d) > 1}
+
+
+VARIANTS = ("released", "patched")  # the images of //apps/variants:fleet
+TYPING_EXTENSIONS = "opt/pyimage/site-packages/typing_extensions.py"
+PATCH_MARK = b"a second build of this release"
+
+
+def variant_layouts(ws: Path) -> dict[str, Path]:
+    """Build the variant images' layers in ``ws``; their layouts in bazel-bin."""
+    labels = [f"//apps/variants:{v}_image.layers" for v in VARIANTS]
+    bazel(ws, "build", *labels)
+    return {
+        v: ws / "bazel-bin" / "apps" / "variants" / f"{v}_image.layers.layout" for v in VARIANTS
+    }
+
+
+def test_two_builds_of_one_package_version_are_two_packages_in_a_fleet() -> None:
+    # typing_extensions==4.12.2 as released and patched (other bytes), one in
+    # each image of one fleet: each image holds its own build.
+    layouts = variant_layouts(E2E)
+    got = {v: file_in_image(layout, TYPING_EXTENSIONS) for v, layout in layouts.items()}
+    assert got["released"] is not None and PATCH_MARK not in got["released"]
+    assert got["patched"] is not None and PATCH_MARK in got["patched"]
+    assert got["patched"].startswith(got["released"])
+    lock = json.loads((E2E / "apps" / "variants" / "fleet.lock.json").read_text())["images"]
+    te = "typing-extensions==4.12.2"
+    digests = {
+        v: [
+            lay["digests"][te]
+            for lay in lock[f"//apps/variants:{v}_image"]["layers"]
+            if te in lay["packages"]
+        ]
+        for v in VARIANTS
+    }
+    assert len(digests["released"]) == len(digests["patched"]) == 1
+    assert digests["released"] != digests["patched"], digests
+    # The packages both use still share one merged layer, byte for byte.
+    shared = {
+        v: {
+            lay["annotations"][PACKAGES_ANNOTATION]: lay["digest"]
+            for lay in read_manifest(layout)["layers"]
+            if "more-itertools" in lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+        }
+        for v, layout in layouts.items()
+    }
+    assert shared["released"] == shared["patched"] and len(shared["released"]) == 1, shared
+    r = bazel(E2E, "test", "//apps/variants:fleet_test")
+    assert "//apps/variants:fleet_test" in r.stdout + r.stderr
+
+
+def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_bytes(
+    fleet_scratch: Path,
+) -> None:
+    # As if the lock were written while both images held the released build:
+    # one merged layer of the three small packages, with the released digest.
+    ws = fleet_scratch
+    lock_path = ws / "apps" / "variants" / "fleet.lock.json"
+    current = lock_path.read_text()
+    doc = json.loads(current)
+    released = doc["images"]["//apps/variants:released_image"]
+    merged_layer = {"packages": [], "digests": {}, "bytes": 0, "reason": "stale on purpose"}
+    for lay in released["layers"]:
+        merged_layer["packages"] += lay["packages"]
+        merged_layer["digests"].update(lay["digests"])
+        merged_layer["bytes"] += lay["bytes"]
+    merged_layer["packages"].sort()
+    for entry in doc["images"].values():
+        entry["layers"] = [merged_layer]
+    try:
+        lock_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        layouts = variant_layouts(ws)
+        got = {v: file_in_image(layout, TYPING_EXTENSIONS) for v, layout in layouts.items()}
+        assert got["released"] is not None and PATCH_MARK not in got["released"]
+        assert got["patched"] is not None and PATCH_MARK in got["patched"], "stale merged bytes"
+        # The released image follows the lock: one layer of the three.
+        annotations = [
+            lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+            for lay in read_manifest(layouts["released"])["layers"]
+        ]
+        assert any("typing-extensions" in a and "more-itertools" in a for a in annotations)
+        check = subprocess.run(
+            [str(BAZEL), "test", "//apps/variants:fleet_test", "--test_output=errors"],
+            cwd=ws,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode != 0
+        assert (
+            "image //apps/variants:patched_image: package typing-extensions==4.12.2 is not the"
+            " bytes the lock records" in check.stdout + check.stderr
+        )
+    finally:
+        lock_path.write_text(current)
 
 
 def fleet_report() -> dict[str, object]:

@@ -20,6 +20,11 @@ summarised in docs/guide.md "rules_python versions"; none of its code):
 Each shape has `<shape>/pypi/<name>` (the hub, as `@pypi//<name>`) and
 `<shape>/spokes/<name>` (the spoke, as `@pypi_<name>//`). The wheels are
 pinned below and fetched with Bazel's downloader (checked by sha256).
+
+- `patched/`: one package, `typing_extensions`, in the `rp1x` shape, whose
+  module has one more line: the same `name==version` with other bytes, as a
+  patched wheel, another platform's build or a second pip hub would give
+  (the fleet's variant case).
 """
 
 _PYPI = "https://files.pythonhosted.org/packages/"
@@ -66,6 +71,11 @@ _DATA_KINDS = {
 }
 
 _IMPORTABLE = (".py", ".pyc", ".pyd", ".so")
+
+# The package of `patched/`, its module file and the line added to it.
+PATCHED = "typing_extensions"
+_PATCHED_FILE = "site-packages/typing_extensions.py"
+PATCH_LINE = "# rules_pyimage tests: a second build of this release, with other bytes\n"
 
 def _canonical(name):
     """PEP 503: lowercase, runs of `-_.` as one `-`."""
@@ -297,8 +307,8 @@ def _rules_python_shapes_impl(rctx):
         basename = path.split("/")[-1]
         wheel = rctx.path("_wheels/{}.zip".format(basename))
         rctx.download(_PYPI + path, output = wheel, sha256 = sha256)
+        name = _repo_name(basename.split("-")[0])
         for shape in ("rp022", "rp1x", "rp2x"):
-            name = _repo_name(basename.split("-")[0])
             spoke = "{}/spokes/{}".format(shape, name)
             meta = _install(rctx, wheel, basename, spoke)
             if shape == "rp022":
@@ -310,6 +320,13 @@ def _rules_python_shapes_impl(rctx):
             else:
                 _spoke_2x(rctx, spoke, meta, deps)
                 _hub(rctx, shape, name, 2)
+        if name == PATCHED:
+            spoke = "patched/spokes/" + name
+            meta = _install(rctx, wheel, basename, spoke)
+            module = spoke + "/" + _PATCHED_FILE
+            rctx.file(module, rctx.read(module) + PATCH_LINE)
+            _spoke_1x(rctx, spoke, meta, deps)
+            _hub(rctx, "patched", name, 2)
         rctx.delete(wheel)
 
 rules_python_shapes = repository_rule(
