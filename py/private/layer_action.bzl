@@ -1,7 +1,10 @@
-"""The one action that writes a layer: manifest -> tar, gzip blob, descriptor."""
+"""The one action that writes a layer: manifest -> gzip blob and descriptor."""
 
 def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
-    """Declares `<prefix>manifest.json`, `<prefix>tar`, `<prefix>tar.gz`, `<prefix>json` and the action.
+    """Declares `<prefix>manifest.json`, `<prefix>tar.gz`, `<prefix>json` and the action.
+
+    No uncompressed `.tar` is written: nothing reads one (a merge inflates
+    the blob's files part), and every cache would store it.
 
     Args:
         ctx: the rule or aspect context.
@@ -18,14 +21,13 @@ def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_
         drop_links_into: folders in the image: symlinks resolving into them are left out.
 
     Returns:
-        struct(tar, blob, descriptor).
+        struct(blob, descriptor).
     """
     manifest = ctx.actions.declare_file(prefix + "manifest.json")
     content = {"entries": entries, "package": package}
     if drop_links_into:
         content["drop_links_into"] = drop_links_into
     ctx.actions.write(manifest, json.encode(content))
-    tar = ctx.actions.declare_file(prefix + "tar")
     blob = ctx.actions.declare_file(prefix + "tar.gz")
     descriptor = ctx.actions.declare_file(prefix + "json")
     args = ctx.actions.args()
@@ -34,15 +36,14 @@ def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_
     args.add("--src-root", ".")
     if drop_rules_python_shims:
         args.add("--drop-rules-python-shims")
-    args.add("--tar", tar)
     args.add("--blob", blob)
     args.add("--descriptor", descriptor)
     ctx.actions.run(
         executable = tool,
         arguments = [args],
         inputs = depset([manifest], transitive = [inputs]),
-        outputs = [tar, blob, descriptor],
+        outputs = [blob, descriptor],
         mnemonic = mnemonic,
         progress_message = progress_message,
     )
-    return struct(tar = tar, blob = blob, descriptor = descriptor)
+    return struct(blob = blob, descriptor = descriptor)

@@ -129,7 +129,6 @@ def _package_info(target, ctx, name, version):
         label = target.label,
         import_root = imports[0],
         files = files,
-        tar = layer.tar,
         blob = layer.blob,
         descriptor = layer.descriptor,
     )
@@ -200,7 +199,7 @@ under the package's import root (`site-packages`) go in its layer; the
 `bin/`, `data/` and `include/` folders 2.x adds are left out.
 
 For each package it runs one action that writes the package's deterministic
-tar, gzip blob and descriptor, with its files under the fixed, binary-
+gzip blob and descriptor (no uncompressed tar), with its files under the fixed, binary-
 independent folder `/opt/pyimage/site-packages` of the image. The action
 depends only on the package, so every binary and image that uses the package
 (in one configuration) shares its outputs.""",

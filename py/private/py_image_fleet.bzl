@@ -4,9 +4,16 @@ load(":providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 def _fleet_inputs(ctx):
-    """FLEET_INPUTS.json (see tools/pyimage/inputs.py) and the files it names."""
+    """FLEET_INPUTS.json (see tools/pyimage/inputs.py), with what it names.
+
+    Returns:
+        (the file, a depset of it with the bases and the packages' descriptors:
+        what planning and reporting read, a depset of the packages' blobs:
+        what merging reads besides).
+    """
     images = {}
     files = []
+    blobs = []
     for target in ctx.attr.images:
         info = target[PyImageInputsInfo]
         if info.name in images:
@@ -24,13 +31,15 @@ def _fleet_inputs(ctx):
             "reserved_layers": info.reserved_layers,
         }
         files.append(info.base_files)
-        files.append(depset([f for p in packages for f in (p.descriptor, p.blob)]))
+        files.append(depset([p.descriptor for p in packages]))
+        blobs.append(depset([p.blob for p in packages]))
     out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
     ctx.actions.write(out, json.encode_indent({"images": images}, indent = " "))
-    return out, depset([out], transitive = files)
+    return out, depset([out], transitive = files), depset(transitive = blobs)
 
 def _py_image_fleet_impl(ctx):
-    inputs_json, inputs = _fleet_inputs(ctx)
+    # Planning and reporting read descriptors only; merges read blobs too.
+    inputs_json, inputs, blobs = _fleet_inputs(ctx)
     lock = ctx.file.lock
     lock_inputs = [lock] if lock else []
 
@@ -61,7 +70,7 @@ def _py_image_fleet_impl(ctx):
     ctx.actions.run(
         executable = ctx.executable._pyimage,
         arguments = [args],
-        inputs = depset(lock_inputs, transitive = [inputs]),
+        inputs = depset(lock_inputs, transitive = [inputs, blobs]),
         outputs = [merged],
         mnemonic = "PyImageFleetMerge",
         progress_message = "Merging the shared layers of fleet %{label}",

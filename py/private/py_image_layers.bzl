@@ -224,7 +224,6 @@ def _py_image_layers_impl(ctx):
         ),
         OutputGroupInfo(
             app_layer = depset([app.blob]),
-            app_layer_parts = depset([app.tar, app.descriptor]),
             entrypoint = depset([entrypoint]),
             env = depset([env_file]),
             layout = depset([layout]),
@@ -239,7 +238,7 @@ py_image_layers = rule(
 Builds, for a `py_binary`:
 - `<name>.layout`: an OCI image layout with the base image's layers, then the
   interpreter's layer (when the Python toolchain brings its own interpreter
-  files), then the pip packages' layers: each package's cached tar from
+  files), then the pip packages' layers: each package's cached blob from
   `pip_packages_aspect`, merged by the planner so that base + interpreter +
   packages + app never exceed `max_layers`. A package alone in its layer is
   its cached blob as is.

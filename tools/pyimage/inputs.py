@@ -185,3 +185,20 @@ def read_layers_file(path: Path) -> list[oci_layout.LayerInput]:
         loaded = [_member(m, f"layers file {path}: layer {i} member") for m in members]
         out.append(oci_layout.LayerInput(tuple(loaded)))
     return out
+
+
+# --- DESC [TAR] BLOB groups of the command line ----------------------------------
+
+
+def members_from_args(groups: list[list[str]] | None, flag: str) -> list[layer.Member]:
+    """Members from ``DESC [TAR] BLOB`` groups given with ``flag`` (the tar is optional:
+    merges then inflate the blob's files part, same bytes)."""
+    out = []
+    for group in groups or []:
+        if len(group) not in (2, 3):
+            raise PyimageError(
+                f"{flag} takes DESC [TAR] BLOB (2 or 3 paths), got {len(group)}: {' '.join(group)}"
+            )
+        tar = group[1] if len(group) == 3 else None
+        out.append(layer.load_member(Path(group[0]), tar and Path(tar), Path(group[-1])))
+    return out

@@ -35,14 +35,11 @@ def _package_tar(args: argparse.Namespace) -> int:
     return 0
 
 
-def _members(triples: list[list[str]] | None) -> list[layer.Member]:
-    return [layer.load_member(Path(d), Path(t), Path(b)) for d, t, b in triples or []]
-
-
 def _merge(args: argparse.Namespace) -> int:
-    inputs = {f"--member {i + 1} {p}": p for i, m in enumerate(args.member) for p in m}
-    check_distinct_paths({"--blob": args.blob, "--descriptor": args.descriptor}, inputs)
-    layer.merge(_members(args.member), Path(args.blob), Path(args.descriptor))
+    sources = {f"--member {i + 1} {p}": p for i, m in enumerate(args.member) for p in m}
+    check_distinct_paths({"--blob": args.blob, "--descriptor": args.descriptor}, sources)
+    members = inputs.members_from_args(args.member, "--member")
+    layer.merge(members, Path(args.blob), Path(args.descriptor))
     return 0
 
 
@@ -53,7 +50,7 @@ def _check_conflicts(args: argparse.Namespace) -> int:
 
 def _layout(args: argparse.Namespace) -> int:
     layers = inputs.read_layers_file(Path(args.layers)) if args.layers else []
-    layers += [oci_layout.LayerInput((m,)) for m in _members(args.layer)]
+    layers += [oci_layout.LayerInput((m,)) for m in inputs.members_from_args(args.layer, "--layer")]
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
@@ -103,11 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("merge", help="merge package blobs into one layer by concatenation")
     p.add_argument(
         "--member",
-        nargs=3,
+        nargs="+",
         action="append",
         required=True,
-        metavar=("DESCRIPTOR", "TAR", "BLOB"),
-        help="a package's descriptor, tar and blob (repeat)",
+        metavar="DESC [TAR] BLOB",
+        help="a package's descriptor, tar (optional) and blob (repeat)",
     )
     p.add_argument("--blob", required=True, help="output layer blob")
     p.add_argument("--descriptor", required=True, help="output layer descriptor JSON")
@@ -127,9 +124,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--layers", help="LAYERS.json: layers and their members, bottom to top")
     p.add_argument(
         "--layer",
-        nargs=3,
+        nargs="+",
         action="append",
-        metavar=("DESCRIPTOR", "TAR", "BLOB"),
+        metavar="DESC [TAR] BLOB",
         help="a one-package layer appended after --layers (repeat)",
     )
     p.set_defaults(func=_layout)

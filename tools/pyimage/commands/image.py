@@ -25,23 +25,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pyimage import jsonio, lock, planner
+from pyimage import inputs, jsonio, lock, planner
 from pyimage.engine import layer, oci_layout
 from pyimage.errors import PyimageError
 from pyimage.text import MIB, layer_line
-
-
-def _load(groups: list[list[str]] | None, flag: str = "--package") -> list[layer.Member]:
-    """Members from ``DESC [TAR] BLOB`` groups of the command line."""
-    out = []
-    for group in groups or []:
-        if len(group) not in (2, 3):
-            raise PyimageError(
-                f"{flag} takes DESC [TAR] BLOB (2 or 3 paths), got {len(group)}: {' '.join(group)}"
-            )
-        tar = group[1] if len(group) == 3 else None
-        out.append(layer.load_member(Path(group[0]), tar and Path(tar), Path(group[-1])))
-    return out
 
 
 def _layer_input(
@@ -62,14 +49,16 @@ def _layer_input(
 
 def build_image(args: argparse.Namespace) -> dict[str, object]:
     """Plan and write the layout; return the plan report."""
-    packages = _load(args.package)
+    packages = inputs.members_from_args(args.package, "--package")
     by_id: dict[str, layer.Member] = {}
     for member in packages:
         for pkg in member.descriptor.packages:
             if pkg in by_id:
                 raise PyimageError(f"package {pkg} is given twice; give each package once")
             by_id[pkg] = member
-    interpreter = _load([args.interpreter] if args.interpreter else None, "--interpreter")
+    interpreter = inputs.members_from_args(
+        [args.interpreter] if args.interpreter else None, "--interpreter"
+    )
     reserved = args.reserved if args.reserved is not None else 1 + len(interpreter)
     platform = oci_layout.Platform.parse(args.platform)
     base_layers = oci_layout.read_base(Path(args.base), platform).layer_count if args.base else 0
