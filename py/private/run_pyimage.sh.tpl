@@ -24,7 +24,8 @@ case "$mode" in
     # Fails when the fleet's lock is stale or missing.
     lock_arg=()
     if [ -n "$lock" ]; then lock_arg=(--lock "$r/$lock"); fi
-    exec "$r/$tool" fleet-check "${lock_arg[@]}" --plan "$r/$plan" \
+    # (bash before 4.4 calls an empty "${lock_arg[@]}" unbound under set -u.)
+    exec "$r/$tool" fleet-check ${lock_arg[@]+"${lock_arg[@]}"} --plan "$r/$plan" \
       --lock-path "$lock_path" --update-target "$update_target"
     ;;
   fleet-update)

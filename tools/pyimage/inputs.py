@@ -115,7 +115,7 @@ def _member(item: Any, where: str) -> layer.Member:
     ok = (
         isinstance(item, dict)
         and all(isinstance(item.get(k), str) and item[k] for k in ("descriptor", "blob"))
-        and isinstance(item.get("tar", ""), str)
+        and isinstance(item.get("tar") or "", str)
     )
     if not ok:
         raise PyimageError(
@@ -199,6 +199,6 @@ def members_from_args(groups: list[list[str]] | None, flag: str) -> list[layer.M
             raise PyimageError(
                 f"{flag} takes DESC [TAR] BLOB (2 or 3 paths), got {len(group)}: {' '.join(group)}"
             )
-        tar = group[1] if len(group) == 3 else None
-        out.append(layer.load_member(Path(group[0]), tar and Path(tar), Path(group[-1])))
+        tar = group[1] if len(group) == 3 else ""
+        out.append(layer.load_member(Path(group[0]), Path(tar) if tar else None, Path(group[-1])))
     return out

@@ -66,14 +66,22 @@ def _planner_id(pid: str, digest: str) -> str:
     return f"{pid} {digest}"
 
 
-def _own_planner_id(image: FleetImage | None, pid: str) -> str:
-    """The planner's id of ``pid`` as ``image`` holds it (none: matches nothing)."""
+def _previous_planner_id(image: FleetImage | None, pid: str, recorded: str | None) -> str:
+    """The planner's id of a member of a previous layer of ``image``.
+
+    The image's own build when the previous lock records that digest, or
+    records none (a lock from before digests: its layout is kept); otherwise
+    an id that matches nothing, so that a rebuilt package is planned again
+    like a new version.
+    """
     member = image.members.get(pid) if image else None
-    return _planner_id(pid, member.descriptor.digest if member else "")
+    if member is None or recorded not in (None, member.descriptor.digest):
+        return _planner_id(pid, "")
+    return _planner_id(pid, member.descriptor.digest)
 
 
 def _variant(planner_id: str) -> Variant:
-    pid, _, digest = planner_id.partition(" ")
+    pid, _, digest = planner_id.rpartition(" ")
     return pid, digest
 
 
@@ -138,11 +146,21 @@ class PlanFile:
             return None, []
         kept, changed = [], set()
         for members, digests in zip(self.layers[image], self.digests(image), strict=True):
-            stale = {p for p in members if p in own and digests.get(p) != own[p]}
+            if not all(p in own for p in members):
+                continue
+            if len(members) == 1 and not digests:
+                kept.append(members)  # a lock from before digests: a package's own blob
+                continue
+            stale = {p for p in members if digests.get(p) != own[p]}
             changed |= stale
-            if not stale and all(p in own for p in members):
+            if not stale:
                 kept.append(members)
         return kept, sorted(changed)
+
+    @property
+    def current_format(self) -> bool:
+        """Whether the document is a lock of this format (with package digests)."""
+        return self.document.get("format") == FORMAT
 
     def reasons(self, image: str) -> dict[tuple[str, ...], str]:
         """The recorded reason of each layer of ``image``, by its sorted members."""
@@ -197,13 +215,15 @@ def plan_lock(images: Sequence[FleetImage], previous: PlanFile | None) -> dict[s
         for pid, member in im.members.items():
             sizes[_planner_id(pid, member.descriptor.digest)] = member.descriptor.tar_size
     # The previous layers of an image, for the planner to keep where their
-    # members are all still in the image: each member as the image's own
-    # variant (a layout, not bytes; the bytes are checked where images use it).
+    # members are all still in the image with the bytes the lock records.
     prior = None
     if previous is not None:
         by_image = {im.name: im for im in images}
         prior = {
-            name: [[_own_planner_id(by_image.get(name), p) for p in members] for members in layers]
+            name: [
+                [_previous_planner_id(by_image.get(name), p, digests.get(p)) for p in members]
+                for members, digests in zip(layers, previous.digests(name), strict=True)
+            ]
             for name, layers in previous.layers.items()
         }
     planned = planner.plan_fleet(
@@ -254,6 +274,11 @@ def compare(lock_path: str | None, fresh_path: str) -> list[str]:
         raise PyimageError(
             f"{lock_path}: not a fleet lock ({err}); rewrite it with the fleet's `.update` target"
         ) from err
+    if old.get("format") != FORMAT:
+        return [
+            f"the lock is in format {old.get('format')!r}, not {FORMAT!r} (which records each"
+            " package's digest)"
+        ]
     new_layers = fresh.layers
     old_images, new_images = old["images"], fresh.document["images"]
     reasons = []

@@ -360,3 +360,71 @@ def test_a_package_rebuilt_after_the_lock_gets_its_own_layer_and_the_check_names
     check = pyimage("fleet-check", "--lock", str(lock), "--plan", str(fresh))
     assert check.returncode == 1
     assert "image //a:image: package six==1 is not the bytes the lock records" in check.stdout
+
+
+def test_update_after_a_rebuild_plans_the_rebuilt_package_again_as_a_bump(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    # Both images hold the released six; the lock groups it with the small
+    # packages they share. Then //b's six is rebuilt with other bytes.
+    a, _ = variants
+    b = [("only-b==1" if p == "only-a==1" else p) for p in a]
+    inputs = fleet.inputs({"//a:image": fleet.entry(a), "//b:image": fleet.entry(b)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    before = json.loads(lock.read_text())["images"]
+    holding = [lay for lay in before["//b:image"]["layers"] if "six==1" in lay["packages"]]
+    assert len(holding[0]["packages"]) > 1, "six should share a layer with others"
+    rebuilt = [("six==1/patched" if p == "six==1" else p) for p in b]
+    inputs = fleet.inputs({"//a:image": fleet.entry(a), "//b:image": fleet.entry(rebuilt)})
+    update = tmp_path / "update.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(update))
+    after = json.loads(update.read_text())["images"]
+    # //a keeps its layers; //b plans its rebuilt six again, like a bump: the
+    # layer holding it is //b's own now, and says so.
+    assert after["//a:image"]["layers"] == before["//a:image"]["layers"]
+    (now,) = [lay for lay in after["//b:image"]["layers"] if "six==1" in lay["packages"]]
+    assert now["digests"]["six==1"] == fleet.members["six==1/patched"].descriptor.digest
+    assert "//a:image" in holding[0]["reason"]
+    assert "//a:image" not in now["reason"], now
+    # With the updated lock, //b builds every layer of it: nothing is stale.
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(update), "--out", str(merged))
+    out = tmp_path / "b"
+    r = pyimage(*image_args(fleet, "//b:image", rebuilt, lock=update, merged=merged, out=out))
+    assert r.returncode == 0, r.stderr
+    assert "not the bytes" not in r.stdout
+    plan = json.loads(Path(str(out) + ".plan.json").read_text())
+    assert all(lay["reason"].startswith("fleet lock: ") for lay in plan["layers"]), plan
+
+
+def test_a_lock_without_digests_says_so_once(fleet: Fleet, tmp_path: Path) -> None:
+    pids = ["big==1", "six==1", "idna==1", "attrs==1"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(pids)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    old = json.loads(lock.read_text())
+    old["format"] = "rules_pyimage.fleet-lock/v1"
+    for entry in old["images"].values():
+        for lay in entry["layers"]:
+            del lay["digests"]
+    lock.write_text(json.dumps(old))
+    fresh = tmp_path / "fresh.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(fresh))
+    # The update keeps the old layout, adding digests.
+    layers = [
+        lay["packages"] for lay in json.loads(fresh.read_text())["images"]["//a:image"]["layers"]
+    ]
+    assert layers == [lay["packages"] for lay in old["images"]["//a:image"]["layers"]]
+    check = pyimage("fleet-check", "--lock", str(lock), "--plan", str(fresh))
+    assert check.returncode == 1
+    reasons = [line for line in check.stdout.splitlines() if line.startswith("  - ")]
+    assert reasons == [
+        "  - the lock is in format 'rules_pyimage.fleet-lock/v1', not"
+        " 'rules_pyimage.fleet-lock/v2' (which records each package's digest)"
+    ], check.stdout
+    merged = tmp_path / "merged"
+    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    r = pyimage(*image_args(fleet, "//a:image", pids, lock=lock, merged=merged, out=tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("pyimage: note:") == 1 and "records no package digests" in r.stdout

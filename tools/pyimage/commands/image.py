@@ -73,7 +73,13 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
         previous, changed = fleet_lock.kept_layers(args.image_name, own)
         if previous is None:
             print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
-        if changed:
+        if changed and not fleet_lock.current_format:
+            print(
+                f"pyimage: note: the fleet lock of {args.image_name} records no package digests"
+                " (an older format); its merged layers are planned for this image alone"
+                " until the fleet's `.update` runs"
+            )
+        elif changed:
             print(
                 f"pyimage: note: {args.image_name}: {', '.join(changed)} not the bytes the"
                 " fleet lock records; their layers are planned for this image alone"
