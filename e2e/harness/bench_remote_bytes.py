@@ -199,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         lock = ws / "requirements_lock.txt"
         if f"{old}\n" not in lock.read_text():
             raise HarnessError(f"{old} is not pinned in e2e/requirements_lock.txt; pick another")
-        before = {n: (ws / n).read_text() for n in ("requirements_lock.txt", "fleet.lock.json")}
+        files = ("requirements_lock.txt", "fleet.lock.json", "fleet.lock.bzl")
+        before = {n: (ws / n).read_text() for n in files}
         remote = [f"--remote_cache={server.url}"]
         everything = targets("image") + targets("naive")
         stamp = os.getpid()

@@ -219,6 +219,37 @@ def dir_size(path: Path) -> int:
 
 
 # ---------------------------------------------------------------------------
+# Bazel's execution log (--execution_log_json_file)
+
+
+def executed_spawns(log: Path) -> list[dict[str, object]]:
+    """The spawns of a Bazel execution log (JSON objects one after another).
+
+    Cache hits are spawns too (``remoteCacheHit``, for the disk cache as well).
+    """
+    text = log.read_text()
+    decoder = json.JSONDecoder()
+    spawns, i = [], 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = decoder.raw_decode(text, i)
+        spawns.append(obj)
+    return spawns
+
+
+def executed_counts(log: Path) -> dict[str, int]:
+    """`<mnemonic> <target>` -> how many spawns of it Bazel executed."""
+    counts: dict[str, int] = {}
+    for s in executed_spawns(log):
+        key = f"{s.get('mnemonic')} {s.get('targetLabel', '')}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# ---------------------------------------------------------------------------
 # OCI layouts
 
 

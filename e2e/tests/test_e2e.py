@@ -43,7 +43,16 @@ FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 sys.path.insert(0, str(HARNESS))
-from harnesslib import copy_e2e_workspace, file_in_image, in_spoke_of, read_image  # noqa: E402
+from harnesslib import (  # noqa: E402
+    copy_e2e_workspace,
+    executed_counts,
+    executed_spawns,
+    file_in_image,
+    in_spoke_of,
+    read_image,
+)
+
+from pyimage.lock import shared_layers, shared_layers_bzl  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 
@@ -448,18 +457,27 @@ def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_byte
     merged_layer["packages"].sort()
     for entry in doc["images"].values():
         entry["layers"] = [merged_layer]
+    # Its .bzl form too: the fleet merges that layer once, from the builds of
+    # both images (two of typing_extensions), for the images that hold it.
+    bzl_path = lock_path.with_suffix(".bzl")
+    current_bzl = bzl_path.read_text()
     try:
         lock_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        bzl_path.write_text(shared_layers_bzl(doc, str(lock_path), "//apps/variants:fleet.update"))
         layouts = variant_layouts(ws)
         got = {v: file_in_image(layout, TYPING_EXTENSIONS) for v, layout in layouts.items()}
         assert got["released"] is not None and PATCH_MARK not in got["released"]
         assert got["patched"] is not None and PATCH_MARK in got["patched"], "stale merged bytes"
-        # The released image follows the lock: one layer of the three.
-        annotations = [
-            lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+        # The released image follows the lock: one layer of the three, the
+        # fleet's shared layer, merged from the released build.
+        layers = {
+            lay.get("annotations", {}).get(PACKAGES_ANNOTATION, ""): lay["digest"]
             for lay in read_manifest(layouts["released"])["layers"]
-        ]
-        assert any("typing-extensions" in a and "more-itertools" in a for a in annotations)
+        }
+        (gid,) = shared_layers(doc)["groups"]
+        shared = ws / "bazel-bin" / "apps" / "variants" / "fleet.shared" / f"{gid}.json"
+        three = [d for a, d in layers.items() if "typing-extensions" in a and "more-itertools" in a]
+        assert three == [json.loads(shared.read_text())["digest"]], (three, shared.read_text())
         check = subprocess.run(
             [str(BAZEL), "test", "//apps/variants:fleet_test", "--test_output=errors"],
             cwd=ws,
@@ -474,6 +492,7 @@ def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_byte
         )
     finally:
         lock_path.write_text(current)
+        bzl_path.write_text(current_bzl)
 
 
 def fleet_report() -> dict[str, object]:
@@ -539,7 +558,9 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
     bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
     merges = {k: n for k, n in executed_counts(log).items() if k.startswith("PyImageFleetMerge")}
     print("fleet merge actions for 3 images:", merges)
-    assert merges == {"PyImageFleetMerge //:fleet": 1}, merges
+    # One merge per shared layer of the lock, as its .bzl form lists them.
+    groups = shared_layers(json.loads((ws / "fleet.lock.json").read_text()))["groups"]
+    assert len(groups) > 1 and merges == {"PyImageFleetMerge //:fleet": len(groups)}, merges
     before = {app: copy_outputs(ws, app, tmp_path / "before") for app in FLEET_APPS}
     old_lock = json.loads((ws / "fleet.lock.json").read_text())
     lock = ws / "requirements_lock.txt"
@@ -561,11 +582,19 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
         bazel(ws, "run", "//:fleet.update")
         new_lock = json.loads((ws / "fleet.lock.json").read_text())
         bazel(ws, "test", "//:fleet_test")
-        bazel(ws, "build", *targets)
+        log = ws / "bumped.json"
+        bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
         after = {app: copy_outputs(ws, app, tmp_path / "after") for app in FLEET_APPS}
     finally:  # the next fleet test starts from the repository's files
-        for name in ("requirements_lock.txt", "fleet.lock.json"):
+        for name in ("requirements_lock.txt", "fleet.lock.json", "fleet.lock.bzl"):
             shutil.copyfile(E2E / name, ws / name)
+    # Only the shared layers that hold the bumped package are merged again
+    # (the lock changed, but no merge reads it).
+    new_groups = shared_layers(new_lock)["groups"]
+    remerged = executed_counts(log).get("PyImageFleetMerge //:fleet", 0)
+    print(f"after the bump: {remerged} shared layers merged again of {len(new_groups)}")
+    assert remerged == len(set(new_groups) - set(groups)), (remerged, new_groups)
+    assert all("six==1.16.0" in new_groups[g] for g in set(new_groups) - set(groups))
     for app in FLEET_APPS:
         name = f"//apps/{app}:image"
         old = [lay["packages"] for lay in old_lock["images"][name]["layers"]]
@@ -577,21 +606,6 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
         a = {tuple(lay["packages"]): lay["digest"] for lay in after[app].plan["layers"]}
         changed = [g for g in a if b.get(g) != a[g]]
         assert changed and all("six==1.16.0" in g for g in changed), (app, changed)
-
-
-def executed_spawns(log: Path) -> list[dict[str, object]]:
-    """The spawns of a Bazel execution log (JSON objects one after another)."""
-    text = log.read_text()
-    decoder = json.JSONDecoder()
-    spawns, i = [], 0
-    while i < len(text):
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            break
-        obj, i = decoder.raw_decode(text, i)
-        spawns.append(obj)
-    return spawns
 
 
 def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
@@ -666,15 +680,6 @@ def solo_scratch(bases: dict[str, Path]) -> Iterator[Path]:
         for build in (ws / "apps").glob("*/BUILD.bazel"):
             build.write_text(build.read_text().replace('    fleet = "//:fleet",\n', ""))
         yield ws
-
-
-def executed_counts(log: Path) -> dict[str, int]:
-    """`<mnemonic> <target>` -> how many spawns of it Bazel executed."""
-    counts: dict[str, int] = {}
-    for s in executed_spawns(log):
-        key = f"{s.get('mnemonic')} {s.get('targetLabel', '')}"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def test_package_actions_run_once_and_a_bump_reruns_only_its_own(

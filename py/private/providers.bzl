@@ -54,10 +54,15 @@ PyImageInputsInfo = provider(
 PyImageFleetInfo = provider(
     doc = """A fleet of images planned together (`py_image_fleet`).""",
     fields = {
+        "groups": "dict: image name -> list of struct(id, blob, descriptor): the shared layers of the lock that image holds, each merged by one action of its own (a descriptor may be a \"not built\" marker, see `pyimage fleet-merge-group`).",
+        "label": "The fleet's label, as messages write it (`//pkg:name`).",
         "lock": "File or None: the lock file (the fleet plan images follow).",
-        "merged": "File (directory): every multi-package layer of the lock, merged once.",
+        "lock_path": "The lock's path in the source tree.",
         "plan": "File: the fleet plan made now, from the lock (the lock's next content).",
         "report": "File: the plan's report as text (`pyimage fleet-report`).",
         "report_json": "File: the same report as JSON.",
+        "shared_layers_bzl": "File: the plan's shared layers as `.bzl` (what `.update` writes beside the lock).",
+        "shared_layers_given": "File: JSON of the shared layers the BUILD file passed (for the fleet's test).",
+        "update_target": "The label of the fleet's `.update` target.",
     },
 )

@@ -8,12 +8,11 @@ def _fleet_inputs(ctx):
 
     Returns:
         (the file, a depset of it with the bases and the packages' descriptors:
-        what planning and reporting read, a depset of the packages' blobs:
-        what merging reads besides).
+        what planning and reporting read, a dict: image name -> its packages).
     """
     images = {}
     files = []
-    blobs = []
+    packages_of = {}
     for target in ctx.attr.images:
         info = target[PyImageInputsInfo]
         if info.name in images:
@@ -32,49 +31,102 @@ def _fleet_inputs(ctx):
         }
         files.append(info.base_files)
         files.append(depset([p.descriptor for p in packages]))
-        blobs.append(depset([p.blob for p in packages]))
+        packages_of[info.name] = packages
     out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
     ctx.actions.write(out, json.encode_indent({"images": images}, indent = " "))
-    return out, depset([out], transitive = files), depset(transitive = blobs)
+    return out, depset([out], transitive = files), packages_of
+
+def _shared_layers(ctx, packages_of):
+    """One merge action per shared layer of the lock (its `.bzl` form, given at loading time).
+
+    Each group is merged from the packages of the images that hold it (the
+    action picks the build of each member whose digest the lock records), so
+    that building one image runs only its own packages' actions and its own
+    groups' merges, whatever the size of the fleet.
+
+    Returns:
+        (dict: image name -> list of struct(id, blob, descriptor), its groups;
+        list of every group's struct).
+    """
+    holders = {}
+    for image, gids in ctx.attr.image_groups.items():
+        if image not in packages_of:
+            continue  # an image no longer in the fleet (the lock is stale)
+        for gid in gids:
+            holders.setdefault(gid, []).append(image)
+    by_id = {image: {p.id: p for p in packages} for image, packages in packages_of.items()}
+    by_image = {}
+    groups = []
+    for gid, members in ctx.attr.shared_groups.items():
+        # The images that hold every member (one that lost a member since the
+        # lock was written plans it itself), and their builds of the members.
+        complete = [im for im in holders.get(gid, []) if all([pid in by_id[im] for pid in members])]
+        candidates = {by_id[im][pid].descriptor: by_id[im][pid] for im in complete for pid in members}
+        if len(members) < 2 or not complete:
+            continue
+        group = struct(
+            id = gid,
+            blob = ctx.actions.declare_file("{}.shared/{}.tar.gz".format(ctx.label.name, gid)),
+            descriptor = ctx.actions.declare_file("{}.shared/{}.json".format(ctx.label.name, gid)),
+        )
+        args = ctx.actions.args()
+        args.add("fleet-merge-group")
+        args.add("--group", gid)
+        for p in candidates.values():
+            args.add_all("--package", [p.descriptor, p.blob])
+        args.add("--blob", group.blob)
+        args.add("--descriptor", group.descriptor)
+        shown = ", ".join(members[:3]) + (" and {} more".format(len(members) - 3) if len(members) > 3 else "")
+        ctx.actions.run(
+            executable = ctx.executable._pyimage,
+            arguments = [args],
+            inputs = [f for p in candidates.values() for f in (p.descriptor, p.blob)],
+            outputs = [group.blob, group.descriptor],
+            mnemonic = "PyImageFleetMerge",
+            progress_message = "Merging a shared layer of fleet %{{label}}: {}".format(shown),
+        )
+        groups.append(group)
+        for image in complete:
+            by_image.setdefault(image, []).append(group)
+    return by_image, groups
 
 def _py_image_fleet_impl(ctx):
-    # Planning and reporting read descriptors only; merges read blobs too.
-    inputs_json, inputs, blobs = _fleet_inputs(ctx)
+    # Planning and reporting read descriptors only; each merge the blobs it merges.
+    inputs_json, inputs, packages_of = _fleet_inputs(ctx)
     lock = ctx.file.lock
     lock_inputs = [lock] if lock else []
 
+    # The plan is the lock's next content; its `.bzl` form is the shared
+    # layers `.update` writes beside the lock.
     plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
+    shared_bzl = ctx.actions.declare_file(ctx.label.name + ".shared_layers.bzl")
     args = ctx.actions.args()
     args.add("fleet-plan")
     args.add("--inputs", inputs_json)
     if lock:
         args.add("--previous", lock)
     args.add("--out", plan)
+    args.add("--shared-layers-out", shared_bzl)
+    args.add("--lock-path", ctx.attr.lock_path)
+    args.add("--update-target", ctx.attr.update_target)
     ctx.actions.run(
         executable = ctx.executable._pyimage,
         arguments = [args],
         inputs = depset(lock_inputs, transitive = [inputs]),
-        outputs = [plan],
+        outputs = [plan, shared_bzl],
         mnemonic = "PyImageFleetPlan",
         progress_message = "Planning the layers of fleet %{label}",
     )
 
-    # Every merged group of the lock, once for the whole fleet.
-    merged = ctx.actions.declare_directory(ctx.label.name + ".merged")
-    args = ctx.actions.args()
-    args.add("fleet-merge")
-    args.add("--inputs", inputs_json)
-    if lock:
-        args.add("--lock", lock)
-    args.add("--out", merged.path)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = [args],
-        inputs = depset(lock_inputs, transitive = [inputs, blobs]),
-        outputs = [merged],
-        mnemonic = "PyImageFleetMerge",
-        progress_message = "Merging the shared layers of fleet %{label}",
-    )
+    by_image, groups = _shared_layers(ctx, packages_of)
+
+    # What the BUILD file passed as `shared_layers`, for the fleet's test.
+    given = ctx.actions.declare_file(ctx.label.name + ".shared_layers_given.json")
+    ctx.actions.write(given, json.encode({
+        "given": ctx.attr.shared_layers_given,
+        "groups": ctx.attr.shared_groups,
+        "images": ctx.attr.image_groups,
+    }))
 
     # What the plan shares and saves, in text and JSON (`<name>.report`).
     report = ctx.actions.declare_file(ctx.label.name + ".report.txt")
@@ -85,27 +137,36 @@ def _py_image_fleet_impl(ctx):
     args.add("--plan", plan)
     if lock:
         args.add("--lock", lock)
-    args.add("--merged", merged.path)
+    for group in groups:
+        args.add_all("--group", [group.id, group.descriptor])
     args.add("--update-target", ctx.attr.update_target)
     args.add("--out", report)
     args.add("--json", report_json)
     ctx.actions.run(
         executable = ctx.executable._pyimage,
         arguments = [args],
-        inputs = depset([plan, merged] + lock_inputs, transitive = [inputs]),
+        inputs = depset([plan] + lock_inputs + [g.descriptor for g in groups], transitive = [inputs]),
         outputs = [report, report_json],
         mnemonic = "PyImageFleetReport",
         progress_message = "Reporting on the layers of fleet %{label}",
     )
     return [
-        DefaultInfo(files = depset([plan])),
-        OutputGroupInfo(report = depset([report, report_json])),
+        DefaultInfo(files = depset([plan, shared_bzl])),
+        OutputGroupInfo(
+            report = depset([report, report_json]),
+            shared_layers = depset([g.blob for g in groups] + [g.descriptor for g in groups]),
+        ),
         PyImageFleetInfo(
+            groups = by_image,
+            label = "//{}:{}".format(ctx.label.package, ctx.label.name) if not ctx.label.workspace_name else str(ctx.label),
             lock = lock,
-            merged = merged,
+            lock_path = ctx.attr.lock_path,
+            update_target = ctx.attr.update_target,
             plan = plan,
             report = report,
             report_json = report_json,
+            shared_layers_bzl = shared_bzl,
+            shared_layers_given = given,
         ),
     ]
 
@@ -118,7 +179,15 @@ py_image_fleet_rule = rule(
             providers = [PyImageInputsInfo],
             doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`).",
         ),
+        "image_groups": attr.string_list_dict(
+            doc = "Image name -> the ids of its shared layers (`images` of the lock's `.bzl` form).",
+        ),
         "lock": attr.label(allow_single_file = [".json"], doc = "The lock file, if there is one yet."),
+        "lock_path": attr.string(mandatory = True, doc = "The lock's path in the source tree."),
+        "shared_groups": attr.string_list_dict(
+            doc = "Shared layer id -> its package ids (`groups` of the lock's `.bzl` form).",
+        ),
+        "shared_layers_given": attr.bool(doc = "Whether the BUILD file passed the lock's `.bzl` form."),
         "update_target": attr.string(
             default = "<fleet>.update",
             doc = "The label of the fleet's `.update` target, for messages.",
@@ -131,7 +200,19 @@ py_image_fleet_rule = rule(
     },
 )
 
-def _script(ctx, mode, **kwargs):
+def shared_layers_path(lock_path):
+    """Where the `.bzl` form of the lock at `lock_path` lives (`x.json` -> `x.bzl`).
+
+    Args:
+        lock_path: the lock's path in the source tree.
+
+    Returns:
+        The `.bzl` file's path (pyimage's lock.shared_layers_file names it alike).
+    """
+    stem = lock_path[:-len(".json")] if lock_path.endswith(".json") else lock_path
+    return stem + ".bzl"
+
+def _script(ctx, mode):
     """An executable script (`mode` of run_pyimage.sh.tpl) with pyimage and the fleet's files in its runfiles."""
     fleet = ctx.attr.fleet[PyImageFleetInfo]
     script = run_script(
@@ -140,10 +221,15 @@ def _script(ctx, mode, **kwargs):
         tool = ctx.executable._pyimage,
         plan = fleet.plan,
         lock = fleet.lock,
-        lock_path = ctx.attr.lock_path,
-        **kwargs
+        lock_path = fleet.lock_path,
+        update_target = fleet.update_target,
+        shared_layers = fleet.shared_layers_bzl,
+        shared_layers_path = shared_layers_path(fleet.lock_path),
+        shared_layers_given = fleet.shared_layers_given,
+        fleet_label = fleet.label,
     )
-    files = [fleet.plan] + ([fleet.lock] if fleet.lock else [])
+    files = [fleet.plan, fleet.shared_layers_bzl, fleet.shared_layers_given]
+    files += [fleet.lock] if fleet.lock else []
     runfiles = ctx.runfiles(files = files).merge(ctx.attr._pyimage[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 
@@ -151,11 +237,10 @@ def _update_impl(ctx):
     return _script(ctx, "fleet-update")
 
 def _test_impl(ctx):
-    return _script(ctx, "fleet-check", update_target = ctx.attr.update_target)
+    return _script(ctx, "fleet-check")
 
 _SCRIPT_ATTRS = {
     "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
-    "lock_path": attr.string(mandatory = True, doc = "The lock's path in the source tree."),
     "_pyimage": attr.label(
         default = Label("//tools/pyimage"),
         executable = True,
@@ -189,36 +274,65 @@ py_image_fleet_update = rule(
     implementation = _update_impl,
     executable = True,
     attrs = _SCRIPT_ATTRS,
-    doc = "`bazel run` writes the fleet's plan into its lock file in the source tree.",
+    doc = "`bazel run` writes the fleet's plan into its lock file, and the lock's shared layers into its `.bzl` form, in the source tree.",
 )
 
 py_image_fleet_test = rule(
     implementation = _test_impl,
     test = True,
-    attrs = dict(_SCRIPT_ATTRS, update_target = attr.string(mandatory = True)),
-    doc = "Fails when the fleet's lock file is stale, printing the command that updates it.",
+    attrs = _SCRIPT_ATTRS,
+    doc = "Fails when the fleet's lock file (or the shared layers its BUILD file passes) is stale, printing what to do.",
 )
 
-def py_image_fleet(name, images, lock = None, **kwargs):
+def _split_shared_layers(fleet, shared_layers):
+    """The `groups` and `images` of a lock's `.bzl` form, checked."""
+    if shared_layers == None:
+        return {}, {}
+    ok = type(shared_layers) == "dict" and sorted(shared_layers.keys()) == ["groups", "images"]
+    if ok:
+        for part in shared_layers.values():
+            ok = ok and type(part) == "dict" and all([type(v) == "list" for v in part.values()])
+    if not ok:
+        fail("py_image_fleet {}: shared_layers must be the SHARED_LAYERS of the lock's .bzl form (written by `bazel run :{}.update`), not {}".format(fleet, fleet, type(shared_layers)))
+    return shared_layers["groups"], shared_layers["images"]
+
+def py_image_fleet(name, images, lock = None, shared_layers = None, **kwargs):
     """One layer plan for several `py_image`s, kept in a lock file.
 
     Makes:
-    - `<name>`: plans the images together (`<name>.plan.json`) and merges each
-      multi-package layer of the lock once for all images that use it. Give
-      it to each `py_image` as `fleet`.
+    - `<name>`: plans the images together (`<name>.plan.json`), and merges
+      each shared layer of the lock (a layer of several packages) in an
+      action of its own, once for all the images that hold it. Give it to
+      each `py_image` as `fleet`: an image depends only on its own packages
+      and shared layers, so building one image builds nothing of the others.
     - `<name>.update`: `bazel run` writes the plan into the lock file
-      (sorted JSON), keeping every layer whose packages did not change.
-    - `<name>_test`: fails when the lock is stale or missing, and prints the
-      command that updates it.
+      (sorted JSON), keeping every layer whose packages did not change, and
+      the lock's shared layers into its `.bzl` form beside it
+      (`<name>.lock.bzl`), which the BUILD file loads and passes as
+      `shared_layers`.
+    - `<name>_test`: fails when the lock or its `.bzl` form is stale or
+      missing, or the BUILD file does not pass `shared_layers`, and prints
+      what to do.
     - `<name>.report`: `bazel run` prints, per image, its layers and how many
       images share each; per layer, its digest, size and the images that hold
       it; and the compressed bytes the fleet stores beside one site-packages
       layer per app. `bazel build` writes it as `<name>.report.txt` and
       `<name>.report.json`.
 
+    ```starlark
+    load(":fleet.lock.bzl", "SHARED_LAYERS")
+    py_image_fleet(
+        name = "fleet",
+        images = ["//apps/api:image", "//apps/web:image"],
+        shared_layers = SHARED_LAYERS,
+    )
+    ```
+
     Images follow the lock where it is current; packages it does not know yet
-    (a new dependency before the lock is updated) still get layers, within
-    the cap. Without a lock file, images are planned alone.
+    (a new dependency before the lock is updated) or whose bytes changed
+    still get layers, within the cap. Without a lock file, images are planned
+    alone; without `shared_layers`, each image merges its shared layers
+    itself (the same bytes, built once per image).
 
     Args:
         name: name of the fleet target.
@@ -226,6 +340,11 @@ def py_image_fleet(name, images, lock = None, **kwargs):
             targets are what is planned).
         lock: the lock file's name in this package; default `<name>.lock.json`.
             It may be missing until the first `bazel run :<name>.update`.
+        shared_layers: `SHARED_LAYERS` of the lock's `.bzl` form (the lock's
+            name with `.bzl` for `.json`), loaded by the BUILD file. Bazel
+            reads it when it loads the BUILD file, so the shared layers are
+            known when it analyses: one merge action each. None until the
+            first `.update` writes it.
         **kwargs: attributes of every target it makes (tags, visibility,
             ...). Each is a command users run (build, `.update`, `.report`,
             `_test`), so none is internal or tagged `manual`.
@@ -233,6 +352,7 @@ def py_image_fleet(name, images, lock = None, **kwargs):
     lock_name = lock or name + ".lock.json"
     found = native.glob([lock_name], allow_empty = True)
     lock_path = native.package_name() + "/" + lock_name if native.package_name() else lock_name
+    shared_groups, image_groups = _split_shared_layers(name, shared_layers)
 
     # Images all over the repository use the fleet: visible to all unless said.
     fleet_kwargs = dict(kwargs)
@@ -243,6 +363,10 @@ def py_image_fleet(name, images, lock = None, **kwargs):
         name = name,
         images = [image + ".inputs" for image in images],
         lock = found[0] if found else None,
+        lock_path = lock_path,
+        image_groups = image_groups,
+        shared_groups = shared_groups,
+        shared_layers_given = shared_layers != None,
         update_target = update_target,
         **fleet_kwargs
     )
@@ -254,13 +378,10 @@ def py_image_fleet(name, images, lock = None, **kwargs):
     py_image_fleet_update(
         name = name + ".update",
         fleet = ":" + name,
-        lock_path = lock_path,
         **kwargs
     )
     py_image_fleet_test(
         name = name + "_test",
         fleet = ":" + name,
-        lock_path = lock_path,
-        update_target = update_target,
         **kwargs
     )

@@ -168,8 +168,11 @@ def _py_image_layers_impl(ctx):
         if fleet.lock:
             args.add("--fleet-lock", fleet.lock)
             inputs.append(fleet.lock)
-        args.add("--fleet-layers", fleet.merged.path)
-        inputs.append(fleet.merged)
+
+        # Only this image's shared layers, each merged by an action of its own.
+        for group in fleet.groups.get(ctx.attr.image_name or str(ctx.label), []):
+            args.add_all("--fleet-group", [group.id, group.descriptor, group.blob])
+            inputs.extend([group.descriptor, group.blob])
     base_dir, base_files = base_layout(ctx)
     if base_dir:
         args.add("--base", base_dir)

@@ -21,7 +21,20 @@ def shell_quote(s):
     """
     return "'" + s.replace("'", "'\\''") + "'"
 
-def run_script(ctx, mode, tool = None, plan = None, lock = None, lock_path = "", update_target = "", report = None, report_json = None):
+def run_script(
+        ctx,
+        mode,
+        tool = None,
+        plan = None,
+        lock = None,
+        lock_path = "",
+        update_target = "",
+        report = None,
+        report_json = None,
+        shared_layers = None,
+        shared_layers_path = "",
+        shared_layers_given = None,
+        fleet_label = ""):
     """Declares `<name>.sh`, run_pyimage.sh.tpl expanded for `mode`.
 
     Args:
@@ -35,6 +48,10 @@ def run_script(ctx, mode, tool = None, plan = None, lock = None, lock_path = "",
         update_target: the label of the fleet's `.update` target.
         report: the fleet's text report (File), in the script's runfiles.
         report_json: the fleet's JSON report (File), for its path under bazel-bin.
+        shared_layers: the plan's shared layers as `.bzl` (File), in the script's runfiles.
+        shared_layers_path: where `.update` writes them in the source tree.
+        shared_layers_given: JSON of the shared layers the fleet was given (File).
+        fleet_label: the fleet's label, for messages.
 
     Returns:
         The script (File), executable.
@@ -50,12 +67,16 @@ def run_script(ctx, mode, tool = None, plan = None, lock = None, lock_path = "",
         template = ctx.file._run_template,
         output = script,
         substitutions = {
+            "{{FLEET_LABEL}}": shell_quote(fleet_label),
             "{{LOCK_PATH}}": shell_quote(lock_path),
             "{{LOCK}}": rf(lock),
             "{{MODE}}": shell_quote(mode),
             "{{PLAN}}": rf(plan),
             "{{REPORT_JSON}}": shell_quote(report_json.short_path if report_json else ""),
             "{{REPORT}}": rf(report),
+            "{{SHARED_LAYERS_GIVEN}}": rf(shared_layers_given),
+            "{{SHARED_LAYERS_PATH}}": shell_quote(shared_layers_path),
+            "{{SHARED_LAYERS}}": rf(shared_layers),
             "{{TARGET}}": str(ctx.label).replace("\n", " "),
             "{{TOOL}}": rf(tool),
             "{{UPDATE_TARGET}}": shell_quote(update_target),

@@ -7,6 +7,7 @@ import unittest
 from pathlib import Path
 
 LOCK = "py/tests/odd 'fleet' $HOME.lock.json"
+SHARED = "py/tests/odd 'fleet' $HOME.lock.bzl"
 
 
 def run(var: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -20,16 +21,20 @@ def run(var: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 class FleetScriptsTest(unittest.TestCase):
-    def test_update_writes_the_plan_to_the_lock_path_as_is(self) -> None:
+    def test_update_writes_the_plan_and_its_bzl_form_to_the_lock_path_as_is(self) -> None:
         with tempfile.TemporaryDirectory() as ws:
             (Path(ws) / "py" / "tests").mkdir(parents=True)
             r = run("UPDATE_BIN", BUILD_WORKSPACE_DIRECTORY=ws)
             self.assertEqual(r.returncode, 0, r.stderr)
-            lock = Path(ws) / LOCK
-            self.assertEqual(r.stdout, f"wrote {lock}\n")
+            lock, shared = Path(ws) / LOCK, Path(ws) / SHARED
+            self.assertEqual(r.stdout, f"wrote {lock}\nwrote {shared}\n")
             self.assertIn('"images"', lock.read_text())
-            self.assertEqual(lock.stat().st_mode & 0o777, 0o644)
-            self.assertEqual(sorted(p.name for p in lock.parent.iterdir()), [lock.name])
+            self.assertIn("SHARED_LAYERS = {", shared.read_text())
+            for f in (lock, shared):
+                self.assertEqual(f.stat().st_mode & 0o777, 0o644)
+            self.assertEqual(
+                sorted(p.name for p in lock.parent.iterdir()), sorted([lock.name, shared.name])
+            )
 
     def test_update_needs_bazel_run(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "BUILD_WORKSPACE_DIRECTORY"}

@@ -31,13 +31,17 @@ itself but asks :mod:`pyimage.planner`.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyimage import jsonio, planner
+from pyimage.engine import layer
 from pyimage.errors import PyimageError
+from pyimage.fsutil import atomic_output
 from pyimage.inputs import FleetImage
 
 FORMAT = "rules_pyimage.fleet-lock/v2"
@@ -58,6 +62,118 @@ def group_files(folder: Path, members: Iterable[Variant]) -> tuple[Path, Path]:
     """The blob and the descriptor of the merged layer of ``members`` in ``folder``."""
     stem = group_id(members)
     return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
+
+
+def write_group(
+    group: str, candidates: Sequence[layer.Member], blob: Path, descriptor: Path
+) -> str | None:
+    """Merge the shared layer ``group`` (a :func:`group_id`) from ``candidates``.
+
+    ``candidates`` are the blobs of the packages of the images that hold the
+    group (a package id may have several builds among them). The group is
+    merged from the one build of each member whose ids and digests hash to
+    ``group``. When there is none (a member was rebuilt since the lock was
+    written), a "not built" marker is written in its place, which
+    :func:`load_group` reads as no layer, and the reason is returned.
+    """
+    by_id: dict[str, dict[str, layer.Member]] = {}
+    for member in candidates:
+        if len(member.descriptor.packages) != 1:
+            raise PyimageError(f"{member.name}: a shared layer merges single-package blobs")
+        by_id.setdefault(member.name, {})[member.descriptor.digest] = member
+    for choice in itertools.product(*(builds.values() for _, builds in sorted(by_id.items()))):
+        if group_id((m.name, m.descriptor.digest) for m in choice) == group:
+            layer.merge(list(choice), blob, descriptor)
+            return None
+    reason = (
+        f"no build of {', '.join(sorted(by_id))} is the bytes the fleet lock records for"
+        f" shared layer {group}; the images that hold it merge their own packages until the"
+        " fleet's `.update` runs"
+    )
+    with atomic_output(blob) as tmp:
+        tmp.write_bytes(b"")
+    jsonio.write(str(descriptor), {"not_built": reason})
+    return reason
+
+
+def group_built(descriptor: Path) -> bool:
+    """Whether a shared layer written by :func:`write_group` was built (not a marker)."""
+    document = jsonio.load(str(descriptor), "shared layer descriptor", "rebuild the fleet")
+    return not (isinstance(document, dict) and "not_built" in document)
+
+
+def load_group(descriptor: Path, blob: Path) -> layer.Member | None:
+    """A shared layer written by :func:`write_group`: its member, or None if not built."""
+    return layer.load_member(descriptor, None, blob) if group_built(descriptor) else None
+
+
+def shared_layers(document: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """What Bazel needs to know of a fleet lock when it loads the BUILD files.
+
+    ``{"groups": {group id: [package id, ...]}, "images": {image: [group id,
+    ...]}}``: each layer of several packages (recorded with their digests) by
+    its :func:`group_id`, and the images that hold it. The fleet's rule
+    declares one merge per group, and gives each image only its own groups.
+    """
+    groups: dict[str, list[str]] = {}
+    images: dict[str, list[str]] = {}
+    for name, entry in sorted(document.get("images", {}).items()):
+        for lay in entry.get("layers", []):
+            members, digests = lay.get("packages", []), lay.get("digests") or {}
+            if len(members) < 2 or not all(p in digests for p in members):
+                continue
+            gid = group_id((p, digests[p]) for p in members)
+            groups[gid] = sorted(members)
+            images.setdefault(name, []).append(gid)
+    return {"groups": dict(sorted(groups.items())), "images": images}
+
+
+def _starlark(value: Any, indent: str = "") -> str:
+    """``value`` (dicts, lists, strings) as Starlark, formatted as buildifier formats it."""
+    inner = indent + "    "
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{_starlark(k)}: {_starlark(v, inner)},\n" for k, v in value.items()]
+        return "{\n" + "".join(items) + indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        items = [f"{inner}{_starlark(v, inner)},\n" for v in value]
+        return "[\n" + "".join(items) + indent + "]"
+    raise TypeError(f"no Starlark form of {value!r}")
+
+
+#: The name the `.bzl` form of a lock gives its shared layers.
+SHARED_LAYERS_NAME = "SHARED_LAYERS"
+
+
+def shared_layers_bzl(document: Mapping[str, Any], lock_path: str, update_target: str) -> str:
+    """The ``.bzl`` form of a fleet lock's shared layers (:func:`shared_layers`).
+
+    Written beside the lock by the fleet's ``.update``; its BUILD file loads
+    it and passes it to ``py_image_fleet(shared_layers = ...)``.
+    """
+    name = lock_path.rsplit("/", 1)[-1]
+    return (
+        f'"""The shared layers of the fleet lock {name}, as Bazel reads them when it loads\n'
+        "the BUILD file: each layer of several packages (by a hash of its members'\n"
+        "ids and digests) and the images that hold it.\n\n"
+        f"Written with the lock by `bazel run {update_target}`; do not edit. Load it in\n"
+        "the fleet's BUILD file and pass it on:\n\n"
+        f'    load(":{shared_layers_file(name)}", "{SHARED_LAYERS_NAME}")\n'
+        f"    py_image_fleet(..., shared_layers = {SHARED_LAYERS_NAME})\n"
+        '"""\n\n'
+        f"{SHARED_LAYERS_NAME} = {_starlark(shared_layers(document))}\n"
+    )
+
+
+def shared_layers_file(lock_name: str) -> str:
+    """The file name of the ``.bzl`` form of the lock ``lock_name`` (``x.json`` -> ``x.bzl``)."""
+    stem = lock_name[: -len(".json")] if lock_name.endswith(".json") else lock_name
+    return stem + ".bzl"
 
 
 def _planner_id(pid: str, digest: str) -> str:
@@ -314,3 +430,32 @@ def _member_digests(image_entry: Mapping[str, Any]) -> dict[str, str]:
         for lay in image_entry.get("layers", [])
         for p, d in (lay.get("digests") or {}).items()
     }
+
+
+def compare_shared_layers(
+    given_path: str, fresh_path: str, lock_path: str, fleet_label: str
+) -> tuple[list[str], list[str]]:
+    """Why the shared layers a fleet's BUILD file passes are not those of its plan.
+
+    ``given_path`` holds ``{"given": bool, "groups": ..., "images": ...}``:
+    what ``py_image_fleet(shared_layers = ...)`` was given (written by the
+    rule). Returns the reasons the fleet's ``.update`` fixes (the ``.bzl``
+    form is stale) and those it does not (the BUILD file passes none), one
+    line each; none when they agree.
+    """
+    given = jsonio.load(given_path, "shared layers", "rebuild the fleet")
+    fresh = shared_layers(read(fresh_path, "fleet plan").document)
+    bzl = shared_layers_file(lock_path.rsplit("/", 1)[-1])
+    if not isinstance(given, dict):
+        raise PyimageError(f"{given_path}: not the shared layers of a fleet; rebuild the fleet")
+    if not given.get("given"):
+        if not fresh["groups"]:
+            return [], []
+        return [], [
+            f"{fleet_label} is not given its lock's shared layers, so each image merges them"
+            f' itself: add `load(":{bzl}", "{SHARED_LAYERS_NAME}")` to its BUILD file and'
+            f" `shared_layers = {SHARED_LAYERS_NAME}` to the py_image_fleet"
+        ]
+    if {k: given.get(k) for k in fresh} != fresh:
+        return [f"{bzl} is not the shared layers of the plan (it is written with the lock)"], []
+    return [], []

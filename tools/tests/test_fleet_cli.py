@@ -1,4 +1,4 @@
-"""Fleet plans as Bazel drives them: fleet-plan, fleet-merge, fleet-check, image --fleet-lock."""
+"""Fleet plans as Bazel drives them: fleet-plan, fleet-merge-group, fleet-check, image."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from enginekit import build_package, pyimage
 
+from pyimage import lock as lock_mod
 from pyimage.engine import layer
 from pyimage.lock import compare, group_id
 
@@ -69,11 +70,37 @@ def fleet(tmp_path: Path) -> Fleet:
     return f
 
 
+def merge_shared(inputs: Path, lock: Path, out: Path) -> list[str]:
+    """What py_image_fleet does with the lock's shared layers: one ``fleet-merge-group``
+    per group, from the packages of the images that hold it, into ``out``; their ids."""
+    out.mkdir(exist_ok=True)
+    shared = lock_mod.shared_layers(json.loads(lock.read_text()))
+    images = json.loads(inputs.read_text())["images"]
+    for gid, members in shared["groups"].items():
+        args = ["fleet-merge-group", "--group", gid]
+        for name, gids in shared["images"].items():
+            for p in images.get(name, {}).get("packages", []) if gid in gids else []:
+                member = layer.load_member(Path(p["descriptor"]), None, Path(p["blob"]))
+                if member.name in members:
+                    args += ["--package", p["descriptor"], p["blob"]]
+        ok(*args, "--blob", str(out / f"{gid}.tar.gz"), "--descriptor", str(out / f"{gid}.json"))
+    return sorted(shared["groups"])
+
+
+def group_args(merged: Path, flag: str, *, blobs: bool = True) -> list[str]:
+    """``flag GID DESC [BLOB]`` for each shared layer :func:`merge_shared` wrote in ``merged``."""
+    args = []
+    for descriptor in sorted(merged.glob("*.json")):
+        args += [flag, descriptor.stem, str(descriptor)]
+        args += [str(descriptor.with_suffix(".tar.gz"))] if blobs else []
+    return args
+
+
 def image_args(
     fleet: Fleet, name: str, pids: list[str], *, lock: Path, merged: Path, out: Path
 ) -> list[str]:
     args = ["image", "--out", str(out), "--plan-out", str(out) + ".plan.json", "--max-layers", "20"]
-    args += ["--image-name", name, "--fleet-lock", str(lock), "--fleet-layers", str(merged)]
+    args += ["--image-name", name, "--fleet-lock", str(lock), *group_args(merged, "--fleet-group")]
     for p in pids:
         m = fleet.members[p]
         args += [
@@ -104,7 +131,7 @@ def test_images_share_the_fleets_merged_groups_byte_for_byte(fleet: Fleet, tmp_p
     small_shared = ("attrs==1", "idna==1", "six==1")
     assert small_shared in groups, groups
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    merge_shared(inputs, lock, merged)
     variants = [(p, fleet.members[p].descriptor.digest) for p in small_shared]
     assert (merged / f"{group_id(variants)}.tar.gz").is_file()
     plan_a = image_layout(fleet, "//a:image", a, lock=lock, merged=merged, out=tmp_path / "a")
@@ -139,7 +166,7 @@ def test_a_new_package_builds_without_updating_the_lock_and_check_says_so(
     grown = [*pids, "attrs==1"]
     inputs = fleet.inputs({"//a:image": fleet.entry(grown)})
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    merge_shared(inputs, lock, merged)
     plan = image_layout(fleet, "//a:image", grown, lock=lock, merged=merged, out=tmp_path / "a")
     assert sorted(p for lay in plan["layers"] for p in lay["packages"]) == sorted(grown)
     ok("fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(fresh))
@@ -318,7 +345,7 @@ def test_two_variants_of_one_id_are_two_packages_each_image_its_own_bytes(
         six_layers[name] = lay["digests"]
     assert six_layers["//a:image"] != six_layers["//b:image"]
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    merge_shared(inputs, lock, merged)
     for name, pids, want in (("//a:image", a, "six==1"), ("//b:image", b, "six==1/patched")):
         out = tmp_path / name.split(":")[0].strip("/")
         image_layout(fleet, name, pids, lock=lock, merged=merged, out=out)
@@ -344,7 +371,7 @@ def test_a_package_rebuilt_after_the_lock_gets_its_own_layer_and_the_check_names
     lock = tmp_path / "fleet.lock.json"
     ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    merge_shared(inputs, lock, merged)
     assert any(merged.glob("*.tar.gz")), "the lock should hold a merged group with six"
     # six is rebuilt with other bytes; the lock and the merged folder are stale.
     out = tmp_path / "a"
@@ -389,7 +416,7 @@ def test_update_after_a_rebuild_plans_the_rebuilt_package_again_as_a_bump(
     assert "//a:image" not in now["reason"], now
     # With the updated lock, //b builds every layer of it: nothing is stale.
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(update), "--out", str(merged))
+    merge_shared(inputs, update, merged)
     out = tmp_path / "b"
     r = pyimage(*image_args(fleet, "//b:image", rebuilt, lock=update, merged=merged, out=out))
     assert r.returncode == 0, r.stderr
@@ -424,7 +451,124 @@ def test_a_lock_without_digests_says_so_once(fleet: Fleet, tmp_path: Path) -> No
         " 'rules_pyimage.fleet-lock/v2' (which records each package's digest)"
     ], check.stdout
     merged = tmp_path / "merged"
-    ok("fleet-merge", "--inputs", str(inputs), "--lock", str(lock), "--out", str(merged))
+    merge_shared(inputs, lock, merged)
     r = pyimage(*image_args(fleet, "//a:image", pids, lock=lock, merged=merged, out=tmp_path / "a"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("pyimage: note:") == 1 and "records no package digests" in r.stdout
+
+
+def _merge_group(fleet: Fleet, gid: str, keys: list[str], out: Path) -> subprocess.CompletedProcess:
+    args = ["fleet-merge-group", "--group", gid]
+    for k in keys:
+        m = fleet.members[k]
+        args += ["--package", str(m.blob.with_suffix("").with_suffix(".json")), str(m.blob)]
+    return ok(*args, "--blob", str(out / f"{gid}.tar.gz"), "--descriptor", str(out / f"{gid}.json"))
+
+
+def test_a_shared_layer_is_merged_from_the_build_the_lock_records_among_several(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    fleet.package("idna==1", variant="patched")
+    candidates = ["six==1", "six==1/patched", "idna==1/patched", "idna==1"]
+    digest = {k: fleet.members[k].descriptor.digest for k in candidates}
+    out = tmp_path / "shared"
+    out.mkdir()
+    # Each pairing of the two builds of each id is another layer; each merge
+    # takes the builds its group id names, whatever the order given.
+    for six, idna in [("six==1", "idna==1"), ("six==1/patched", "idna==1")]:
+        gid = group_id([("six==1", digest[six]), ("idna==1", digest[idna])])
+        _merge_group(fleet, gid, candidates, out)
+        member = layer.load_member(out / f"{gid}.json", None, out / f"{gid}.tar.gz")
+        want = layer.merge(
+            [fleet.members[six], fleet.members[idna]], tmp_path / "w.tar.gz", tmp_path / "w.json"
+        )
+        assert member.descriptor.digest == want.digest
+        assert member.blob.read_bytes() == (tmp_path / "w.tar.gz").read_bytes()
+
+
+def test_a_shared_layer_no_build_matches_is_a_marker_and_images_merge_their_own(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    # The lock was written for the released six; only the patched one is built now.
+    a, _ = variants
+    inputs = fleet.inputs({"//a:image": fleet.entry(a)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    shared = lock_mod.shared_layers(json.loads(lock.read_text()))
+    (gid,) = [g for g, members in shared["groups"].items() if "six==1" in members]
+    rebuilt = [("six==1/patched" if p == "six==1" else p) for p in a]
+    out = tmp_path / "merged"
+    out.mkdir()
+    r = _merge_group(
+        fleet, gid, [k for k in rebuilt if k.split("/")[0] in shared["groups"][gid]], out
+    )
+    assert "no build of" in r.stdout and gid in r.stdout, r.stdout
+    assert not lock_mod.group_built(out / f"{gid}.json")
+    # The image given that marker still holds its own six, in a layer of its own making.
+    layout = tmp_path / "a"
+    r = pyimage(*image_args(fleet, "//a:image", rebuilt, lock=lock, merged=out, out=layout))
+    assert r.returncode == 0, r.stderr
+    assert layout_file(layout, "sp/six/__init__.py") == layout_file_of_member(
+        fleet.members["six==1/patched"]
+    )
+
+
+def test_the_bzl_form_of_a_lock_is_its_shared_layers_as_starlark(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    shared = ["big==1", "six==1", "idna==1", "attrs==1"]
+    images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
+    inputs = fleet.inputs({name: fleet.entry(pids) for name, pids in images.items()})
+    lock, bzl = tmp_path / "fleet.lock.json", tmp_path / "fleet.lock.bzl"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock), "--shared-layers-out", str(bzl),
+       "--lock-path", "apps/fleet.lock.json", "--update-target", "//apps:fleet.update")  # fmt: skip
+    text = bzl.read_text()
+    # Starlark's dict and list literals are Python's: evaluate the file as Python.
+    scope: dict[str, object] = {}
+    exec(compile(text, str(bzl), "exec"), {}, scope)  # the file just written
+    doc = json.loads(lock.read_text())
+    assert scope["SHARED_LAYERS"] == lock_mod.shared_layers(doc)
+    groups = scope["SHARED_LAYERS"]["groups"]  # type: ignore[index]
+    # Every layer of several packages, by the hash of its members' ids and digests.
+    want = {
+        group_id((p, lay["digests"][p]) for p in lay["packages"]): sorted(lay["packages"])
+        for im in doc["images"].values()
+        for lay in im["layers"]
+        if len(lay["packages"]) > 1
+    }
+    assert groups == want and want
+    assert 'load(":fleet.lock.bzl", "SHARED_LAYERS")' in text
+    assert "bazel run //apps:fleet.update" in text
+    assert all(line == line.rstrip() and "\t" not in line for line in text.splitlines())
+
+
+def test_check_says_when_the_build_file_does_not_pass_the_shared_layers(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    shared = ["big==1", "six==1", "idna==1", "attrs==1"]
+    images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
+    inputs = fleet.inputs({name: fleet.entry(pids) for name, pids in images.items()})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    layers = lock_mod.shared_layers(json.loads(lock.read_text()))
+    given = tmp_path / "given.json"
+
+    def check(document: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        given.write_text(json.dumps(document))
+        args = ["--lock", str(lock), "--plan", str(lock), "--lock-path", "apps/fleet.lock.json"]
+        args += ["--update-target", "//apps:u", "--shared-layers-given", str(given)]
+        return pyimage("fleet-check", *args, "--fleet-label", "//apps:fleet")
+
+    assert check({"given": True, **layers}).returncode == 0
+    r = check({"given": False, "groups": {}, "images": {}})
+    assert r.returncode == 1
+    assert r.stdout.splitlines() == [
+        "//apps:fleet is not given its lock's shared layers, so each image merges them itself:"
+        ' add `load(":fleet.lock.bzl", "SHARED_LAYERS")` to its BUILD file and'
+        " `shared_layers = SHARED_LAYERS` to the py_image_fleet"
+    ]
+    stale = {"given": True, "groups": {}, "images": {}}
+    r = check(stale)
+    assert r.returncode == 1
+    assert "  - fleet.lock.bzl is not the shared layers of the plan" in r.stdout
+    assert "update it with: bazel run //apps:u" in r.stdout

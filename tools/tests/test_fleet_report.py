@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from enginekit import pyimage
-from test_fleet_cli import MIB, Fleet, image_layout, ok
+from test_fleet_cli import MIB, Fleet, group_args, image_layout, merge_shared, ok
 
 from pyimage.engine import layer
 
@@ -27,11 +27,13 @@ def report(fleet: Fleet, tmp_path: Path, *, with_lock: bool) -> tuple[dict, str,
     lock = tmp_path / "fleet.lock.json"
     ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
     merged = tmp_path / "merged"
-    args = ["--inputs", str(inputs), "--out", str(merged)]
-    ok("fleet-merge", *args, *(["--lock", str(lock)] if with_lock else []))
+    merged.mkdir()
+    if with_lock:
+        merge_shared(inputs, lock, merged)
     out, js = tmp_path / "report.txt", tmp_path / "report.json"
     ok(
-        "fleet-report", "--inputs", str(inputs), "--plan", str(lock), "--merged", str(merged),
+        "fleet-report", "--inputs", str(inputs), "--plan", str(lock),
+        *group_args(merged, "--group", blobs=False),
         *(["--lock", str(lock)] if with_lock else []),
         "--update-target", "//x:fleet.update", "--out", str(out), "--json", str(js),
     )  # fmt: skip

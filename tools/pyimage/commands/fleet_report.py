@@ -2,8 +2,8 @@
 
 Reads FLEET_INPUTS.json (the packages' descriptors, see :mod:`pyimage.inputs`),
 the fleet plan (``<fleet>.plan.json``: the lock's content when the lock is
-current) and, when given, the lock and the fleet's merged-layer folder, and
-prints:
+current) and, when given, the lock and the descriptors of the fleet's shared
+layers (``--group GID DESC``, see ``fleet-merge-group``), and prints:
 
 * per image, its package layers: size and how many images share each;
 * per distinct layer (a layer is its member set: same members, same bytes),
@@ -12,9 +12,9 @@ prints:
   site-packages layer per app (the usual build) and beside no sharing at all.
 
 Digests are those of the blobs the images use: a single-package layer's own
-blob, a merged layer of the lock from its descriptor in the merged folder. A
-merged layer not in the lock is not built by the fleet (an image merges it
-itself): it has no digest here, and its sizes are worked out from its
+blob, a shared layer of the lock from its descriptor. A merged layer the
+fleet did not build (not in the lock, or a member rebuilt since; an image
+merges it itself) has no digest here, and its sizes are worked out from its
 members' descriptors (:func:`pyimage.engine.layer.merged_size`), as is the
 one-layer-per-app baseline; a size that is only an upper bound (members with
 identical duplicate files) is marked ``~``. ``--json`` writes the same as JSON.
@@ -54,14 +54,14 @@ def _distinct(members: Iterable[layer.Member]) -> list[layer.Member]:
     return list({m.descriptor.digest: m for m in members}.values())
 
 
-def _layer(members: Sequence[layer.Member], merged: Path | None) -> FleetLayer:
+def _layer(members: Sequence[layer.Member], shared: dict[str, Path]) -> FleetLayer:
     ids = tuple(sorted(p for m in members for p in m.descriptor.packages))
     if len(members) == 1:
         d = members[0].descriptor
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
     variants = [(p, m.descriptor.digest) for m in members for p in m.descriptor.packages]
-    found = lock.group_files(merged, variants)[1] if merged else None
-    if found is not None and found.is_file():
+    found = shared.get(lock.group_id(variants))
+    if found is not None and lock.group_built(found):
         d = desc_mod.load(found)
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
     size = layer.merged_size(members)
@@ -83,7 +83,7 @@ def build(
     images: Sequence[inputs.FleetImage],
     plan_path: str,
     lock_path: str | None,
-    merged: Path | None,
+    shared: dict[str, Path],
 ) -> FleetReport:
     """The report of the plan at ``plan_path`` for ``images``."""
     planned = lock.read(plan_path, "fleet plan").layers
@@ -110,7 +110,7 @@ def build(
             key = tuple((m.name, m.descriptor.digest) for m in members)
             if key not in index:
                 index[key] = len(layers)
-                layers.append(_layer(members, merged))
+                layers.append(_layer(members, shared))
             layers[index[key]].images.append(name)
             per_image[name].append(index[key])
     # A site-packages layer per app: apps with the same packages would share it.
@@ -214,8 +214,8 @@ def to_json(report: FleetReport) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    merged = Path(args.merged) if args.merged else None
-    report = build(inputs.read_inputs(args.inputs), args.plan, args.lock, merged)
+    shared = {gid: Path(descriptor) for gid, descriptor in args.group or []}
+    report = build(inputs.read_inputs(args.inputs), args.plan, args.lock, shared)
     text = render(report, args.update_target) + "\n"
     if args.json:
         jsonio.write(args.json, to_json(report))
@@ -237,7 +237,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--inputs", required=True, metavar="FLEET_INPUTS.json")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="the fleet plan")
     p.add_argument("--lock", metavar="LOCK.json", help="the lock (to say whether it is current)")
-    p.add_argument("--merged", metavar="DIR", help="the fleet's merged layers (exact sizes)")
+    p.add_argument(
+        "--group",
+        nargs=2,
+        action="append",
+        metavar=("GID", "DESC"),
+        help="a shared layer's descriptor (pyimage fleet-merge-group): its exact sizes",
+    )
     p.add_argument("--update-target", default="<fleet>.update", help="for the stale-lock line")
     p.add_argument("--out", metavar="FILE", help="write the text here (default: stdout)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")

@@ -31,19 +31,32 @@ from pyimage.errors import PyimageError
 from pyimage.text import MIB, layer_line
 
 
+def _shared_layers(groups: list[list[str]] | None) -> dict[str, layer.Member]:
+    """The fleet's shared layers given with ``--fleet-group GID DESC BLOB``, by group id
+    (those the fleet could not build, a package having changed, are left out)."""
+    out: dict[str, layer.Member] = {}
+    for group in groups or []:
+        gid, descriptor, blob = group
+        member = lock.load_group(Path(descriptor), Path(blob))
+        if member is not None:
+            out[gid] = member
+    return out
+
+
 def _layer_input(
-    packages: tuple[str, ...], by_id: dict[str, layer.Member], fleet_layers: str | None
+    packages: tuple[str, ...], by_id: dict[str, layer.Member], shared: dict[str, layer.Member]
 ) -> oci_layout.LayerInput:
     """A planned layer: the fleet's merged blob of that group when there is one.
 
-    The fleet's merged blobs are named by their members' ids and digests: one
-    is used only when it was merged from exactly this image's bytes.
+    The fleet's shared layers are known by their members' ids and digests
+    (:func:`pyimage.lock.group_id`): one is used only when it was merged from
+    exactly this image's bytes; else the image merges its own packages (the
+    same bytes when they are the lock's).
     """
-    if len(packages) > 1 and fleet_layers:
-        variants = [(pid, by_id[pid].descriptor.digest) for pid in packages]
-        blob, descriptor = lock.group_files(Path(fleet_layers), variants)
-        if descriptor.is_file():
-            return oci_layout.LayerInput((layer.load_member(descriptor, None, blob),))
+    if len(packages) > 1:
+        found = shared.get(lock.group_id((pid, by_id[pid].descriptor.digest) for pid in packages))
+        if found is not None:
+            return oci_layout.LayerInput((found,))
     return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
 
 
@@ -93,7 +106,8 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     )
 
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
-    layers += [_layer_input(lay.packages, by_id, args.fleet_layers) for lay in planned.layers]
+    shared = _shared_layers(args.fleet_group)
+    layers += [_layer_input(lay.packages, by_id, shared) for lay in planned.layers]
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
@@ -183,7 +197,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-name", default="image", help="the image's name in plans and locks")
     p.add_argument("--fleet-lock", metavar="LOCK.json", help="a fleet lock to follow")
     p.add_argument(
-        "--fleet-layers", metavar="DIR", help="merged layers of the fleet (pyimage fleet-merge)"
+        "--fleet-group",
+        nargs=3,
+        action="append",
+        metavar=("GID", "DESC", "BLOB"),
+        help="a shared layer of the fleet (pyimage fleet-merge-group), by its group id",
     )
     p.add_argument("--interpreter", nargs="+", metavar="DESC [TAR] BLOB")
     p.add_argument("--package", nargs="+", action="append", metavar="DESC [TAR] BLOB", default=[])
