@@ -513,15 +513,23 @@ def test_a_shared_layer_no_build_matches_is_a_marker_and_images_merge_their_own(
     )
 
 
-def test_the_bzl_form_of_a_lock_is_its_shared_layers_as_starlark(
-    fleet: Fleet, tmp_path: Path
-) -> None:
+def plan_two_images(fleet: Fleet, tmp_path: Path, *more: str) -> Path:
+    """Plan //a and //b, which share four packages, into fleet.lock.json (``more``:
+    further arguments of fleet-plan); the lock."""
     shared = ["big==1", "six==1", "idna==1", "attrs==1"]
     images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
     inputs = fleet.inputs({name: fleet.entry(pids) for name, pids in images.items()})
-    lock, bzl = tmp_path / "fleet.lock.json", tmp_path / "fleet.lock.bzl"
-    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock), "--shared-layers-out", str(bzl),
-       "--lock-path", "apps/fleet.lock.json", "--update-target", "//apps:fleet.update")  # fmt: skip
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock), *more)
+    return lock
+
+
+def test_the_bzl_form_of_a_lock_is_its_shared_layers_as_starlark(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    bzl = tmp_path / "fleet.lock.bzl"
+    more = ["--shared-layers-out", str(bzl), "--lock-path", "apps/fleet.lock.json"]
+    lock = plan_two_images(fleet, tmp_path, *more, "--update-target", "//apps:fleet.update")
     text = bzl.read_text()
     # Starlark's dict and list literals are Python's: evaluate the file as Python.
     scope: dict[str, object] = {}
@@ -545,11 +553,7 @@ def test_the_bzl_form_of_a_lock_is_its_shared_layers_as_starlark(
 def test_check_says_when_the_build_file_does_not_pass_the_shared_layers(
     fleet: Fleet, tmp_path: Path
 ) -> None:
-    shared = ["big==1", "six==1", "idna==1", "attrs==1"]
-    images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
-    inputs = fleet.inputs({name: fleet.entry(pids) for name, pids in images.items()})
-    lock = tmp_path / "fleet.lock.json"
-    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    lock = plan_two_images(fleet, tmp_path)
     layers = lock_mod.shared_layers(json.loads(lock.read_text()))
     given = tmp_path / "given.json"
 
