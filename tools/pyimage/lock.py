@@ -433,7 +433,7 @@ def _member_digests(image_entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def compare_shared_layers(
-    given_path: str, fresh_path: str, lock_path: str, fleet_label: str
+    given_path: str, fresh_path: str, lock_path: str, fleet_label: str, update_target: str
 ) -> tuple[list[str], list[str]]:
     """Why the shared layers a fleet's BUILD file passes are not those of its plan.
 
@@ -454,7 +454,8 @@ def compare_shared_layers(
         return [], [
             f"{fleet_label} is not given its lock's shared layers, so each image merges them"
             f' itself: add `load(":{bzl}", "{SHARED_LAYERS_NAME}")` to its BUILD file and'
-            f" `shared_layers = {SHARED_LAYERS_NAME}` to the py_image_fleet"
+            f" `shared_layers = {SHARED_LAYERS_NAME}` to the py_image_fleet (`bazel run"
+            f" {update_target}` writes {bzl})"
         ]
     if {k: given.get(k) for k in fresh} != fresh:
         return [f"{bzl} is not the shared layers of the plan (it is written with the lock)"], []

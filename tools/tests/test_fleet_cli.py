@@ -569,7 +569,8 @@ def test_check_says_when_the_build_file_does_not_pass_the_shared_layers(
     assert r.stdout.splitlines() == [
         "//apps:fleet is not given its lock's shared layers, so each image merges them itself:"
         ' add `load(":fleet.lock.bzl", "SHARED_LAYERS")` to its BUILD file and'
-        " `shared_layers = SHARED_LAYERS` to the py_image_fleet"
+        " `shared_layers = SHARED_LAYERS` to the py_image_fleet (`bazel run //apps:u` writes"
+        " fleet.lock.bzl)"
     ]
     stale = {"given": True, "groups": {}, "images": {}}
     r = check(stale)

@@ -49,7 +49,11 @@ def _fleet_check(args: argparse.Namespace) -> int:
     unwired: list[str] = []
     if args.shared_layers_given:
         stale, unwired = lock.compare_shared_layers(
-            args.shared_layers_given, args.plan, args.lock_path, args.fleet_label
+            args.shared_layers_given,
+            args.plan,
+            args.lock_path,
+            args.fleet_label,
+            args.update_target,
         )
         reasons += stale
     if reasons:
