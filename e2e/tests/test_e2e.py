@@ -463,7 +463,8 @@ def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_byte
     current_bzl = bzl_path.read_text()
     try:
         lock_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-        bzl_path.write_text(shared_layers_bzl(doc, str(lock_path), "//apps/variants:fleet.update"))
+        text = shared_layers_bzl(doc, str(lock_path), str(bzl_path), "//apps/variants:fleet.update")
+        bzl_path.write_text(text)
         layouts = variant_layouts(ws)
         got = {v: file_in_image(layout, TYPING_EXTENSIONS) for v, layout in layouts.items()}
         assert got["released"] is not None and PATCH_MARK not in got["released"]

@@ -108,6 +108,7 @@ def _py_image_fleet_impl(ctx):
     args.add("--out", plan)
     args.add("--shared-layers-out", shared_bzl)
     args.add("--lock-path", ctx.attr.lock_path)
+    args.add("--shared-layers-path", shared_layers_path(ctx.attr.lock_path))
     args.add("--update-target", ctx.attr.update_target)
     ctx.actions.run(
         executable = ctx.executable._pyimage,
@@ -207,7 +208,7 @@ def shared_layers_path(lock_path):
         lock_path: the lock's path in the source tree.
 
     Returns:
-        The `.bzl` file's path (pyimage's lock.shared_layers_file names it alike).
+        The `.bzl` file's path (the one place that names it: pyimage is told).
     """
     stem = lock_path[:-len(".json")] if lock_path.endswith(".json") else lock_path
     return stem + ".bzl"

@@ -32,7 +32,8 @@ case "$mode" in
     # (bash before 4.4 calls an empty "${lock_arg[@]}" unbound under set -u.)
     exec "$r/$tool" fleet-check ${lock_arg[@]+"${lock_arg[@]}"} --plan "$r/$plan" \
       --lock-path "$lock_path" --update-target "$update_target" \
-      --shared-layers-given "$r/$shared_layers_given" --fleet-label "$fleet_label"
+      --shared-layers-given "$r/$shared_layers_given" --shared-layers-path "$shared_layers_path" \
+      --fleet-label "$fleet_label"
     ;;
   fleet-update)
     # Writes the fleet's plan into its lock file in the source tree, and the

@@ -19,10 +19,11 @@ A package is its id *and* its bytes: two images of one fleet may hold
 second pip hub). The fleet plans such variants as two packages, never one
 layer; an image keeps a layer of the lock only where each member's digest is
 its own (:meth:`PlanFile.kept_layers`), else it plans the changed packages
-itself, and the lock check names them. A merged layer is stored once per
-fleet as ``<group id>.tar.gz`` and ``<group id>.json`` (:func:`group_files`),
-the id hashing its members' ids and digests, so that no image can take
-another variant's merged bytes.
+itself, and the lock check names them. A merged layer is known by its
+:func:`group_id`, a hash of its members' ids and digests, so that no image can
+take another variant's merged bytes: the lock's ``.bzl`` form
+(:func:`shared_layers_bzl`) lists them for Bazel, which merges each once
+(:func:`write_group`).
 
 This module reads, writes and compares these documents; it plans nothing
 itself but asks :mod:`pyimage.planner`.
@@ -56,12 +57,6 @@ def group_id(members: Iterable[Variant]) -> str:
     """The file name stem of a merged group: a hash of its members' ids and digests."""
     text = "\n".join(f"{pid} {digest}" for pid, digest in sorted(members)).encode("utf-8")
     return hashlib.sha256(text).hexdigest()[:24]
-
-
-def group_files(folder: Path, members: Iterable[Variant]) -> tuple[Path, Path]:
-    """The blob and the descriptor of the merged layer of ``members`` in ``folder``."""
-    stem = group_id(members)
-    return folder / f"{stem}.tar.gz", folder / f"{stem}.json"
 
 
 def write_group(
@@ -150,11 +145,14 @@ def _starlark(value: Any, indent: str = "") -> str:
 SHARED_LAYERS_NAME = "SHARED_LAYERS"
 
 
-def shared_layers_bzl(document: Mapping[str, Any], lock_path: str, update_target: str) -> str:
+def shared_layers_bzl(
+    document: Mapping[str, Any], lock_path: str, bzl_path: str, update_target: str
+) -> str:
     """The ``.bzl`` form of a fleet lock's shared layers (:func:`shared_layers`).
 
-    Written beside the lock by the fleet's ``.update``; its BUILD file loads
-    it and passes it to ``py_image_fleet(shared_layers = ...)``.
+    Written beside the lock (at ``bzl_path``, which the Bazel rule names) by
+    the fleet's ``.update``; its BUILD file loads it and passes it to
+    ``py_image_fleet(shared_layers = ...)``.
     """
     name = lock_path.rsplit("/", 1)[-1]
     return (
@@ -163,17 +161,11 @@ def shared_layers_bzl(document: Mapping[str, Any], lock_path: str, update_target
         "ids and digests) and the images that hold it.\n\n"
         f"Written with the lock by `bazel run {update_target}`; do not edit. Load it in\n"
         "the fleet's BUILD file and pass it on:\n\n"
-        f'    load(":{shared_layers_file(name)}", "{SHARED_LAYERS_NAME}")\n'
+        f'    load(":{bzl_path.rsplit("/", 1)[-1]}", "{SHARED_LAYERS_NAME}")\n'
         f"    py_image_fleet(..., shared_layers = {SHARED_LAYERS_NAME})\n"
         '"""\n\n'
         f"{SHARED_LAYERS_NAME} = {_starlark(shared_layers(document))}\n"
     )
-
-
-def shared_layers_file(lock_name: str) -> str:
-    """The file name of the ``.bzl`` form of the lock ``lock_name`` (``x.json`` -> ``x.bzl``)."""
-    stem = lock_name[: -len(".json")] if lock_name.endswith(".json") else lock_name
-    return stem + ".bzl"
 
 
 def _planner_id(pid: str, digest: str) -> str:
@@ -433,7 +425,7 @@ def _member_digests(image_entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def compare_shared_layers(
-    given_path: str, fresh_path: str, lock_path: str, fleet_label: str, update_target: str
+    given_path: str, fresh_path: str, bzl_path: str, fleet_label: str, update_target: str
 ) -> tuple[list[str], list[str]]:
     """Why the shared layers a fleet's BUILD file passes are not those of its plan.
 
@@ -445,7 +437,7 @@ def compare_shared_layers(
     """
     given = jsonio.load(given_path, "shared layers", "rebuild the fleet")
     fresh = shared_layers(read(fresh_path, "fleet plan").document)
-    bzl = shared_layers_file(lock_path.rsplit("/", 1)[-1])
+    bzl = bzl_path.rsplit("/", 1)[-1]
     if not isinstance(given, dict):
         raise PyimageError(f"{given_path}: not the shared layers of a fleet; rebuild the fleet")
     if not given.get("given"):

@@ -529,6 +529,7 @@ def test_the_bzl_form_of_a_lock_is_its_shared_layers_as_starlark(
 ) -> None:
     bzl = tmp_path / "fleet.lock.bzl"
     more = ["--shared-layers-out", str(bzl), "--lock-path", "apps/fleet.lock.json"]
+    more += ["--shared-layers-path", "apps/fleet.lock.bzl"]
     lock = plan_two_images(fleet, tmp_path, *more, "--update-target", "//apps:fleet.update")
     text = bzl.read_text()
     # Starlark's dict and list literals are Python's: evaluate the file as Python.
@@ -560,6 +561,7 @@ def test_check_says_when_the_build_file_does_not_pass_the_shared_layers(
     def check(document: dict[str, object]) -> subprocess.CompletedProcess[str]:
         given.write_text(json.dumps(document))
         args = ["--lock", str(lock), "--plan", str(lock), "--lock-path", "apps/fleet.lock.json"]
+        args += ["--shared-layers-path", "apps/fleet.lock.bzl"]
         args += ["--update-target", "//apps:u", "--shared-layers-given", str(given)]
         return pyimage("fleet-check", *args, "--fleet-label", "//apps:fleet")
 

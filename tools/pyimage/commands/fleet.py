@@ -30,7 +30,9 @@ def _fleet_plan(args: argparse.Namespace) -> int:
     document = lock.plan_lock(inputs.read_inputs(args.inputs), previous)
     jsonio.write(args.out, document)
     if args.shared_layers_out:
-        text = lock.shared_layers_bzl(document, args.lock_path, args.update_target)
+        text = lock.shared_layers_bzl(
+            document, args.lock_path, args.shared_layers_path, args.update_target
+        )
         with atomic_output(Path(args.shared_layers_out)) as tmp:
             tmp.write_text(text, encoding="utf-8")
     return 0
@@ -51,7 +53,7 @@ def _fleet_check(args: argparse.Namespace) -> int:
         stale, unwired = lock.compare_shared_layers(
             args.shared_layers_given,
             args.plan,
-            args.lock_path,
+            args.shared_layers_path,
             args.fleet_label,
             args.update_target,
         )
@@ -77,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="PLAN.json")
     p.add_argument("--shared-layers-out", metavar="FILE.bzl", help="also write its .bzl form")
     p.add_argument("--lock-path", default="fleet.lock.json", help="the lock's path, for the .bzl")
+    p.add_argument("--shared-layers-path", default="fleet.lock.bzl", help="the .bzl form's path")
     p.add_argument("--update-target", default="<fleet>.update", help="the update target")
     p.set_defaults(func=_fleet_plan)
 
@@ -99,5 +102,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="JSON",
         help="the shared layers the fleet's BUILD file passes (checked against the plan's)",
     )
+    p.add_argument("--shared-layers-path", default="fleet.lock.bzl", help="the .bzl form's path")
     p.add_argument("--fleet-label", default="the fleet", help="the fleet's label, for messages")
     p.set_defaults(func=_fleet_check)
