@@ -179,8 +179,10 @@ def replace_dir(tmp: Path, out: Path) -> None:
 
 
 def copy_tree(src: Path, dst: Path) -> None:
-    """Copy a directory (layouts: plain files and folders); ``dst`` must not exist."""
-    shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copyfile)
+    """Copy a directory (a layout), symlinks followed: Bazel's layouts link their
+    blobs (relative links, which a copy elsewhere would leave dangling).
+    ``dst`` must not exist."""
+    shutil.copytree(src, dst, symlinks=False, copy_function=shutil.copyfile)
 
 
 def copy_e2e_workspace(dest: Path) -> Path:

@@ -45,7 +45,7 @@ def _shared_layers(ctx, packages_of):
     groups' merges, whatever the size of the fleet.
 
     Returns:
-        (dict: image name -> list of struct(id, blob, descriptor), its groups;
+        (dict: image name -> list of struct(id, members, blob, descriptor), its groups;
         list of every group's struct).
     """
     holders = {}
@@ -66,6 +66,7 @@ def _shared_layers(ctx, packages_of):
             continue
         group = struct(
             id = gid,
+            members = members,
             blob = ctx.actions.declare_file("{}.shared/{}.tar.gz".format(ctx.label.name, gid)),
             descriptor = ctx.actions.declare_file("{}.shared/{}.json".format(ctx.label.name, gid)),
         )

@@ -135,6 +135,28 @@ def _interpreter(ctx):
     )
     return layer, "/" + _interpreter_path(ctx, prefix, interpreter), files
 
+def _base_copy(ctx):
+    """The base's image for the platform, copied into bin (a tree), or None for scratch.
+
+    Its own action, which reads only the base: the image's layout links its
+    blobs, so that a layout remade after a package change moves none of the
+    base's bytes (a source file of an external repository is not a stable
+    place to link to: Bazel replants the execroot's links to repositories).
+    """
+    base_dir, base_files = base_layout(ctx)
+    if not base_dir:
+        return None
+    out = ctx.actions.declare_directory(ctx.label.name + ".base")
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = ["layout", "--base", base_dir, "--platform", ctx.attr.platform, "--out", out.path],
+        inputs = base_files,
+        outputs = [out],
+        mnemonic = "PyImageBase",
+        progress_message = "Copying the base image of %{label}",
+    )
+    return out
+
 def _py_image_layers_impl(ctx):
     binary = ctx.attr.binary
     packages_info = binary_packages(binary)
@@ -163,6 +185,15 @@ def _py_image_layers_impl(ctx):
     args.add("--platform", ctx.attr.platform)
     args.add("--image-name", ctx.attr.image_name or str(ctx.label))
     inputs = []
+
+    # Blobs other actions wrote are linked from the layout (pyimage --link),
+    # not copied: the layout is metadata, each blob stays its own action's
+    # file, and a remote cache moves only those that changed. `linked` are
+    # those the layout is sure to hold; they go with it (files, runfiles).
+    # A package of a shared layer is not among them: its blob is linked only
+    # if the layer was not built (then it is copied).
+    linked = []
+    grouped = {}
     if ctx.attr.fleet:
         fleet = ctx.attr.fleet[PyImageFleetInfo]
         if fleet.lock:
@@ -173,13 +204,17 @@ def _py_image_layers_impl(ctx):
         for group in fleet.groups.get(ctx.attr.image_name or str(ctx.label), []):
             args.add_all("--fleet-group", [group.id, group.descriptor, group.blob])
             inputs.extend([group.descriptor, group.blob])
-    base_dir, base_files = base_layout(ctx)
-    if base_dir:
-        args.add("--base", base_dir)
-        inputs.extend(base_files)
+            linked.append(group.blob)
+            grouped.update({pid: None for pid in group.members})
+    base = _base_copy(ctx)
+    if base:
+        args.add("--base", base.path)
+        inputs.append(base)
+        linked.append(base)
     if interpreter_layer:
         args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.blob])
         inputs.extend([interpreter_layer.descriptor, interpreter_layer.blob])
+        linked.append(interpreter_layer.blob)
 
     # Descriptors and blobs only: a merge inflates a blob's files part rather
     # than read the package's .tar, so that a remote cache or executor never
@@ -187,6 +222,9 @@ def _py_image_layers_impl(ctx):
     for p in packages:
         args.add_all("--package", [p.descriptor, p.blob])
         inputs.extend([p.descriptor, p.blob])
+        if p.id not in grouped:
+            linked.append(p.blob)
+    args.add_all(linked, before_each = "--link", expand_directories = False)
     ctx.actions.run(
         executable = ctx.executable._pyimage,
         arguments = ["image", args],
@@ -217,7 +255,12 @@ def _py_image_layers_impl(ctx):
     ctx.actions.write(env_file, env_text(ctx.label, env, ctx.attr.env))
 
     return [
-        DefaultInfo(files = depset([layout, app.blob, entrypoint, env_file, plan])),
+        DefaultInfo(
+            files = depset([layout, app.blob, entrypoint, env_file, plan] + linked),
+            # rules_oci's oci_image takes its base's runfiles as inputs: the
+            # files its links lead to (through the `layout` filegroup).
+            runfiles = ctx.runfiles(files = linked),
+        ),
         PyImageLayersInfo(
             layout = layout,
             app_layer = app.blob,

@@ -7,10 +7,12 @@ and the descriptor that records its size and digest) are put in place by
 :func:`replace_together`, so that no interruption or concurrent run leaves a
 blob beside a descriptor that does not describe it. Blobs that already exist as files (a
 cached per-package blob) are placed with a reflink (``FICLONE``), else a hard
-link, else a copy, whichever the file system allows first. A placed blob is
-never a symlink: inside Bazel's sandbox every input is a symlink into the
-execroot, and a tree artifact holding one would point outside itself (and
-dangle once Bazel replants the execroot).
+link, else a copy, whichever the file system allows first; it is never a
+symlink to what ``src`` resolves to: inside Bazel's sandbox every input is a
+symlink into the execroot, and a tree artifact holding one would point outside
+itself (and dangle once Bazel replants the execroot). :func:`link_blob` makes
+the other kind of link, relative and from the paths as given (never resolved),
+for blobs that are Bazel outputs going with the tree (see oci_layout).
 """
 
 from __future__ import annotations
@@ -127,6 +129,31 @@ def place_blob(src: Path, dst: Path) -> str:
             f"cannot copy blob {src} to {dst}: {err.strerror}; check that it exists and is readable"
         ) from err
     return "copy"
+
+
+def link_blob(src: Path, dst: Path, home: Path) -> str:
+    """Make ``dst`` a relative symlink to the file ``src``, as seen from ``home``.
+
+    ``home`` is the folder ``dst`` will be in once its tree is moved into
+    place (the link's text is relative to it). Neither path is resolved: the
+    link holds the way from ``home`` to ``src`` as the caller names them, so
+    that it holds wherever the two are moved together (a sandbox's execroot,
+    then Bazel's). Returns ``"symlink"``.
+    """
+    if not src.is_file():
+        raise PyimageError(f"blob {src} is not a file; rebuild it")
+    dst.symlink_to(os.path.relpath(_as_named(src), _as_named(home)))
+    return "symlink"
+
+
+def under(path: Path, where: Path) -> bool:
+    """Whether ``path``, as named (not resolved), is ``where`` or inside it."""
+    return Path(_as_named(path)).is_relative_to(_as_named(where))
+
+
+def _as_named(path: Path) -> str:
+    """``path`` made absolute and normalized, its symlinks not followed (as resolve() would)."""
+    return os.path.abspath(path)  # noqa: PTH100
 
 
 def remove_tree(path: Path) -> None:

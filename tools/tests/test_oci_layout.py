@@ -344,3 +344,65 @@ def test_out_replaces_only_an_empty_folder_or_a_previous_layout(
     assert (home / "docs" / "thesis.txt").read_text() == "years of work"
     assert not_dir.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "home"]
+
+
+def test_linked_blobs_are_relative_links_that_hold_once_the_sandbox_is_gone(
+    pkgs: dict[str, layer.Member], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As under Bazel: the blobs are outputs of other actions in the execroot's
+    # bin dir; the action runs in a sandbox whose inputs are absolute symlinks
+    # to them, writes its layout there, and Bazel moves it to the execroot.
+    execroot, sandbox = tmp_path / "execroot", tmp_path / "sandbox"
+    bin_dir = Path("bazel-out/bin")
+    base = execroot / bin_dir / "apps/base"
+    write_layout(base, [LayerInput((pkgs["a"],))])
+    members = {}
+    for name in "bc":
+        where = execroot / bin_dir / f"pkgs/{name}.tgz"
+        where.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pkgs[name].blob, where)
+        (sandbox / where.relative_to(execroot)).parent.mkdir(parents=True, exist_ok=True)
+        (sandbox / where.relative_to(execroot)).symlink_to(where)
+        members[name] = layer.Member(pkgs[name].descriptor, None, where.relative_to(execroot))
+    for f in base.rglob("*"):
+        staged = sandbox / f.relative_to(execroot)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        if f.is_file():
+            staged.symlink_to(f)
+    d = build_package(tmp_path / "more", "d==4", {"opt/venv/lib/d.py": b"D = 4\n"})
+    e = build_package(tmp_path / "more", "e==5", {"opt/venv/lib/e.py": b"E = 5\n"})
+    monkeypatch.chdir(sandbox)
+    out = bin_dir / "apps/api/layout"
+    r = write_layout(
+        out,
+        [
+            LayerInput((members["b"],)),
+            LayerInput((members["c"],)),
+            LayerInput((d, e)),
+        ],
+        base=bin_dir / "apps/base",
+        # Not c: a blob that does not go with the layout is placed.
+        link=[bin_dir / "apps/base", bin_dir / "pkgs/b.tgz"],
+    )
+    final = execroot / out
+    final.parent.mkdir(parents=True)
+    (sandbox / out).rename(final)
+    shutil.rmtree(sandbox)
+
+    blobs = final / "blobs/sha256"
+    a, b, c = (pkgs[n].descriptor.digest for n in "abc")
+    merged = r.layers[-1].digest
+    assert {r.placed[d] for d in (a, b)} == {"symlink"}  # the base's layer, a package's
+    assert r.placed[c] in ("reflink", "hardlink", "copy")
+    assert r.placed[merged] == "merge"
+    for digest in (a, b):
+        link = blobs / digest[7:]
+        text = link.readlink()
+        assert not text.is_absolute(), text
+        assert link.resolve().is_relative_to(execroot.resolve()), link.resolve()
+        assert hashlib.sha256(link.read_bytes()).hexdigest() == digest[7:]
+    assert not (blobs / c[7:]).is_symlink() and not (blobs / merged[7:]).is_symlink()
+    rootfs = umoci_unpack(final, "latest", tmp_path / "bundle")
+    assert (rootfs / "opt/venv/lib/b.py").read_bytes() == b"B = 2\n" * 1000
+    assert (rootfs / "opt/venv/bin/a").exists()
+    assert (rootfs / "opt/venv/lib/e.py").read_bytes() == b"E = 5\n"

@@ -114,6 +114,7 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
         base=Path(args.base) if args.base else None,
         platform=args.platform,
         tag=args.tag,
+        link=[Path(p) for p in args.link],
     )
     report_layers = [
         {
@@ -205,4 +206,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--interpreter", nargs="+", metavar="DESC [TAR] BLOB")
     p.add_argument("--package", nargs="+", action="append", metavar="DESC [TAR] BLOB", default=[])
+    p.add_argument(
+        "--link",
+        action="append",
+        metavar="PATH",
+        default=[],
+        help="a blob given above (or a folder of them: the base) to link with a relative "
+        "symlink rather than copy; it must stay where it is, beside the layout (repeat)",
+    )
     p.set_defaults(func=_image)

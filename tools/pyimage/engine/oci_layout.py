@@ -9,7 +9,13 @@ and ``history`` extended), manifest and ``index.json``.
 Blobs are stored once each, by digest. Blobs that already exist as files (the
 base's layers, cached per-package blobs) are reflinked, hard-linked or, failing
 both, copied; their digests and sizes come from the descriptors, so assembling
-a layout from existing blobs reads none of their bytes. The JSON blobs of the
+a layout from existing blobs reads none of their bytes. Those named in
+``link`` (files, or folders holding them) become relative symlinks instead:
+under Bazel, each blob that another action wrote (a package's, a shared
+layer's, the base copied into bazel-out) and that goes with the layout stays
+that action's file, so the layout, a tree artifact, holds metadata only, and
+a remote cache moves a blob only when its own action changed (rules_oci's
+``oci_image`` links its blobs the same way on Bazel 7+). The JSON blobs of the
 base that are read (index, manifests, config) are checked against their digests.
 The layout is built in a temporary directory beside the output and renamed into
 place at the end.
@@ -28,7 +34,7 @@ from pyimage import jsonio
 from pyimage.engine import layer
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
-from pyimage.fsutil import place_blob, remove_tree, temp_name
+from pyimage.fsutil import link_blob, place_blob, remove_tree, temp_name, under
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -276,9 +282,12 @@ class LayoutResult:
 class _BlobStore:
     """The blobs/sha256 directory of the layout being written; each digest once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, final: Path, link: Sequence[Path]) -> None:
         self.dir = root / "blobs" / "sha256"
         self.dir.mkdir(parents=True)
+        # Where the blobs will be once the layout is in place (links are relative to it).
+        self.final_dir = final / "blobs" / "sha256"
+        self.link = link
         self.placed: dict[str, str] = {}
 
     def path(self, digest: str) -> Path:
@@ -304,7 +313,10 @@ class _BlobStore:
             raise PyimageError(
                 f"{what}: blob {src} has {have} bytes, its descriptor says {size}; rebuild it"
             )
-        self.placed[digest] = place_blob(src, self.path(digest))
+        if any(under(src, where) for where in self.link):
+            self.placed[digest] = link_blob(src, self.path(digest), self.final_dir)
+        else:
+            self.placed[digest] = place_blob(src, self.path(digest))
 
     def put_merged(self, members: Sequence[layer.Member]) -> LayerDescriptor:
         tmp = self.dir / f".merge.tmp-{os.getpid()}"
@@ -356,11 +368,14 @@ def write_layout(
     platform: str = "linux/amd64",
     tag: str = "latest",
     check_conflicts: bool = True,
+    link: Sequence[Path] = (),
 ) -> LayoutResult:
     """Write an OCI layout at ``out``: ``base`` (or scratch) plus ``layers``, bottom to top.
 
     Path conflicts across all package layers are refused first (metadata only)
-    unless ``check_conflicts`` is False. ``out`` is replaced atomically.
+    unless ``check_conflicts`` is False. Existing blobs named in ``link`` (or
+    inside a folder it names) are linked (relative symlinks), the others
+    placed (see the module's docstring). ``out`` is replaced atomically.
     """
     out = Path(out)
     check_out_dir(out)
@@ -371,7 +386,7 @@ def write_layout(
     remove_tree(tmp)
     tmp.mkdir(parents=True)
     try:
-        store = _BlobStore(tmp)
+        store = _BlobStore(tmp, out, link)
         manifest_layers: list[dict[str, object]] = []
         for item in image.layers:
             assert image.root is not None
