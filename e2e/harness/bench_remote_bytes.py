@@ -31,11 +31,13 @@ have (the bumped package's layers, the image configs, manifests and plans:
 what changed). Ours must fetch no output file beyond those; the baseline's
 changed site-packages layer is every package of the app again.
 
-Bazel cannot download only the changed files of a changed output without a
-local store to look in: with no ``--disk_cache`` it fetches every file of each
-rebuilt layout (``--no-disk-cache`` shows it). A benchmark script, not a test:
-it prints numbers, and exits 1 if ours fetched an output file that did not
-change (with the disk cache).
+Without a ``--disk_cache`` (``--no-disk-cache``) Bazel fetches every file of
+each rebuilt output folder again, having no local store to look in. Ours'
+layouts link the blobs other actions wrote (py_image_layers), so what a
+rebuilt layout holds of its own is metadata; the baseline's folder holds its
+site-packages layer and the base. A benchmark script, not a test: it prints
+numbers, and exits 1 if ours fetched a layer that did not change (with the
+disk cache: any output file that did not change).
 """
 
 from __future__ import annotations
@@ -181,6 +183,18 @@ def targets(kind: str, apps: tuple[str, ...] = APPS) -> list[str]:
     return [f"//apps/{app}:{kind}.layers" for app in apps]
 
 
+def layer_digests(ws: Path, kind: str, apps: tuple[str, ...] = APPS) -> set[str]:
+    """The hashes of the layers of the targets' layouts in bazel-bin."""
+    out = set()
+    for app in apps:
+        layout = ws / "bazel-bin" / "apps" / app / f"{kind}.layers.layout"
+        index = json.loads((layout / "index.json").read_text())
+        manifest = index["manifests"][0]["digest"].split(":", 1)[1]
+        doc = json.loads((layout / "blobs" / "sha256" / manifest).read_text())
+        out.update(layer["digest"].split(":", 1)[1] for layer in doc["layers"])
+    return out
+
+
 def output_files(ws: Path, kind: str, apps: tuple[str, ...] = APPS) -> dict[str, int]:
     """sha256 -> size of every file of the targets' outputs in bazel-bin."""
     out: dict[str, int] = {}
@@ -233,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                           *targets(kind, apps))  # fmt: skip
                     reads, results = grpc_log(log)
                     files = output_files(ws, kind, apps)
+                    layers = layer_digests(ws, kind, apps)
                     got[what] = {
                         # Files of the outputs (layers, configs, manifests, plans).
                         "fetched_output_bytes": sum(n for d, n in reads if d in files),
@@ -243,6 +258,10 @@ def run(args: argparse.Namespace) -> int:
                         # Output files the old build had too (its store holds them).
                         "fetched_unchanged_bytes": sum(
                             n for d, n in reads if d in files and d in had[kind]
+                        ),
+                        # Of those, layers.
+                        "fetched_unchanged_layer_bytes": sum(
+                            n for d, n in reads if d in layers and d in had[kind]
                         ),
                         "changed_output_bytes": sum(
                             size for d, size in files.items() if d not in had[kind]
@@ -276,12 +295,14 @@ def report(rows: list[tuple[str, dict[str, dict[str, int]]]], args: argparse.Nam
         theirs = naive[what]["fetched_output_bytes"] + naive[what]["fetched_other_bytes"]
         ratio = theirs / mine if mine else float("inf")
         print(f"{what}: ours {mine:,} bytes, baseline {theirs:,} bytes ({ratio:,.0f}x less)")
-        if ours[what]["fetched_unchanged_bytes"]:
-            ok = False
-            print(f"  ours fetched {ours[what]['fetched_unchanged_bytes']:,} bytes of output"
-                  " files that did not change")  # fmt: skip
+        unchanged = ours[what]["fetched_unchanged_bytes"]
+        layers = ours[what]["fetched_unchanged_layer_bytes"]
+        if unchanged:
+            print(f"  ours fetched {unchanged:,} bytes of output files that did not change"
+                  f" ({layers:,} of layers)")  # fmt: skip
+        ok = ok and not layers and (args.no_disk_cache or not unchanged)
     print(json.dumps(dict(rows), indent=1))
-    return 0 if ok or args.no_disk_cache else 1
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
