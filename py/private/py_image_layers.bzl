@@ -287,7 +287,10 @@ Builds, for a `py_binary`:
   files), then the pip packages' layers: each package's cached blob from
   `pip_packages_aspect`, merged by the planner so that base + interpreter +
   packages + app never exceed `max_layers`. A package alone in its layer is
-  its cached blob as is.
+  its cached blob as is. Blobs other actions wrote (the base's, copied into
+  `<name>.base` by an action of its own; shared layers; packages alone in a
+  layer; the interpreter's) are relative symlinks to those files, which go
+  with the layout as this target's files and runfiles.
 - `<name>.app.tar.gz`: the app layer: the binary's runfiles under
   `/app/<binary>.runfiles`, without the pip packages' files (those live in
   `/opt/pyimage/site-packages`, the same path in every image).
