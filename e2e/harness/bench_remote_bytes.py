@@ -63,7 +63,13 @@ LOAD_ONE = "api"
 
 sys.path.insert(0, str(HARNESS))
 from buildgrid import BuildGrid  # noqa: E402
-from harnesslib import HarnessError, copy_e2e_workspace, main_wrapper, progress  # noqa: E402
+from harnesslib import (  # noqa: E402
+    HarnessError,
+    copy_e2e_workspace,
+    main_wrapper,
+    progress,
+    read_image,
+)
 
 
 def bazel(ws: Path, *args: str) -> str:
@@ -149,10 +155,7 @@ def grpc_log(path: Path) -> tuple[list[tuple[str, int]], int]:
 # -- the workspace ----------------------------------------------------------
 def base_layers(layout: Path) -> int:
     """How many layers the base layout's image has."""
-    index = json.loads((layout / "index.json").read_text())
-    digest = index["manifests"][0]["digest"].split(":", 1)[1]
-    manifest = json.loads((layout / "blobs" / "sha256" / digest).read_text())
-    return len(manifest["layers"])
+    return len(read_image(layout).layers)
 
 
 def scratch_workspace(root: Path) -> Path:
@@ -187,11 +190,8 @@ def layer_digests(ws: Path, kind: str, apps: tuple[str, ...] = APPS) -> set[str]
     """The hashes of the layers of the targets' layouts in bazel-bin."""
     out = set()
     for app in apps:
-        layout = ws / "bazel-bin" / "apps" / app / f"{kind}.layers.layout"
-        index = json.loads((layout / "index.json").read_text())
-        manifest = index["manifests"][0]["digest"].split(":", 1)[1]
-        doc = json.loads((layout / "blobs" / "sha256" / manifest).read_text())
-        out.update(layer["digest"].split(":", 1)[1] for layer in doc["layers"])
+        image = read_image(ws / "bazel-bin" / "apps" / app / f"{kind}.layers.layout")
+        out.update(str(layer["digest"]).split(":", 1)[1] for layer in image.layers)
     return out
 
 
