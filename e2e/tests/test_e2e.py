@@ -143,14 +143,14 @@ def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
 
 
 def build_apps(
-    workspace: Path, dest: Path, apps: dict[str, str], *startup: str
+    workspace: Path, dest: Path, apps: dict[str, str], *startup: str, flags: tuple[str, ...] = ()
 ) -> dict[str, Built]:
     """Build each app's image.layers (grouped by config) and copy the outputs."""
     built = {}
     for config in sorted(set(apps.values())):
         names = [a for a, c in apps.items() if c == config]
         targets = [f"//apps/{a}:image.layers" for a in names]
-        bazel(workspace, *startup, "build", *([config] if config else []), *targets)
+        bazel(workspace, *startup, "build", *([config] if config else []), *flags, *targets)
         for a in names:
             built[a] = copy_outputs(workspace, a, dest)
     return built
@@ -358,10 +358,14 @@ def test_131_packages_one_layer_each_exceed_podman_but_py_image_fits(
 
 
 def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_path: Path) -> None:
+    # The second build runs every action as its own sandboxed process (no
+    # persistent worker, which the first used): the same bytes either way.
     output_base = CACHE / "output" / f"e2e-clean-{os.getpid()}"
     apps = APPS  # the fleet plans web's packages for the others anyway
+    log = CACHE / "output" / f"e2e-clean-{os.getpid()}.exec.json"  # a folder the chroot sees
     try:
-        again = build_apps(E2E, tmp_path, apps, f"--output_base={output_base}")
+        flags = ("--spawn_strategy=sandboxed", f"--execution_log_json_file={log}")
+        again = build_apps(E2E, tmp_path, apps, f"--output_base={output_base}", flags=flags)
     finally:
         subprocess.run(
             [str(BAZEL), f"--output_base={output_base}", "clean", "--expunge"],
@@ -376,6 +380,11 @@ def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_pat
         assert again[app].manifest() == built[app].manifest(), app
         assert sha256_of(again[app].app_layer) == sha256_of(built[app].app_layer), app
         assert again[app].plan == built[app].plan, app
+    runners = {str(sp.get("runner")) for sp in executed_spawns(log)
+               if str(sp.get("mnemonic", "")).startswith("PyImage")}  # fmt: skip
+    log.unlink()
+    print(f"second build's runners of our actions (its last command): {sorted(runners)}")
+    assert runners and "worker" not in runners, runners
 
 
 def test_fleet_lock_is_current() -> None:
@@ -720,6 +729,14 @@ def test_package_actions_run_once_and_a_bump_reruns_only_its_own(
         for out in spawn.get("listedOutputs", [])
     }
     assert declared == {"layer.tar.gz", "layer.json"}, declared
+    # Run by pyimage's persistent worker (one process for them all), not one
+    # new Python process each.
+    runners = {
+        str(spawn.get("runner"))
+        for spawn in executed_spawns(ws / "api.json")
+        if str(spawn.get("mnemonic", "")).startswith("PyImage")
+    }
+    assert runners == {"worker"}, runners
     # 2. worker next: only the packages api did not have get an action.
     bazel(
         ws, "build", f"--execution_log_json_file={ws / 'worker.json'}", "//apps/worker:image.layers"

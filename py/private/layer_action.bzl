@@ -1,6 +1,8 @@
 """The one action that writes a layer: manifest -> gzip blob and descriptor."""
 
-def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
+load(":pyimage_action.bzl", "pyimage_action")
+
+def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
     """Declares `<prefix>manifest.json`, `<prefix>tar.gz`, `<prefix>json` and the action.
 
     No uncompressed `.tar` is written: nothing reads one (a merge inflates
@@ -14,7 +16,6 @@ def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_
             (execroot path) or `src_or_link` (the same, kept as a link when
             it is a declared symlink).
         inputs: depset of the source files.
-        tool: the pyimage executable.
         mnemonic: the action's mnemonic.
         progress_message: its progress message.
         drop_rules_python_shims: leave out rules_python's namespace `__init__.py` shims.
@@ -38,9 +39,9 @@ def write_layer(ctx, prefix, package, entries, inputs, tool, mnemonic, progress_
         args.add("--drop-rules-python-shims")
     args.add("--blob", blob)
     args.add("--descriptor", descriptor)
-    ctx.actions.run(
-        executable = tool,
-        arguments = [args],
+    pyimage_action(
+        ctx,
+        args,
         inputs = depset([manifest], transitive = [inputs]),
         outputs = [blob, descriptor],
         mnemonic = mnemonic,

@@ -117,7 +117,6 @@ def _package_info(target, ctx, name, version):
         package = package_id,
         entries = _manifest_entries(import_dir, files.to_list()),
         inputs = files,
-        tool = ctx.executable._pyimage,
         mnemonic = "PyImagePackageLayer",
         progress_message = "Writing the layer of pip package {} (%{{label}})".format(package_id),
         drop_rules_python_shims = True,

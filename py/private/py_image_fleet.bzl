@@ -1,6 +1,7 @@
 """`py_image_fleet`: one layer plan for all images of a repository, kept in a lock file."""
 
 load(":providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
+load(":pyimage_action.bzl", "pyimage_action")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 def _fleet_inputs(ctx):
@@ -78,9 +79,9 @@ def _shared_layers(ctx, packages_of):
         args.add("--blob", group.blob)
         args.add("--descriptor", group.descriptor)
         shown = ", ".join(members[:3]) + (" and {} more".format(len(members) - 3) if len(members) > 3 else "")
-        ctx.actions.run(
-            executable = ctx.executable._pyimage,
-            arguments = [args],
+        pyimage_action(
+            ctx,
+            args,
             inputs = [f for p in candidates.values() for f in (p.descriptor, p.blob)],
             outputs = [group.blob, group.descriptor],
             mnemonic = "PyImageFleetMerge",
@@ -111,9 +112,9 @@ def _py_image_fleet_impl(ctx):
     args.add("--lock-path", ctx.attr.lock_path)
     args.add("--shared-layers-path", shared_layers_path(ctx.attr.lock_path))
     args.add("--update-target", ctx.attr.update_target)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = [args],
+    pyimage_action(
+        ctx,
+        args,
         inputs = depset(lock_inputs, transitive = [inputs]),
         outputs = [plan, shared_bzl],
         mnemonic = "PyImageFleetPlan",
@@ -144,9 +145,9 @@ def _py_image_fleet_impl(ctx):
     args.add("--update-target", ctx.attr.update_target)
     args.add("--out", report)
     args.add("--json", report_json)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = [args],
+    pyimage_action(
+        ctx,
+        args,
         inputs = depset([plan] + lock_inputs + [g.descriptor for g in groups], transitive = [inputs]),
         outputs = [report, report_json],
         mnemonic = "PyImageFleetReport",

@@ -13,6 +13,7 @@ load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfi
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
+load(":pyimage_action.bzl", "pyimage_action")
 
 def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
     """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
@@ -22,7 +23,6 @@ def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
         package = package,
         entries = entries,
         inputs = inputs,
-        tool = ctx.executable._pyimage,
         mnemonic = "PyImageLayer",
         progress_message = "Writing the {} layer of %{{label}}".format(name),
         drop_links_into = drop_links_into,
@@ -147,9 +147,11 @@ def _base_copy(ctx):
     if not base_dir:
         return None
     out = ctx.actions.declare_directory(ctx.label.name + ".base")
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = ["layout", "--base", base_dir, "--platform", ctx.attr.platform, "--out", out.path],
+    args = ctx.actions.args()
+    args.add_all(["layout", "--quiet", "--base", base_dir, "--platform", ctx.attr.platform, "--out", out.path])
+    pyimage_action(
+        ctx,
+        args,
         inputs = base_files,
         outputs = [out],
         mnemonic = "PyImageBase",
@@ -172,12 +174,10 @@ def _py_image_layers_impl(ctx):
     plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
     packages = sorted(packages_info.packages.to_list(), key = lambda p: p.id)
 
-    # Two arguments per package: in a params file, which pyimage expands
-    # (`--params-file=PATH`, shell-quoted), so that no image outgrows the
-    # command line's limit.
+    # Two arguments per package, in the params file of every pyimage action:
+    # no image outgrows the command line's limit.
     args = ctx.actions.args()
-    args.use_param_file("--params-file=%s", use_always = True)
-    args.set_param_file_format("shell")
+    args.add("image")
     args.add("--out", layout.path)
     args.add("--plan-out", plan)
     args.add("--max-layers", ctx.attr.max_layers)
@@ -225,9 +225,9 @@ def _py_image_layers_impl(ctx):
         if p.id not in grouped:
             linked.append(p.blob)
     args.add_all(linked, before_each = "--link", expand_directories = False)
-    ctx.actions.run(
-        executable = ctx.executable._pyimage,
-        arguments = ["image", args],
+    pyimage_action(
+        ctx,
+        args,
         inputs = inputs,
         outputs = [layout, plan],
         mnemonic = "PyImageLayout",

@@ -3,7 +3,8 @@
 The subcommands live in :mod:`pyimage.commands`: each module there has
 ``register(subparsers)``, which adds its subcommands with
 ``set_defaults(func=...)``. This file only wires them together, expands
-Bazel's params files, and turns a
+Bazel's params files, serves Bazel as a persistent worker
+(:mod:`pyimage.worker`) when started with ``--persistent_worker``, and turns a
 :class:`~pyimage.errors.PyimageError`, or an operating-system error no module
 turned into one (a full disk), into a one-line message and exit code 2.
 """
@@ -12,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyimage import commands
+from pyimage import commands, worker
 from pyimage.errors import PyimageError
 
 
@@ -32,45 +32,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PARAMS_FILE_FLAG = "--params-file="
-
-
 def expand_params_files(argv: Sequence[str]) -> list[str]:
-    """Replace each ``--params-file=PATH`` by the arguments PATH holds.
+    """Replace each ``@PATH`` by the arguments PATH holds, one per line.
 
-    Bazel writes long argument lists of our actions to such a file
-    (``Args.use_param_file`` in its ``shell`` format: one argument per line,
-    shell-quoted when needed), which ``shlex`` reads back exactly, newlines
-    and quotes inside arguments included. A file is not expanded again.
+    Bazel runs every pyimage action with all its arguments in such a file
+    (``Args.use_param_file("@%s")`` in the ``multiline`` format: each
+    argument on its own line, as written). A persistent worker gets the same
+    lines in its work request, so both ways read the same arguments. An
+    argument starting ``@@`` is not a file (Bazel's rule). A file is not
+    expanded again.
     """
     out: list[str] = []
     for arg in argv:
-        if not arg.startswith(PARAMS_FILE_FLAG):
+        if not arg.startswith("@") or arg.startswith("@@"):
             out.append(arg)
             continue
-        path = arg[len(PARAMS_FILE_FLAG) :]
+        path = arg[1:]
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise PyimageError(
                 f"params file {path}: cannot read it ({err}); pass the arguments directly"
             ) from err
-        try:
-            out.extend(shlex.split(text, comments=False, posix=True))
-        except ValueError as err:
-            raise PyimageError(f"params file {path}: not shell-quoted arguments ({err})") from err
+        lines = text.split("\n")
+        out.extend(lines[:-1] if lines[-1] == "" else lines)
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run(argv: Sequence[str]) -> int:
+    """Runs one pyimage command line (without the program name); its exit code."""
     try:
-        argv = expand_params_files(sys.argv[1:] if argv is None else argv)
-    except PyimageError as err:
-        print(f"pyimage: error: {err}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    try:
+        args = build_parser().parse_args(expand_params_files(argv))
         return int(args.func(args) or 0)
     except PyimageError as err:
         print(f"pyimage: error: {err}", file=sys.stderr)
@@ -78,6 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         print(f"pyimage: error: {os_error_text(err)}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if worker.FLAG in argv:
+        # Arguments besides the flag are the worker's own (before the params
+        # file on the action's command line): each request's come after them.
+        fixed = [a for a in argv if a != worker.FLAG]
+        return worker.serve(lambda request: run(fixed + request))
+    try:
+        return run(argv)
     except KeyboardInterrupt:
         print("pyimage: interrupted", file=sys.stderr)
         return 130

@@ -1,5 +1,6 @@
 """The pyimage py_binary, run the way Bazel actions run it."""
 
+import json
 import os
 import subprocess
 import unittest
@@ -23,6 +24,22 @@ class PyimageBinaryTest(unittest.TestCase):
         r = self.run_tool("no-such-command")
         self.assertEqual(r.returncode, 2)
         self.assertIn("invalid choice", r.stderr)
+
+    def test_serves_as_a_persistent_worker(self) -> None:
+        # As Bazel starts it for actions that support workers: the launcher
+        # must pass the flag and leave stdin and stdout to the protocol.
+        r = subprocess.run(
+            [os.environ["PYIMAGE_BIN"], "--persistent_worker"],
+            input=json.dumps({"arguments": ["--help"]}) + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (response,) = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(response["exitCode"], 0, response)
+        self.assertIn("usage: pyimage", response["output"])
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ def _layout(args: argparse.Namespace) -> int:
         platform=args.platform,
         tag=args.tag,
     )
+    if args.quiet:
+        return 0
     print(
         json.dumps(
             {
@@ -129,6 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="DESC [TAR] BLOB",
         help="a one-package layer appended after --layers (repeat)",
     )
+    p.add_argument("--quiet", action="store_true", help="print no summary (Bazel's actions)")
     p.set_defaults(func=_layout)
 
     p = sub.add_parser("base-info", help="print the layer count of a base layout's image")

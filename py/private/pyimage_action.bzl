@@ -1,0 +1,41 @@
+"""How every action of rules_pyimage runs its tool: one place for it."""
+
+# Bazel may run these actions in a persistent pyimage process per mnemonic
+# (pyimage's JSON worker protocol, tools/pyimage/worker.py) rather than one
+# new Python process each: the planner's and the package layers' actions are
+# many and short, and an interpreter's start with the imports costs about as
+# much as the smallest package's tar. Remote execution and the sandboxed or
+# local strategies run the same command line (`pyimage @params`), with the
+# same bytes out; `--strategy=PyImagePackageLayer=sandboxed` (any mnemonic)
+# turns the worker off.
+WORKER_EXECUTION_REQUIREMENTS = {
+    "requires-worker-protocol": "json",
+    "supports-workers": "1",
+}
+
+def pyimage_action(ctx, args, inputs, outputs, mnemonic, progress_message):
+    """Runs `pyimage` with `args`, all of them in a params file.
+
+    Args:
+        ctx: the rule or aspect context (its `_pyimage` attribute is the tool).
+        args: an `Args` holding the whole command line, the subcommand first.
+        inputs: list or depset of input files.
+        outputs: list of output files.
+        mnemonic: the action's mnemonic (one worker pool each).
+        progress_message: its progress message.
+    """
+
+    # A worker takes its request's arguments from the last argument, which
+    # must be the params file (`@path`); the multiline format holds each
+    # argument as is, the form Bazel hands a worker and pyimage reads.
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    ctx.actions.run(
+        executable = ctx.executable._pyimage,
+        arguments = [args],
+        inputs = inputs,
+        outputs = outputs,
+        mnemonic = mnemonic,
+        progress_message = progress_message,
+        execution_requirements = WORKER_EXECUTION_REQUIREMENTS,
+    )
