@@ -73,7 +73,7 @@ def _shared_layers(ctx, packages_of):
         )
         args = ctx.actions.args()
         args.add("fleet-merge-group")
-        args.add("--group", gid)
+        args.add(gid, format = "--group=%s")
         for p in candidates.values():
             args.add_all("--package", [p.descriptor, p.blob])
         args.add("--blob", group.blob)
@@ -109,9 +109,9 @@ def _py_image_fleet_impl(ctx):
         args.add("--previous", lock)
     args.add("--out", plan)
     args.add("--shared-layers-out", shared_bzl)
-    args.add("--lock-path", ctx.attr.lock_path)
-    args.add("--shared-layers-path", shared_layers_path(ctx.attr.lock_path))
-    args.add("--update-target", ctx.attr.update_target)
+    args.add(ctx.attr.lock_path, format = "--lock-path=%s")
+    args.add(shared_layers_path(ctx.attr.lock_path), format = "--shared-layers-path=%s")
+    args.add(ctx.attr.update_target, format = "--update-target=%s")
     pyimage_action(
         ctx,
         args,
@@ -142,7 +142,7 @@ def _py_image_fleet_impl(ctx):
         args.add("--lock", lock)
     for group in groups:
         args.add_all("--group", [group.id, group.descriptor])
-    args.add("--update-target", ctx.attr.update_target)
+    args.add(ctx.attr.update_target, format = "--update-target=%s")
     args.add("--out", report)
     args.add("--json", report_json)
     pyimage_action(

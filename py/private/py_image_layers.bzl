@@ -183,7 +183,7 @@ def _py_image_layers_impl(ctx):
     args.add("--max-layers", ctx.attr.max_layers)
     args.add("--reserved", reserved)
     args.add("--platform", ctx.attr.platform)
-    args.add("--image-name", ctx.attr.image_name or str(ctx.label))
+    args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     inputs = []
 
     # Blobs other actions wrote are linked from the layout (pyimage --link),

@@ -27,7 +27,9 @@ def pyimage_action(ctx, args, inputs, outputs, mnemonic, progress_message):
 
     # A worker takes its request's arguments from the last argument, which
     # must be the params file (`@path`); the multiline format holds each
-    # argument as is, the form Bazel hands a worker and pyimage reads.
+    # argument as is, the form Bazel hands a worker and pyimage reads. Bazel
+    # reads a line starting with one `@` as another params file: a value a
+    # user chose (image name, label, path) goes in as `--flag=VALUE`.
     args.use_param_file("@%s", use_always = True)
     args.set_param_file_format("multiline")
     ctx.actions.run(
