@@ -4,7 +4,7 @@
 Usage (root; runs the offline Bazel of tools/offline/bazel, one at a time)::
 
     python3 e2e/harness/bench_build.py [--only a,b,c,d] [--bump six==1.17.0:six==1.16.0]
-                                       [--skip-remote]
+                                       [--repeat 5] [--skip-remote]
 
 A benchmark, not a test: it prints numbers. Our images are the e2e fleet's
 (``//apps/{api,web,worker}:image.layers``, all with ``fleet = "//:fleet"``,
@@ -30,7 +30,10 @@ server and ``--execution_log_json_file``:
     target: rp022 brings the seven packages of @rules_python_shapes, which no
     fleet app has; hermetic's idna and six are the fleet's already, it adds
     a base without python), after ``bazel run //:fleet.update``;
-(c) the rebuild of all three after appending a comment to apps/api/main.py;
+(c) the rebuild of all three after appending a comment to apps/api/main.py,
+    ``--repeat`` times (5; each edit a new comment): the run of median time
+    is (c), every time is printed (one such rebuild takes about a second, so
+    a single run says little);
 (d) the rebuild of all three after bumping one package in
     requirements_lock.txt (pip's repositories are fetched first, timed
     apart); for ours ``bazel run //:fleet.update`` first, as a user would,
@@ -249,6 +252,13 @@ def table(rows: list[tuple[str, Run | None, Run | None]]) -> str:
     return "\n".join(out)
 
 
+def median_run(runs: list[Run]) -> Run:
+    """The run of median elapsed time (of an even count, the faster middle one)."""
+    if not runs:
+        raise HarnessError("no runs to take the median of")
+    return sorted(runs, key=lambda r: r.elapsed_s)[(len(runs) - 1) // 2]
+
+
 def total(*runs: Run) -> Run:
     """Several commands as one (times and actions added)."""
     by: dict[str, int] = {}
@@ -347,7 +357,14 @@ def edited(ws: Path, *names: str) -> Iterator[None]:
 
 
 def measure(
-    ws: Path, side: str, steps: list[str], bump: tuple[str, str], *, logs: Path, got: dict[str, Run]
+    ws: Path,
+    side: str,
+    steps: list[str],
+    bump: tuple[str, str],
+    *,
+    repeat: int,
+    logs: Path,
+    got: dict[str, Run],
 ) -> None:
     """Steps (a)-(d) of ``ours`` or ``baseline`` into ``got``, in an output base of its own."""
     ours = side == "ours"
@@ -369,8 +386,10 @@ def measure(
         with edited(ws, *changed):
             if "c" in steps:
                 main = ws / "apps" / ONE / "main.py"
-                main.write_text(main.read_text() + "# edited by bench_build.py\n")
-                got["c"] = bz.run("build", *every)
+                for i in range(1, repeat + 1):
+                    main.write_text(main.read_text() + f"# edit {i} by bench_build.py\n")
+                    got[f"c{i}"] = bz.run("build", *every)
+                got["c"] = median_run([got[f"c{i}"] for i in range(1, repeat + 1)])
             if "d" in steps:
                 lock = ws / "requirements_lock.txt"
                 lock.write_text(bumped(lock.read_text(), *bump))
@@ -459,6 +478,10 @@ def report(
         "elapsed seconds; actions: the spawns it executed."
     )
     print(table(rows))
+    for side, got in (("ours", ours), ("baseline", base)):
+        times = [f"{got[k].elapsed_s:.1f}s" for k in sorted(got) if re.fullmatch(r"c\d+", k)]
+        if times:
+            print(f"\n(c) each rebuild, {side}: {' '.join(times)} (median above)", end="")
     if "b5" in ours and "b" in ours:
         print(f"\n(b) {ONE} alone, executed actions: {ours['b'].executed} with 3 images in "
               f"the fleet, {ours['b5'].executed} with 5 (+ {', '.join(JOINING)})")  # fmt: skip
@@ -478,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(STEPS), help="steps to run (default a,b,c,d)")
     p.add_argument("--bump", default="six==1.17.0:six==1.16.0", help="OLD==V:NEW==V for (d)")
     p.add_argument("--skip-remote", action="store_true", help="skip the BuildGrid bytes part")
+    p.add_argument("--repeat", type=int, default=5, help="edits and rebuilds of (c) (default 5)")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        raise HarnessError(f"--repeat takes a count of 1 or more, got {args.repeat}")
     steps = parse_steps(args.only)
     bump = parse_bump(args.bump)
     # A plain `kill` still expunges and removes the output bases.
@@ -493,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
             logs.mkdir()
             for side in ("baseline", "ours"):  # the cheaper side first
                 results[side] = {}
-                measure(ws, side, steps, bump, logs=logs, got=results[side])
+                measure(ws, side, steps, bump, repeat=args.repeat, logs=logs, got=results[side])
         if not args.skip_remote and "d" in steps:
             remote_out = remote(args.bump)
     except HarnessError:

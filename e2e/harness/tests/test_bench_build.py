@@ -107,6 +107,15 @@ def test_table_ratios_and_totals() -> None:
     assert lines[3].split()[-6:] == ["6.0s", "8", "-", "-", "-", "-"]
 
 
+def test_median_run_is_one_of_the_runs_in_the_middle() -> None:
+    runs = [run(3.0, 1), run(1.0, 2), run(2.0, 3), run(9.0, 4), run(0.5, 5)]
+    assert bench_build.median_run(runs) is runs[2]
+    assert bench_build.median_run(runs[:4]) is runs[2]  # even: the faster middle one
+    assert bench_build.median_run(runs[:1]) is runs[0]
+    with pytest.raises(HarnessError):
+        bench_build.median_run([])
+
+
 def test_remote_takes_bench_remote_bytes_json(monkeypatch: pytest.MonkeyPatch) -> None:
     row = {
         "fetched_output_bytes": 10,
