@@ -479,9 +479,10 @@ def report(
     )
     print(table(rows))
     for side, got in (("ours", ours), ("baseline", base)):
-        times = [f"{got[k].elapsed_s:.1f}s" for k in sorted(got) if re.fullmatch(r"c\d+", k)]
-        if times:
-            print(f"\n(c) each rebuild, {side}: {' '.join(times)} (median above)", end="")
+        runs = sorted((k for k in got if re.fullmatch(r"c\d+", k)), key=lambda k: int(k[1:]))
+        if runs:
+            times = " ".join(f"{got[k].elapsed_s:.1f}s" for k in runs)
+            print(f"(c) each rebuild, {side}: {times} (the median is in the table)")
     if "b5" in ours and "b" in ours:
         print(f"\n(b) {ONE} alone, executed actions: {ours['b'].executed} with 3 images in "
               f"the fleet, {ours['b5'].executed} with 5 (+ {', '.join(JOINING)})")  # fmt: skip
