@@ -368,9 +368,8 @@ def plan_lock(images: Sequence[FleetImage], previous: PlanFile | None) -> dict[s
     return doc
 
 
-def compare(lock_path: str | None, fresh_path: str) -> list[str]:
-    """Why the lock is not the plan made from it: one line per reason, none if current."""
-    fresh = read(fresh_path, "fleet plan")
+def compare(lock_path: str | None, fresh: PlanFile) -> list[str]:
+    """Why the lock is not the plan ``fresh`` made from it: one line per reason, none if current."""
     if not lock_path:
         return ["there is no lock file yet"]
     old = jsonio.load(lock_path, "fleet lock", "rewrite it with the fleet's `.update` target")
@@ -425,7 +424,7 @@ def _member_digests(image_entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def compare_shared_layers(
-    given_path: str, fresh_path: str, bzl_path: str, fleet_label: str, update_target: str
+    given_path: str, plan: PlanFile, bzl_path: str, fleet_label: str, update_target: str
 ) -> tuple[list[str], list[str]]:
     """Why the shared layers a fleet's BUILD file passes are not those of its plan.
 
@@ -436,7 +435,7 @@ def compare_shared_layers(
     line each; none when they agree.
     """
     given = jsonio.load(given_path, "shared layers", "rebuild the fleet")
-    fresh = shared_layers(read(fresh_path, "fleet plan").document)
+    fresh = shared_layers(plan.document)
     bzl = bzl_path.rsplit("/", 1)[-1]
     if not isinstance(given, dict):
         raise PyimageError(f"{given_path}: not the shared layers of a fleet; rebuild the fleet")

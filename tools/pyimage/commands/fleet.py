@@ -47,12 +47,13 @@ def _fleet_merge_group(args: argparse.Namespace) -> int:
 
 
 def _fleet_check(args: argparse.Namespace) -> int:
-    reasons = lock.compare(args.lock, args.plan)
+    plan = lock.read(args.plan, "fleet plan")
+    reasons = lock.compare(args.lock, plan)
     unwired: list[str] = []
     if args.shared_layers_given:
         stale, unwired = lock.compare_shared_layers(
             args.shared_layers_given,
-            args.plan,
+            plan,
             args.shared_layers_path,
             args.fleet_label,
             args.update_target,

@@ -86,7 +86,8 @@ def build(
     shared: dict[str, Path],
 ) -> FleetReport:
     """The report of the plan at ``plan_path`` for ``images``."""
-    planned = lock.read(plan_path, "fleet plan").layers
+    plan = lock.read(plan_path, "fleet plan")
+    planned = plan.layers
     by_name = {im.name: im for im in images}
     layers: list[FleetLayer] = []
     # A layer is its members' ids and digests: variants of an id are other layers.
@@ -128,7 +129,7 @@ def build(
         "one_layer_per_app_layers": len(one_layer),
         "packages_blob_bytes": sum(m.descriptor.size for m in every),
     }
-    return FleetReport(per_image, settings, layers, lock.compare(lock_path, plan_path), totals)
+    return FleetReport(per_image, settings, layers, lock.compare(lock_path, plan), totals)
 
 
 def _member(im: inputs.FleetImage, package: str, plan_path: str) -> layer.Member:
