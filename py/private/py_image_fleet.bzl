@@ -299,6 +299,10 @@ def _split_shared_layers(fleet, shared_layers):
         fail("py_image_fleet {}: shared_layers must be the SHARED_LAYERS of the lock's .bzl form (written by `bazel run :{}.update`), not {}".format(fleet, fleet, type(shared_layers)))
     return shared_layers["groups"], shared_layers["images"]
 
+# Attributes of test rules only (Bazel's "Attributes common to all test
+# rules" that a build or run target refuses).
+_TEST_ONLY_ATTRS = ["flaky", "local", "shard_count", "size", "timeout"]
+
 def py_image_fleet(name, images, lock = None, shared_layers = None, **kwargs):
     """One layer plan for several `py_image`s, kept in a lock file.
 
@@ -350,8 +354,11 @@ def py_image_fleet(name, images, lock = None, shared_layers = None, **kwargs):
             first `.update` writes it.
         **kwargs: attributes of every target it makes (tags, visibility,
             ...). Each is a command users run (build, `.update`, `.report`,
-            `_test`), so none is internal or tagged `manual`.
+            `_test`), so none is internal or tagged `manual`. Those only
+            tests take (`size`, `timeout`, `flaky`, `shard_count`, `local`)
+            go to `<name>_test` alone.
     """
+    test_kwargs = {k: kwargs.pop(k) for k in _TEST_ONLY_ATTRS if k in kwargs}
     lock_name = lock or name + ".lock.json"
     found = native.glob([lock_name], allow_empty = True)
     lock_path = native.package_name() + "/" + lock_name if native.package_name() else lock_name
@@ -386,5 +393,5 @@ def py_image_fleet(name, images, lock = None, shared_layers = None, **kwargs):
     py_image_fleet_test(
         name = name + "_test",
         fleet = ":" + name,
-        **kwargs
+        **dict(kwargs, **test_kwargs)
     )
