@@ -28,6 +28,19 @@ from pathlib import Path
 
 import pytest
 
+# The harness (e2e/harness) and pyimage (tools) are on pytest's pythonpath
+# (pyproject.toml).
+from harnesslib import (
+    copy_e2e_workspace,
+    executed_counts,
+    executed_spawns,
+    file_in_image,
+    in_spoke_of,
+    read_image,
+)
+
+from pyimage.lock import shared_layers, shared_layers_bzl
+
 REPO = Path(__file__).resolve().parents[2]
 E2E = REPO / "e2e"
 HARNESS = E2E / "harness"
@@ -42,17 +55,6 @@ APPS.update(dict.fromkeys(SHAPE_APPS, ""))
 FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
-sys.path.insert(0, str(HARNESS))
-from harnesslib import (  # noqa: E402
-    copy_e2e_workspace,
-    executed_counts,
-    executed_spawns,
-    file_in_image,
-    in_spoke_of,
-    read_image,
-)
-
-from pyimage.lock import shared_layers, shared_layers_bzl  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 

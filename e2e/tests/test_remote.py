@@ -28,11 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_e2e import BAZEL, CACHE, E2E, bases, bazel, copy_outputs, executed_spawns, scratch_copy
-
-sys.path.insert(0, str(E2E / "harness"))
 from buildgrid import EXEC_FLAGS, BuildGrid
 from harnesslib import in_spoke_of
+from test_e2e import BAZEL, CACHE, bases, bazel, copy_outputs, executed_spawns, scratch_copy
 
 __all__ = ["bases"]  # a fixture the tests below use through `workspace`
 

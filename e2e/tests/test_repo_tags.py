@@ -18,18 +18,16 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from podman_run import private_podman  # the harness is on pytest's pythonpath (pyproject.toml)
 
 REPO = Path(__file__).resolve().parents[2]
 BAZEL = REPO / "tools" / "offline" / "bazel"
-sys.path.insert(0, str(REPO / "e2e" / "harness"))
-from podman_run import private_podman  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, podman)")
 
