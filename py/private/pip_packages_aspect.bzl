@@ -71,6 +71,10 @@ def _deps_of(ctx):
         deps.extend([d for d in value if PyImagePackagesInfo in d])
     return deps
 
+# The files of a `*.dist-info` folder that the installer writes (PEP 376,
+# PEP 627), which differ between rules_python versions for the same wheel.
+_INSTALL_RECORDS = ["INSTALLER", "RECORD"]
+
 def _manifest_entries(import_dir, files):
     """(path in the image, source) of each file under the package's import root."""
     prefix = import_dir + "/"
@@ -87,9 +91,14 @@ def _manifest_entries(import_dir, files):
             # rules_python 0.22 writes a namespace shim as site-packages/__init__.py
             # in every package; it belongs to no distribution.
             continue
-        if rel.endswith("/RECORD") and rel.count("/") == 1 and rel.split("/")[0].endswith(".dist-info"):
-            # 2.x adds the wheel's RECORD (0.22 to 1.x leave it out): keep
-            # a package's layer the same whatever rules_python made it.
+        if rel.count("/") == 1 and rel.split("/")[0].endswith(".dist-info") and rel.split("/")[1] in _INSTALL_RECORDS:
+            # Written by the installer, not the wheel, and so by each
+            # rules_python otherwise: INSTALLER names it (0.22
+            # `https://github.com/bazelbuild/rules_python`, 1.x
+            # `.../bazel-contrib/rules_python`, 2.x `...#pipstar`), RECORD
+            # only 2.x adds. Left out, a package's layer is the same bytes
+            # whatever rules_python made it, and a fleet lock stays current
+            # across a rules_python upgrade.
             continue
         entries.append({"path": SITE_PACKAGES + "/" + rel, "src": f.path})
     return entries

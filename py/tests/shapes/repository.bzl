@@ -61,6 +61,14 @@ _SHIM_022 = "# __path__ manipulation added by bazelbuild/rules_python to support
 _SHIM_1X = "# __path__ manipulation added by bazel-contrib/rules_python to support namespace pkgs.\n__path__ = __import__(\"pkgutil\").extend_path(__path__, __name__)\n"
 _SHIM_2X = "# __path__ manipulation added by bazel-contrib/rules_python to support namespace pkgs.\n__path__ = __import__(\"pkgutil\").extend_path(__path__, __name__)  # noqa: F821\n"
 
+# The `*.dist-info/INSTALLER` each version writes (0.22.1; 1.5.1; 2.3.2,
+# whose pipstar extractor marks it).
+_INSTALLER = {
+    "rp022": "https://github.com/bazelbuild/rules_python",
+    "rp1x": "https://github.com/bazel-contrib/rules_python",
+    "rp2x": "https://github.com/bazel-contrib/rules_python#pipstar",
+}
+
 # A wheel's `<dist>.data/<kind>` folders and where rules_python installs them.
 _DATA_KINDS = {
     "data": "data",
@@ -129,7 +137,7 @@ def _shim_folders(rctx, site_packages):
                 wanted[folder] = None
     return sorted(wanted)
 
-def _install(rctx, wheel, basename, spoke):
+def _install(rctx, wheel, basename, spoke, shape):
     """Unpack a wheel as rules_python installs it; its METADATA (name, version, console scripts, Requires-Dist)."""
     rctx.extract(wheel, output = spoke + "/site-packages")
     dist = basename.split("-")
@@ -145,6 +153,7 @@ def _install(rctx, wheel, basename, spoke):
             )
         rctx.delete(data_dir)
     dist_info = spoke + "/site-packages/{}-{}.dist-info".format(dist[0], dist[1])
+    rctx.file(dist_info + "/INSTALLER", _INSTALLER[shape])
     name = None
     requires_dist = False
     for line in rctx.read(dist_info + "/METADATA").splitlines():
@@ -310,7 +319,7 @@ def _rules_python_shapes_impl(rctx):
         name = _repo_name(basename.split("-")[0])
         for shape in ("rp022", "rp1x", "rp2x"):
             spoke = "{}/spokes/{}".format(shape, name)
-            meta = _install(rctx, wheel, basename, spoke)
+            meta = _install(rctx, wheel, basename, spoke, shape)
             if shape == "rp022":
                 _spoke_022(rctx, spoke, meta, deps)
                 _hub(rctx, shape, name, 1)
@@ -322,7 +331,7 @@ def _rules_python_shapes_impl(rctx):
                 _hub(rctx, shape, name, 2)
         if name == PATCHED:
             spoke = "patched/spokes/" + name
-            meta = _install(rctx, wheel, basename, spoke)
+            meta = _install(rctx, wheel, basename, spoke, "rp1x")
             module = spoke + "/" + _PATCHED_FILE
             rctx.file(module, rctx.read(module) + PATCH_LINE)
             _spoke_1x(rctx, spoke, meta, deps)
