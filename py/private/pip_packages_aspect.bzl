@@ -91,7 +91,8 @@ def _manifest_entries(import_dir, files):
             # rules_python 0.22 writes a namespace shim as site-packages/__init__.py
             # in every package; it belongs to no distribution.
             continue
-        if rel.count("/") == 1 and rel.split("/")[0].endswith(".dist-info") and rel.split("/")[1] in _INSTALL_RECORDS:
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in _INSTALL_RECORDS:
             # Written by the installer, not the wheel, and so by each
             # rules_python otherwise: INSTALLER names it (0.22
             # `https://github.com/bazelbuild/rules_python`, 1.x
