@@ -30,8 +30,7 @@ from harnesslib import TOOLS, HarnessError, main_wrapper, read_image
 
 sys.path.insert(0, str(TOOLS))
 
-from pyimage.engine import layer
-from pyimage.engine import package as tarball
+from pyimage.engine import layer, package
 from pyimage.engine.oci_layout import LayerInput, write_layout
 from pyimage.errors import PyimageError
 
@@ -50,7 +49,7 @@ def load_packages(pairs: list[tuple[Path, Path]]) -> list[layer.Member]:
         if not blob.is_file():
             raise HarnessError(f"package blob {blob} does not exist")
         try:
-            members.append(layer.load_member(desc, None, blob))
+            members.append(layer.load_member(desc, blob))
         except PyimageError as e:
             raise HarnessError(str(e)) from None
     return members
@@ -79,14 +78,14 @@ def make(
             name = f"naive-pkg-{i:04d}==1.0"
             src = work / f"pkg_{i:04d}.src"
             src.write_text(f"pkg_{i:04d}\n")
-            manifest = tarball.parse_manifest(
+            manifest = package.parse_manifest(
                 {"package": name, "entries": [{"path": package_path(i), "src": str(src)}]},
                 work,
                 f"naive package {i}",
             )
             blob = work / f"pkg_{i:04d}.tar.gz"
-            desc = tarball.write_package(manifest, None, blob)
-            members.append(layer.Member(desc, None, blob))
+            desc = package.write_package(manifest, blob)
+            members.append(layer.Member(desc, blob))
         try:
             result = write_layout(
                 out,

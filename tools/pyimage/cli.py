@@ -16,13 +16,21 @@ import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pyimage import commands, worker
 from pyimage.errors import PyimageError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as the one-line error every command gives."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise PyimageError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pyimage",
         description="Plan and write the layers of Python container images.",
     )

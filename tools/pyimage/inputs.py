@@ -12,16 +12,15 @@
         "platform": "linux/amd64",
         "packages": [{"descriptor": "...json", "blob": "...tar.gz"}]}}}
 
-  (a package may also name its ``"tar"``; merges read it then instead of
-  inflating the blob);
 * LAYERS.json: the layers ``pyimage layout`` writes,
-  ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``.
+  ``{"layers": [{"members": [{"descriptor", "blob"}]}]}``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,23 +108,23 @@ class FleetImage:
     reserved_layers: int
     base_layers: int
     members: dict[str, layer.Member]
+    base: Path | None = None
+
+
+_MEMBER_KEYS = ("blob", "descriptor")
 
 
 def _member(item: Any, where: str) -> layer.Member:
     ok = (
         isinstance(item, dict)
-        and all(isinstance(item.get(k), str) and item[k] for k in ("descriptor", "blob"))
-        and isinstance(item.get("tar") or "", str)
+        and sorted(item) == list(_MEMBER_KEYS)
+        and all(isinstance(item[k], str) and item[k] for k in _MEMBER_KEYS)
     )
     if not ok:
         raise PyimageError(
-            f"{where} {item!r} needs 'descriptor' and 'blob' paths (and an optional 'tar');"
-            " fix the inputs file"
+            f"{where} {item!r} needs exactly a 'descriptor' and a 'blob' path; fix the file"
         )
-    tar = item.get("tar")  # optional: merges inflate the blob without it
-    return layer.load_member(
-        Path(item["descriptor"]), Path(tar) if tar else None, Path(item["blob"])
-    )
+    return layer.load_member(Path(item["descriptor"]), Path(item["blob"]))
 
 
 def read_inputs(path: str) -> list[FleetImage]:
@@ -134,37 +133,57 @@ def read_inputs(path: str) -> list[FleetImage]:
     images = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(images, dict) or not images:
         raise PyimageError(f"{path}: needs an 'images' object with at least one image")
-    out = []
-    for name in sorted(images):
-        entry = images[name]
-        where = f"{path}: image '{name}'"
-        if not isinstance(entry, dict):
-            raise PyimageError(f"{where} must be an object")
-        platform = oci_layout.Platform.parse(str(entry.get("platform", "linux/amd64")))
-        base = entry.get("base")
-        base_layers = oci_layout.read_base(Path(base), platform).layer_count if base else 0
-        items = entry.get("packages", [])
-        if not isinstance(items, list):
-            raise PyimageError(f"{where}: 'packages' must be a list")
-        members: dict[str, layer.Member] = {}
-        for item in items:
-            member = _member(item, f"{where}: package item")
-            for pkg in member.descriptor.packages:
-                members[pkg] = member
-        image = FleetImage(
-            name,
-            _count(entry.get("max_layers"), f"{where}: 'max_layers'"),
-            _count(entry.get("reserved_layers"), f"{where}: 'reserved_layers'"),
-            base_layers,
-            members,
-        )
-        planner.check_max_layers(image.max_layers)
-        planner.package_budget(
-            planner.Image(name, tuple(members), base_layers),
-            image.max_layers,
-            image.reserved_layers,
-        )
-        out.append(image)
+    return [_fleet_image(name, images[name], f"{path}: image '{name}'") for name in sorted(images)]
+
+
+def _fleet_image(name: str, entry: Any, where: str) -> FleetImage:
+    if not isinstance(entry, dict):
+        raise PyimageError(f"{where} must be an object")
+    platform_text = entry.get("platform", "linux/amd64")
+    if not isinstance(platform_text, str):
+        raise PyimageError(f"{where}: 'platform' must be a string such as linux/amd64")
+    platform = oci_layout.Platform.parse(platform_text)
+    base = entry.get("base")
+    if base is not None and (not isinstance(base, str) or not base):
+        raise PyimageError(f"{where}: 'base' must be the path of an OCI layout, or null")
+    base_layers = oci_layout.read_base(Path(base), platform).layer_count if base else 0
+    items = entry.get("packages", [])
+    if not isinstance(items, list):
+        raise PyimageError(f"{where}: 'packages' must be a list")
+    members: dict[str, layer.Member] = {}
+    for item in items:
+        member = _member(item, f"{where}: package item")
+        for pkg in member.descriptor.packages:
+            other = members.get(pkg)
+            if other is not None and other.descriptor.digest != member.descriptor.digest:
+                raise PyimageError(
+                    f"{where} holds two builds of {pkg} ({other.descriptor.digest} in"
+                    f" {other.blob} and {member.descriptor.digest} in {member.blob});"
+                    " an image takes one: depend on one of them"
+                )
+            members[pkg] = member
+    image = FleetImage(
+        name,
+        _count(entry.get("max_layers"), f"{where}: 'max_layers'"),
+        _count(entry.get("reserved_layers"), f"{where}: 'reserved_layers'"),
+        base_layers,
+        members,
+        Path(base) if base else None,
+    )
+    planner.check_max_layers(image.max_layers)
+    planner.package_budget(
+        planner.Image(name, tuple(members), base_layers), image.max_layers, image.reserved_layers
+    )
+    return image
+
+
+def fleet_input_paths(images: Sequence[FleetImage]) -> dict[str, Path]:
+    """Every file or folder FLEET_INPUTS.json names, by how messages name them."""
+    out: dict[str, Path] = {}
+    for im in images:
+        if im.base is not None:
+            out[f"the base of {im.name}"] = im.base
+        out.update(member_paths(list(im.members.values()), f"a package of {im.name}:"))
     return out
 
 
@@ -172,7 +191,7 @@ def read_inputs(path: str) -> list[FleetImage]:
 
 
 def read_layers_file(path: Path) -> list[oci_layout.LayerInput]:
-    """Read a LAYERS.json: ``{"layers": [{"members": [{"descriptor", "tar", "blob"}]}]}``."""
+    """Read a LAYERS.json: ``{"layers": [{"members": [{"descriptor", "blob"}]}]}``."""
     obj = jsonio.load(path, "layers file", "fix it")
     raw = obj.get("layers") if isinstance(obj, dict) else None
     if not isinstance(raw, list):
@@ -187,18 +206,30 @@ def read_layers_file(path: Path) -> list[oci_layout.LayerInput]:
     return out
 
 
-# --- DESC [TAR] BLOB groups of the command line ----------------------------------
+# --- DESC BLOB pairs of the command line ----------------------------------------
 
 
-def members_from_args(groups: list[list[str]] | None, flag: str) -> list[layer.Member]:
-    """Members from ``DESC [TAR] BLOB`` groups given with ``flag`` (the tar is optional:
-    merges then inflate the blob's files part, same bytes)."""
-    out = []
-    for group in groups or []:
-        if len(group) not in (2, 3):
-            raise PyimageError(
-                f"{flag} takes DESC [TAR] BLOB (2 or 3 paths), got {len(group)}: {' '.join(group)}"
-            )
-        tar = group[1] if len(group) == 3 else ""
-        out.append(layer.load_member(Path(group[0]), Path(tar) if tar else None, Path(group[-1])))
+def add_member_flag(
+    parser: argparse.ArgumentParser, flag: str, help: str, *, repeat: bool = True
+) -> None:
+    """Add ``flag DESC BLOB`` (repeatable unless ``repeat`` is False) to ``parser``."""
+    if repeat:
+        parser.add_argument(
+            flag, nargs=2, action="append", metavar=("DESC", "BLOB"), default=[], help=help
+        )
+    else:
+        parser.add_argument(flag, nargs=2, metavar=("DESC", "BLOB"), help=help)
+
+
+def members_from_args(pairs: list[list[str]] | None) -> list[layer.Member]:
+    """Members from the ``DESC BLOB`` pairs of a flag (argparse checks there are two)."""
+    return [layer.load_member(Path(desc), Path(blob)) for desc, blob in pairs or []]
+
+
+def member_paths(members: Sequence[layer.Member], flag: str) -> dict[str, Path]:
+    """The files of ``members`` by how messages name them (``--package 2 blob``)."""
+    out: dict[str, Path] = {}
+    for i, m in enumerate(members, 1):
+        out[f"{flag} {i} ({m.name}) descriptor"] = m.descriptor_path
+        out[f"{flag} {i} ({m.name}) blob"] = m.blob
     return out

@@ -39,6 +39,29 @@ def _no_constant(name: str) -> Any:
     raise _RefusedError(f"{name} is not JSON; write a number")
 
 
+def _check_text(value: Any) -> None:
+    """Refuse a string that is not Unicode text (a lone surrogate escape such as ``\\ud800``).
+
+    ``json`` decodes one into a str that no UTF-8 writer can write back: a
+    document holding one would fail later, half-written.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _RefusedError(
+                    f"the string {item!r} holds a lone surrogate, which is not text; fix it"
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def parse(data: bytes | str, where: str, fix: str) -> Any:
     """The value of the JSON text ``data`` read from ``where`` (e.g. ``"lock x.json"``)."""
     if isinstance(data, bytes):
@@ -47,7 +70,9 @@ def parse(data: bytes | str, where: str, fix: str) -> Any:
         except UnicodeDecodeError as err:
             raise PyimageError(f"{where} is not valid JSON: not UTF-8 text; {fix}") from err
     try:
-        return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        _check_text(value)
+        return value
     except _RefusedError as err:
         raise PyimageError(f"{where} is not valid JSON: {err}; {fix}") from err
     except json.JSONDecodeError as err:

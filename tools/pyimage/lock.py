@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from pyimage import jsonio, planner
+from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
+from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import atomic_output
 from pyimage.inputs import FleetImage
@@ -69,7 +71,7 @@ def write_group(
     merged from the one build of each member whose ids and digests hash to
     ``group``. When there is none (a member was rebuilt since the lock was
     written), a "not built" marker is written in its place, which
-    :func:`load_group` reads as no layer, and the reason is returned.
+    :func:`read_group` reads as no layer, and the reason is returned.
     """
     by_id: dict[str, dict[str, layer.Member]] = {}
     for member in candidates:
@@ -91,15 +93,26 @@ def write_group(
     return reason
 
 
-def group_built(descriptor: Path) -> bool:
-    """Whether a shared layer written by :func:`write_group` was built (not a marker)."""
+def read_group(gid: str, descriptor: Path) -> LayerDescriptor | None:
+    """The descriptor of the shared layer ``gid`` written by :func:`write_group`; None: not built.
+
+    A shared layer is taken only if it is exactly the group's: its
+    descriptor must record the members it was merged from, and their ids
+    and digests must hash to ``gid``. Files of another group (other members,
+    or another build of the same ids) are refused, never put in an image.
+    """
+    where = f"shared layer {gid}: descriptor {descriptor}"
     document = jsonio.load(str(descriptor), "shared layer descriptor", "rebuild the fleet")
-    return not (isinstance(document, dict) and "not_built" in document)
-
-
-def load_group(descriptor: Path, blob: Path) -> layer.Member | None:
-    """A shared layer written by :func:`write_group`: its member, or None if not built."""
-    return layer.load_member(descriptor, None, blob) if group_built(descriptor) else None
+    if isinstance(document, dict) and "not_built" in document:
+        return None
+    desc = desc_mod.parse(document, where)
+    if len(desc.packages) < 2 or group_id(desc.member_digests().items()) != gid:
+        raise PyimageError(
+            f"{where} is the merge of {', '.join(desc.packages)} with other members or other"
+            " builds than the group's; give the files the fleet wrote for this group"
+            " (rebuild the fleet)"
+        )
+    return desc
 
 
 def shared_layers(document: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:

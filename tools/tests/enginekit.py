@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -12,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyimage.engine import layer
-from pyimage.engine import package as tarball
+from pyimage.engine import layer, package
 from pyimage.engine.descriptor import LayerDescriptor
 
 TOOLS = Path(__file__).resolve().parent.parent
@@ -46,12 +46,17 @@ def write_manifest(workdir: Path, name: str, spec: Spec, root: str = "") -> Path
 
 
 def build_package(workdir: Path, name: str, spec: Spec) -> layer.Member:
-    """Build one package: manifest, tar, blob, descriptor; return it as a merge member."""
+    """Build one package: manifest, blob, descriptor; return it as a merge member."""
     manifest = write_manifest(workdir, name, spec)
     stem = workdir / name.replace("=", "_")
-    tar, blob, desc = (Path(f"{stem}{ext}") for ext in (".tar", ".tar.gz", ".json"))
-    d: LayerDescriptor = tarball.write_package(tarball.load_manifest(manifest), tar, blob, desc)
-    return layer.Member(d, tar, blob)
+    blob, desc = (Path(f"{stem}{ext}") for ext in (".tar.gz", ".json"))
+    d: LayerDescriptor = package.write_package(package.load_manifest(manifest), blob, desc)
+    return layer.Member(d, blob, desc)
+
+
+def tar_of(member: layer.Member) -> bytes:
+    """The uncompressed tar of a member's blob (its ``diff_id``'s bytes)."""
+    return gzip.decompress(member.blob.read_bytes())
 
 
 def need_tool(name: str) -> str:

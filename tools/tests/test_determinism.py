@@ -55,7 +55,7 @@ def build_all(root: Path, umask: int, mtime: int, seed: int) -> dict[str, bytes]
             subprocess.run(
                 [
                     *(sys.executable, "-m", "pyimage", "package-tar", "--manifest", str(manifest)),
-                    *("--tar", str(out / f"{stem}.tar"), "--blob", str(out / f"{stem}.tgz")),
+                    *("--blob", str(out / f"{stem}.tgz")),
                     *("--descriptor", str(out / f"{stem}.desc.json")),
                 ],
                 env=env,
@@ -65,7 +65,6 @@ def build_all(root: Path, umask: int, mtime: int, seed: int) -> dict[str, bytes]
             layers.append(
                 {
                     "descriptor": str(out / f"{stem}.desc.json"),
-                    "tar": str(out / f"{stem}.tar"),
                     "blob": str(out / f"{stem}.tgz"),
                 }
             )

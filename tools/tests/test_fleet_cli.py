@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from enginekit import build_package, pyimage
+from enginekit import build_package, pyimage, tar_of
 
 from pyimage import lock as lock_mod
 from pyimage.engine import layer
@@ -49,7 +49,6 @@ class Fleet:
             "packages": [
                 {
                     "descriptor": str(self.members[p].blob.with_suffix("").with_suffix(".json")),
-                    "tar": str(self.members[p].tar),
                     "blob": str(self.members[p].blob),
                 }
                 for p in pids
@@ -80,7 +79,7 @@ def merge_shared(inputs: Path, lock: Path, out: Path) -> list[str]:
         args = ["fleet-merge-group", "--group", gid]
         for name, gids in shared["images"].items():
             for p in images.get(name, {}).get("packages", []) if gid in gids else []:
-                member = layer.load_member(Path(p["descriptor"]), None, Path(p["blob"]))
+                member = layer.load_member(Path(p["descriptor"]), Path(p["blob"]))
                 if member.name in members:
                     args += ["--package", p["descriptor"], p["blob"]]
         ok(*args, "--blob", str(out / f"{gid}.tar.gz"), "--descriptor", str(out / f"{gid}.json"))
@@ -103,12 +102,7 @@ def image_args(
     args += ["--image-name", name, "--fleet-lock", str(lock), *group_args(merged, "--fleet-group")]
     for p in pids:
         m = fleet.members[p]
-        args += [
-            "--package",
-            str(m.blob.with_suffix("").with_suffix(".json")),
-            str(m.tar),
-            str(m.blob),
-        ]
+        args += ["--package", str(m.blob.with_suffix("").with_suffix(".json")), str(m.blob)]
     return args
 
 
@@ -256,35 +250,38 @@ def test_each_images_own_cap_and_reserved_layers_are_honoured(fleet: Fleet, tmp_
     assert not (tmp_path / "x.json").exists()
 
 
-def test_an_image_needs_no_package_tars(fleet: Fleet, tmp_path: Path) -> None:
-    # The rules pass DESC BLOB only: a merged layer then comes from the blobs.
+def test_an_image_takes_descriptors_and_blobs_only(fleet: Fleet, tmp_path: Path) -> None:
+    # The rules pass DESC BLOB: a merged layer then comes from the blobs
+    # (inflated, checked), and a third path (the retired DESC TAR BLOB form)
+    # is refused in one line before anything is written.
     pids = ["big==1", "six==1", "idna==1", "attrs==1"]
-    outs = {}
-    for kind in ("with-tars", "blobs-only"):
-        out = tmp_path / kind
-        args = ["image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--max-layers", "20"]
-        for p in pids:
-            m = fleet.members[p]
-            desc = str(m.blob.with_suffix("").with_suffix(".json"))
-            triple = [desc, str(m.tar), str(m.blob)] if kind == "with-tars" else [desc, str(m.blob)]
-            args += ["--package", *triple]
-        ok(*args)
-        outs[kind] = json.loads(Path(f"{out}.plan.json").read_text())
-    assert any(len(lay["packages"]) > 1 for lay in outs["blobs-only"]["layers"]), "a merge ran"
-    assert outs["with-tars"] == outs["blobs-only"]
+    out = tmp_path / "blobs-only"
+    args = ["image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--max-layers", "20"]
+    for p in pids:
+        m = fleet.members[p]
+        args += ["--package", str(m.blob.with_suffix("").with_suffix(".json")), str(m.blob)]
+    ok(*args)
+    plan = json.loads(Path(f"{out}.plan.json").read_text())
+    assert any(len(lay["packages"]) > 1 for lay in plan["layers"]), "a merge ran"
     m = fleet.members["six==1"]
+    (tmp_path / "six.tar").write_bytes(tar_of(m))
     r = pyimage("image", "--out", str(tmp_path / "x"), "--plan-out", str(tmp_path / "x.json"),
-                "--package", str(m.blob), str(m.tar), str(m.blob), str(m.blob))  # fmt: skip
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "DESC [TAR] BLOB" in r.stderr
+                "--package", str(m.blob.with_suffix("").with_suffix(".json")),
+                str(tmp_path / "six.tar"), str(m.blob))  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "unrecognized arguments" in r.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()
 
 
 @pytest.mark.parametrize(
     ("packages", "needle"),
     [
-        ([5], "package item 5 needs 'descriptor' and 'blob'"),
-        ([{"blob": "x.tar.gz"}], "needs 'descriptor' and 'blob'"),
-        ([{"descriptor": "x.json", "blob": "x.tar.gz", "tar": 7}], "needs 'descriptor' and 'blob'"),
+        ([5], "package item 5 needs exactly a 'descriptor' and a 'blob'"),
+        ([{"blob": "x.tar.gz"}], "needs exactly a 'descriptor' and a 'blob'"),
+        (
+            [{"descriptor": "x.json", "blob": "x.tar.gz", "tar": "x.tar"}],
+            "needs exactly a 'descriptor' and a 'blob'",
+        ),
         ({"descriptor": "x.json"}, "'packages' must be a list"),
     ],
 )
@@ -478,12 +475,48 @@ def test_a_shared_layer_is_merged_from_the_build_the_lock_records_among_several(
     for six, idna in [("six==1", "idna==1"), ("six==1/patched", "idna==1")]:
         gid = group_id([("six==1", digest[six]), ("idna==1", digest[idna])])
         _merge_group(fleet, gid, candidates, out)
-        member = layer.load_member(out / f"{gid}.json", None, out / f"{gid}.tar.gz")
+        member = layer.load_member(out / f"{gid}.json", out / f"{gid}.tar.gz")
         want = layer.merge(
             [fleet.members[six], fleet.members[idna]], tmp_path / "w.tar.gz", tmp_path / "w.json"
         )
         assert member.descriptor.digest == want.digest
         assert member.blob.read_bytes() == (tmp_path / "w.tar.gz").read_bytes()
+
+
+@pytest.mark.parametrize("case", ["another build of the same ids", "other members"])
+def test_an_image_refuses_the_files_of_another_group(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path, case: str
+) -> None:
+    # `image --fleet-group GID DESC BLOB` given files merged for another
+    # group: the descriptor records the builds it was merged from, which must
+    # hash to GID. Else a cp312 .so could ride into a cp311 image, or a package
+    # the plan report lists be missing. Refused in one line; nothing written.
+    a, b = variants
+    inputs = fleet.inputs({"//a:image": fleet.entry(a), "//b:image": fleet.entry(b)})
+    lock = tmp_path / "fleet.lock.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(lock))
+    merged = tmp_path / "merged"
+    gids = merge_shared(inputs, lock, merged)
+    shared = lock_mod.shared_layers(json.loads(lock.read_text()))
+    (mine,) = [g for g in shared["images"]["//a:image"] if "six==1" in shared["groups"][g]]
+    if case == "another build of the same ids":
+        # The same ids, with the patched six in place of the released one.
+        keys = ["six==1/patched" if p == "six==1" else p for p in shared["groups"][mine]]
+    else:
+        keys = ["big==1", "idna==1"]
+        assert sorted(keys) != shared["groups"][mine]
+    other = group_id((k.split("/")[0], fleet.members[k].descriptor.digest) for k in keys)
+    _merge_group(fleet, other, keys, merged)
+    assert mine in gids and other != mine
+    args = image_args(
+        fleet, "//a:image", a, lock=lock, merged=tmp_path / "none", out=tmp_path / "a"
+    )
+    args += ["--fleet-group", mine, str(merged / f"{other}.json"), str(merged / f"{other}.tar.gz")]
+    r = pyimage(*args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert f"shared layer {mine}" in lines[0] and "other members or other builds" in lines[0]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "a.plan.json").exists()
 
 
 def test_a_shared_layer_no_build_matches_is_a_marker_and_images_merge_their_own(
@@ -503,7 +536,7 @@ def test_a_shared_layer_no_build_matches_is_a_marker_and_images_merge_their_own(
         fleet, gid, [k for k in rebuilt if k.split("/")[0] in shared["groups"][gid]], out
     )
     assert "no build of" in r.stdout and gid in r.stdout, r.stdout
-    assert not lock_mod.group_built(out / f"{gid}.json")
+    assert lock_mod.read_group(gid, out / f"{gid}.json") is None
     # The image given that marker still holds its own six, in a layer of its own making.
     layout = tmp_path / "a"
     r = pyimage(*image_args(fleet, "//a:image", rebuilt, lock=lock, merged=out, out=layout))
@@ -579,3 +612,19 @@ def test_check_says_when_the_build_file_does_not_pass_the_shared_layers(
     assert r.returncode == 1
     assert "  - fleet.lock.bzl is not the shared layers of the plan" in r.stdout
     assert "update it with: bazel run //apps:u" in r.stdout
+
+
+def test_two_builds_of_one_package_in_one_image_are_refused_naming_both(
+    fleet: Fleet, variants: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
+    # One image's inputs listing six==1 twice, built from other bytes: which
+    # one the image holds is not for the planner to pick silently.
+    a, _ = variants
+    inputs = fleet.inputs({"//a:image": fleet.entry([*a, "six==1/patched"])})
+    r = pyimage("fleet-plan", "--inputs", str(inputs), "--out", str(tmp_path / "lock.json"))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    for key in ("six==1", "six==1/patched"):
+        assert fleet.members[key].descriptor.digest in lines[0], lines
+    assert "holds two builds of six==1" in lines[0] and "image '//a:image'" in lines[0]
+    assert not (tmp_path / "lock.json").exists()

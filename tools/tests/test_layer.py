@@ -8,10 +8,11 @@ import io
 import json
 import subprocess
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from enginekit import build_package, pyimage
+from enginekit import build_package, pyimage, tar_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,18 +80,19 @@ def test_merged_size_is_worked_out_without_merging(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(data=st.data())
-def test_merge_from_blobs_alone_gives_the_same_bytes(
+def test_a_merged_diff_id_is_the_digest_of_its_blob_inflated(
     packages: list[layer.Member], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
 ) -> None:
-    # Every package holds the identical ns/__init__.py: a merge of two or more
-    # also drops duplicates, from the inflated files part.
+    # The merge reads blobs alone: the diff_id comes from inflating the
+    # members' files parts. Every package holds the identical
+    # ns/__init__.py: a merge of two or more also drops duplicates there.
     subset = data.draw(st.lists(st.sampled_from(packages), min_size=2, unique_by=id))
     out = tmp_path_factory.mktemp("blobs")
-    with_tars = layer.merge(subset, out / "a.tgz")
-    blobs_only = [layer.Member(m.descriptor, None, m.blob) for m in subset]
-    without = layer.merge(blobs_only, out / "b.tgz")
-    assert (out / "a.tgz").read_bytes() == (out / "b.tgz").read_bytes()
-    assert with_tars == without
+    d = layer.merge(subset, out / "a.tgz")
+    tar = gzip.decompress((out / "a.tgz").read_bytes())
+    assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert (d.tar_size, d.tar_body_size) == (len(tar), len(tar) - 1024)
+    assert d.members == {m.name: m.descriptor.digest for m in subset}
 
 
 def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(
@@ -102,18 +104,18 @@ def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(
     body = a.descriptor.gzip_dirs_size + 12  # inside the files member's deflate data
     data[body] ^= 0xFF
     bad.write_bytes(bytes(data))
-    members = [layer.Member(a.descriptor, None, bad), layer.Member(b.descriptor, None, b.blob)]
+    members = [layer.Member(a.descriptor, bad), layer.Member(b.descriptor, b.blob)]
     with pytest.raises(PyimageError) as err:
         layer.merge(members, tmp_path / "m.tgz")
     assert "\n" not in str(err.value) and "rebuild" in str(err.value)
     assert not (tmp_path / "m.tgz").exists()
 
 
-def test_merge_checks_each_blob_against_its_descriptor_even_with_its_tar(
+def test_merge_checks_each_blob_against_its_descriptor(
     packages: list[layer.Member], tmp_path: Path
 ) -> None:
-    # With the tar given, the merge copies the blob's files part as it is:
-    # a blob of other bytes (same size) or another size is refused all the same.
+    # The merge copies the blob's files part as it is: a blob of other bytes
+    # (same size) or of another size is refused.
     a, b = packages[0], packages[1]
     flipped = bytearray(a.blob.read_bytes())
     flipped[a.descriptor.gzip_dirs_size + 12] ^= 0xFF
@@ -125,8 +127,8 @@ def test_merge_checks_each_blob_against_its_descriptor_even_with_its_tar(
         bad = tmp_path / "bad.tgz"
         bad.write_bytes(bytes(data))
         members = [
-            layer.Member(a.descriptor, a.tar, bad),
-            layer.Member(b.descriptor, b.tar, b.blob),
+            layer.Member(a.descriptor, bad),
+            layer.Member(b.descriptor, b.blob),
         ]
         with pytest.raises(PyimageError, match=needle) as err:
             layer.merge(members, tmp_path / "m.tgz", tmp_path / "m.json")
@@ -251,22 +253,43 @@ def test_same_package_twice_is_refused(packages: list[layer.Member], tmp_path: P
         layer.merge([packages[0], packages[0]], tmp_path / "x.tgz")
 
 
-def test_truncated_member_tar_fails_cleanly(tmp_path: Path) -> None:
+def test_a_descriptor_that_misstates_its_tar_fails_cleanly(tmp_path: Path) -> None:
+    # The diff_id is computed from the inflated blob, checked against the
+    # descriptor's tar sizes: a descriptor that lies about them is refused.
     a = build_package(tmp_path, "a==1", {"a.py": b"a" * 5000})
     b = build_package(tmp_path, "b==1", {"b.py": b"b" * 5000})
-    a.tar.write_bytes(a.tar.read_bytes()[:1000])  # type: ignore[union-attr]
-    out = tmp_path / "out"
-    out.mkdir()
-    with pytest.raises(PyimageError, match="shorter than its descriptor"):
-        layer.merge([a, b], out / "m.tgz")
-    assert list(out.iterdir()) == []
+    d = a.descriptor
+    for lie in (
+        replace(d, tar_body_size=d.tar_body_size - 512, tar_size=d.tar_size - 512),
+        replace(d, tar_body_size=d.tar_body_size + 512, tar_size=d.tar_size + 512),
+    ):
+        out = tmp_path / "out"
+        out.mkdir()
+        with pytest.raises(PyimageError, match=r"a==1: blob .* (holds more than|does not match)"):
+            layer.merge([layer.Member(lie, a.blob), b], out / "m.tgz")
+        assert list(out.iterdir()) == []
+        out.rmdir()
+
+
+def test_merge_reads_no_tar(packages: list[layer.Member], tmp_path: Path) -> None:
+    # A member is its descriptor and blob: the `DESC TAR BLOB` form is gone,
+    # so no unverified uncompressed tar can feed a merged layer's diff_id.
+    m = packages[0]
+    stem = str(m.blob)[: -len(".tar.gz")]
+    (tmp_path / "x.tar").write_bytes(tar_of(m))
+    r = pyimage("merge", "--member", stem + ".json", str(tmp_path / "x.tar"), str(m.blob),
+                "--member", stem + ".json", str(m.blob), "--blob", str(tmp_path / "m.tgz"),
+                "--descriptor", str(tmp_path / "m.json"))  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("pyimage: error: ") and "unrecognized arguments" in r.stderr
+    assert not (tmp_path / "m.tgz").exists() and not (tmp_path / "m.json").exists()
 
 
 def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
     args = []
     for m in packages[:3]:
         stem = str(m.blob)[: -len(".tar.gz")]
-        args += ["--member", stem + ".json", stem + ".tar", str(m.blob)]
+        args += ["--member", stem + ".json", str(m.blob)]
     r = pyimage(
         "merge", *args, "--blob", str(tmp_path / "m.tgz"), "--descriptor", str(tmp_path / "m.json")
     )
@@ -356,7 +379,32 @@ def test_merged_layer_round_trips(
 
 def test_merged_layers_are_not_merged_again(packages: list[layer.Member], tmp_path: Path) -> None:
     d = layer.merge(packages[:2], tmp_path / "ab.tgz", tmp_path / "ab.json")
-    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    ab = layer.load_member(tmp_path / "ab.json", tmp_path / "ab.tgz")
     assert ab.name == ",".join(d.packages)
     with pytest.raises(PyimageError, match="already merged"):
         layer.merge([ab, packages[3]], tmp_path / "x.tgz")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("site-packages/a.py", "f"),
+        ("site-packages/a.py", "f 600 sha256:" + "0" * 64),
+        ("site-packages/a.py", "d"),
+        ("site-packages/", "f 644 sha256:" + "0" * 64),
+        ("site-packages/a.py", "x y"),
+    ],
+)
+def test_a_malformed_entry_value_is_named_not_compared(
+    packages: list[layer.Member], tmp_path: Path, path: str, value: str
+) -> None:
+    # The conflict check compares entry values; a malformed one is refused as
+    # such when the descriptor is read (it once read "mode  vs 644").
+    doc = json.loads(packages[0].descriptor_path.read_text())  # type: ignore[union-attr]
+    doc["entries"][path] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    r = pyimage("check-conflicts", str(bad), str(packages[1].descriptor_path))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert f"entry {path!r} has the malformed value {value!r}" in lines[0], lines

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from enginekit import build_package, need_tool, pyimage, run, umoci_unpack
+from enginekit import TOOLS, build_package, need_root, need_tool, pyimage, run, umoci_unpack
 
 from pyimage.engine import layer, oci_layout
 from pyimage.engine.oci_layout import LayerInput, write_layout
@@ -156,7 +160,7 @@ def test_assembly_reads_no_blob_bytes(pkgs: dict[str, layer.Member], tmp_path: P
     # is linked, never read. (umoci would then reject it; that is the point.)
     fake_blob = tmp_path / "fake.tgz"
     fake_blob.write_bytes(b"\xff" * pkgs["b"].descriptor.size)
-    fake = layer.Member(pkgs["b"].descriptor, None, fake_blob)
+    fake = layer.Member(pkgs["b"].descriptor, fake_blob)
     out = tmp_path / "out"
     r = write_layout(out, [LayerInput((fake,))])
     placed = out / "blobs/sha256" / pkgs["b"].descriptor.digest[7:]
@@ -213,20 +217,38 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
     def no_marker() -> None:
         (base / "oci-layout").unlink()
 
-    def mislabelled_platform() -> None:
-        # An arm64 config, listed in the index as linux/amd64.
-        def put(obj: dict) -> tuple[str, int]:
-            data = json.dumps(obj).encode()
-            digest = "sha256:" + hashlib.sha256(data).hexdigest()
-            (blobs / digest[7:]).write_bytes(data)
-            return digest, len(data)
+    def put(obj: dict) -> tuple[str, int]:
+        data = json.dumps(obj).encode()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs / digest[7:]).write_bytes(data)
+        return digest, len(data)
 
+    def new_config(change: Callable[[dict], object]) -> None:
         config = blob_json(base, config_digest)
-        config["architecture"] = "arm64"
+        change(config)
         digest, size = put(config)
         manifest["config"] = {**manifest["config"], "digest": digest, "size": size}
         digest, size = put(manifest)
         index["manifests"][0].update(digest=digest, size=size)
+        (base / "index.json").write_text(json.dumps(index))
+
+    def mislabelled_platform() -> None:
+        # An arm64 config, listed in the index as linux/amd64.
+        new_config(lambda config: config.update(architecture="arm64"))
+
+    def config_without_os() -> None:
+        new_config(lambda config: config.pop("os"))
+
+    def config_without_architecture() -> None:
+        new_config(lambda config: config.pop("architecture"))
+
+    def two_images_for_one_platform() -> None:
+        # A second image listed for linux/amd64: which one is the base?
+        other = blob_json(base, manifest_digest)
+        other["annotations"] = {"second": "image"}
+        digest, size = put(other)
+        second = {**index["manifests"][0], "digest": digest, "size": size}
+        index["manifests"].append(second)
         (base / "index.json").write_text(json.dumps(index))
 
     return {
@@ -237,6 +259,15 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
         "missing-config": (missing_config, "config blob"),
         "no-marker": (no_marker, "oci-layout"),
         "mislabelled-platform": (mislabelled_platform, "has a config for linux/arm64"),
+        "config-without-os": (config_without_os, "does not state its os and architecture"),
+        "config-without-architecture": (
+            config_without_architecture,
+            "does not state its os and architecture",
+        ),
+        "two-images-for-one-platform": (
+            two_images_for_one_platform,
+            f"lists 2 images for platform linux/amd64 ({manifest_digest} and sha256:",
+        ),
     }
 
 
@@ -250,6 +281,9 @@ def corrupt_cases(base: Path) -> dict[str, tuple[object, str]]:
         "missing-config",
         "no-marker",
         "mislabelled-platform",
+        "config-without-os",
+        "config-without-architecture",
+        "two-images-for-one-platform",
     ],
 )
 def test_corrupt_base_is_refused_in_one_line(
@@ -269,7 +303,7 @@ def test_corrupt_base_is_refused_in_one_line(
     r = pyimage(
         "layout",
         *("--out", str(out), "--base", str(base)),
-        *("--layer", stem + ".json", stem + ".tar", str(pkgs["b"].blob)),
+        *("--layer", stem + ".json", str(pkgs["b"].blob)),
     )
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -283,7 +317,7 @@ def test_corrupt_base_is_refused_in_one_line(
 def test_layout_cli_with_layers_file(pkgs: dict[str, layer.Member], tmp_path: Path) -> None:
     def member(m: layer.Member) -> dict[str, str]:
         stem = str(m.blob)[: -len(".tar.gz")]
-        return {"descriptor": stem + ".json", "tar": stem + ".tar", "blob": str(m.blob)}
+        return {"descriptor": stem + ".json", "blob": str(m.blob)}
 
     spec = {
         "layers": [
@@ -306,7 +340,7 @@ def test_prebuilt_merged_layer_and_duplicate_packages(
     pkgs: dict[str, layer.Member], tmp_path: Path
 ) -> None:
     merged = layer.merge([pkgs["a"], pkgs["b"]], tmp_path / "ab.tgz", tmp_path / "ab.json")
-    ab = layer.load_member(tmp_path / "ab.json", None, tmp_path / "ab.tgz")
+    ab = layer.load_member(tmp_path / "ab.json", tmp_path / "ab.tgz")
     out = tmp_path / "out"
     write_layout(out, [LayerInput((ab,)), LayerInput((pkgs["c"],))], tag="t")
     manifest, _ = image_of(out)
@@ -335,15 +369,61 @@ def test_out_replaces_only_an_empty_folder_or_a_previous_layout(
     not_dir = tmp_path / "file"
     not_dir.write_text("keep")
     stem = str(pkgs["a"].blob)[: -len(".tar.gz")]
-    for out, needle in ((home, "not an OCI layout ('docs')"), (not_dir, "is not a folder")):
-        r = pyimage("layout", "--out", str(out), "--layer", stem + ".json", stem + ".tar",
-                    str(pkgs["a"].blob))  # fmt: skip
+    for out, needle in ((home, "not a previous layout"), (not_dir, "is not a folder")):
+        r = pyimage("layout", "--out", str(out), "--layer", stem + ".json", str(pkgs["a"].blob))
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], r.stderr
     assert (home / "docs" / "thesis.txt").read_text() == "years of work"
     assert not_dir.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "home"]
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("oci-layout is a folder", "no oci-layout file of ours"),
+        ("oci-layout of another tool", "no oci-layout file of ours"),
+        ("a user file under blobs/", "'blobs/sha256/notes.txt'"),
+        ("a folder under blobs/sha256/", "'blobs/sha256/"),
+        ("another algorithm under blobs/", "'blobs/sha512'"),
+        ("index.json is a folder", "'index.json'"),
+    ],
+)
+def test_out_that_only_looks_like_a_layout_is_never_replaced(
+    pkgs: dict[str, layer.Member], tmp_path: Path, case: str, needle: str
+) -> None:
+    # Only exactly a previous layout of ours is replaced: one folder more,
+    # or a look-alike marker, and --out is refused with every file kept.
+    out = tmp_path / "out"
+    write_layout(out, [LayerInput((pkgs["a"],))])
+    blobs = out / "blobs/sha256"
+    if case == "oci-layout is a folder":
+        (out / "oci-layout").unlink()
+        (out / "oci-layout").mkdir()
+        (out / "oci-layout" / "mine.txt").write_text("keep")
+    elif case == "oci-layout of another tool":
+        (out / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0", "tool": "x"}')
+    elif case == "a user file under blobs/":
+        (blobs / "notes.txt").write_text("keep")
+    elif case == "a folder under blobs/sha256/":
+        (blobs / ("0" * 64)).mkdir()
+        (blobs / ("0" * 64) / "mine.txt").write_text("keep")
+    elif case == "another algorithm under blobs/":
+        (out / "blobs/sha512").mkdir()
+        (out / "blobs/sha512/mine.txt").write_text("keep")
+    else:
+        (out / "index.json").unlink()
+        (out / "index.json").mkdir()
+        (out / "index.json" / "mine.txt").write_text("keep")
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    stem = str(pkgs["b"].blob)[: -len(".tar.gz")]
+    r = pyimage("layout", "--out", str(out), "--layer", stem + ".json", str(pkgs["b"].blob))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "not a previous layout of rules_pyimage" in lines[0] and needle in lines[0], lines
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "no temporary left"
 
 
 def test_linked_blobs_are_relative_links_that_hold_once_the_sandbox_is_gone(
@@ -363,7 +443,7 @@ def test_linked_blobs_are_relative_links_that_hold_once_the_sandbox_is_gone(
         shutil.copyfile(pkgs[name].blob, where)
         (sandbox / where.relative_to(execroot)).parent.mkdir(parents=True, exist_ok=True)
         (sandbox / where.relative_to(execroot)).symlink_to(where)
-        members[name] = layer.Member(pkgs[name].descriptor, None, where.relative_to(execroot))
+        members[name] = layer.Member(pkgs[name].descriptor, where.relative_to(execroot))
     for f in base.rglob("*"):
         staged = sandbox / f.relative_to(execroot)
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -406,3 +486,74 @@ def test_linked_blobs_are_relative_links_that_hold_once_the_sandbox_is_gone(
     assert (rootfs / "opt/venv/lib/b.py").read_bytes() == b"B = 2\n" * 1000
     assert (rootfs / "opt/venv/bin/a").exists()
     assert (rootfs / "opt/venv/lib/e.py").read_bytes() == b"E = 5\n"
+
+
+def test_a_layout_and_its_plan_report_are_put_in_place_as_one_unit(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    # The report describes the layout: it is removed first and renamed in
+    # last, under the folder's lock, so that a kill at any point leaves the
+    # old pair or a new layout without a report (missing, never another's).
+    strace = need_tool("strace")
+    out, report = tmp_path / "img", tmp_path / "img.plan.json"
+    args = ["image", "--out", str(out), "--plan-out", str(report)]
+    for m in pkgs.values():
+        args += ["--package", str(m.descriptor_path), str(m.blob)]
+    assert pyimage(*args).returncode == 0  # the previous pair
+    log = tmp_path / "strace.log"
+    calls = "flock,unlink,unlinkat,rename,renameat,renameat2"
+    traced = [strace, "-f", "-qq", "-e", f"trace={calls}", "-o", str(log),
+              sys.executable, "-m", "pyimage", *args]  # fmt: skip
+    run(*traced, cwd=TOOLS)
+    events = []
+    for line in log.read_text().splitlines():
+        if "flock(" in line and "LOCK_EX" in line:
+            events.append("lock")
+        elif f'"{report}"' in line and "unlink" in line:
+            events.append("unlink report")
+        elif "rename" in line and line.rstrip().endswith("= 0"):
+            target = line.split('"')[-2]
+            if target in (str(out), str(report)):
+                events.append(f"rename {Path(target).name}")
+    # (A merge inside the layout's own temporary folder takes a lock first.)
+    last = len(events) - 1 - events[::-1].index("lock")
+    assert events[last:] == ["lock", "unlink report", "rename img", "rename img.plan.json"], events
+    plan = json.loads(report.read_text())
+    assert (
+        plan["manifest"] == json.loads((out / "index.json").read_text())["manifests"][0]["digest"]
+    )
+
+
+def test_a_plan_report_path_that_is_a_folder_is_refused_in_one_line(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    (tmp_path / "report").mkdir()
+    m = pkgs["a"]
+    r = pyimage("image", "--out", str(tmp_path / "img"), "--plan-out", str(tmp_path / "report"),
+                "--package", str(m.descriptor_path), str(m.blob))  # fmt: skip
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "--plan-out" in lines[0] and "is a folder" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_full_disk_while_copying_blobs_says_so_and_leaves_nothing(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    need_root()
+    if not shutil.which("mount"):
+        pytest.skip("needs mount(8) to make a small tmpfs (CI has it)")
+    small = tmp_path / "small"
+    small.mkdir()
+    big = build_package(tmp_path, "big==1", {"opt/big.bin": os.urandom(256 << 10)})
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        # Another file system: no reflink nor hard link, so the blob is copied.
+        r = pyimage("layout", "--out", str(small / "out"),
+                    "--layer", str(big.descriptor_path), str(big.blob))  # fmt: skip
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert "No space left on device" in lines[0] and "free disk space" in lines[0], lines
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -110,6 +110,16 @@ def test_cap_too_small_names_the_image_and_numbers() -> None:
         plan_fleet([Package("a==1", 1)], [Image("x", ("a==1",), 5)], 7)
 
 
+def test_a_base_no_cap_can_hold_is_not_told_to_raise_the_cap_above_the_limit() -> None:
+    # 124 base layers + 2 reserved + 1 package layer = 127 > 125: advising
+    # "raise max_layers to at least 127" would send the user to a refusal.
+    with pytest.raises(PyimageError) as err:
+        plan_fleet([Package("a==1", 1)], [Image("x", ("a==1",), 124)], MAX_LAYERS_LIMIT)
+    message = str(err.value)
+    assert "at least" not in message and "no cap can hold it" in message, message
+    assert "use a base with fewer layers" in message
+
+
 @pytest.mark.parametrize(
     ("pkgs", "images", "match"),
     [

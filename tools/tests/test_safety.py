@@ -16,7 +16,7 @@ from enginekit import TOOLS, need_tool, pyimage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage.engine import package as tarball
+from pyimage.engine import package
 from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.errors import PyimageError
 
@@ -49,7 +49,7 @@ def run_manifest(tmp_path: Path, manifest: dict[str, object]) -> tuple[int, str]
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     r = pyimage(
         "package-tar",
-        *("--manifest", str(tmp_path / "m.json"), "--tar", str(out / "p.tar")),
+        *("--manifest", str(tmp_path / "m.json")),
         *("--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")),
     )
     assert list(out.iterdir()) == [], "a failed run must leave nothing behind"
@@ -187,7 +187,7 @@ def run_manifest_as_nobody(manifest: dict[str, object], work: Path) -> tuple[int
     r = subprocess.run(
         [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
          "--clear-groups", os.path.realpath(sys.executable), "-m", "pyimage", "package-tar",
-         "--manifest", str(work / "m.json"), "--tar", str(out / "p.tar"),
+         "--manifest", str(work / "m.json"),
          "--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")],
         cwd=work, env={"PYTHONPATH": str(tools), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, check=False,
@@ -274,7 +274,7 @@ def test_malformed_manifests(tmp_path: Path, manifest: str, needle: str) -> None
     (tmp_path / "m.json").write_text(manifest)
     r = pyimage(
         "package-tar",
-        *("--manifest", str(tmp_path / "m.json"), "--tar", str(out / "p.tar")),
+        *("--manifest", str(tmp_path / "m.json")),
         *("--blob", str(out / "p.tgz"), "--descriptor", str(out / "p.json")),
     )
     assert_one_line_error(r.returncode, r.stderr, needle)
@@ -283,7 +283,7 @@ def test_malformed_manifests(tmp_path: Path, manifest: str, needle: str) -> None
 
 def test_library_error_leaves_no_temp_files(tmp_path: Path) -> None:
     (tmp_path / "ok").write_bytes(b"1")
-    manifest = tarball.parse_manifest(
+    manifest = package.parse_manifest(
         {"package": "p==1", "entries": [{"path": "x", "src": "ok"}, {"path": "y", "src": "no"}]},
         tmp_path,
         "test",
@@ -291,7 +291,7 @@ def test_library_error_leaves_no_temp_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(PyimageError):
-        tarball.write_package(manifest, out / "p.tar", out / "p.tgz", out / "p.json")
+        package.write_package(manifest, out / "p.tgz", out / "p.json")
     assert list(out.iterdir()) == []
 
 
@@ -357,25 +357,25 @@ def test_one_file_given_for_two_outputs_is_refused(tmp_path: Path) -> None:
     manifest.write_text(
         json.dumps({"package": "p==1", "entries": [{"path": "opt/p/f.py", "src": "f.py"}]})
     )
-    ok = [str(tmp_path / n) for n in ("p.tar", "p.tar.gz", "p.json")]
-    r = pyimage("package-tar", "--manifest", str(manifest), "--tar", ok[0], "--blob", ok[1],
-                "--descriptor", ok[2])  # fmt: skip
+    ok = [str(tmp_path / n) for n in ("p.tar.gz", "p.json")]
+    r = pyimage("package-tar", "--manifest", str(manifest), "--blob", ok[0], "--descriptor", ok[1])
     assert r.returncode == 0, r.stderr
-    blob = Path(ok[1]).read_bytes()
+    blob = Path(ok[0]).read_bytes()
     for flags in (
-        ["--tar", ok[1], "--blob", ok[1], "--descriptor", ok[2]],
-        ["--tar", ok[0], "--blob", ok[1], "--descriptor", ok[1]],
-        ["--blob", str(manifest), "--descriptor", ok[2]],
+        ["--blob", ok[0], "--descriptor", ok[0]],
+        ["--blob", str(manifest), "--descriptor", ok[1]],
+        ["--blob", ok[0], "--descriptor", str(tmp_path / "f.py")],
     ):
         r = pyimage("package-tar", "--manifest", str(manifest), *flags)
         assert r.returncode == 2, (flags, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "name the same file" in lines[0], r.stderr
-        assert Path(ok[1]).read_bytes() == blob
-    r = pyimage("merge", "--member", ok[2], ok[0], ok[1], "--blob", ok[1], "--descriptor",
+        assert Path(ok[0]).read_bytes() == blob
+    assert (tmp_path / "f.py").read_bytes() == b"x = 1\n"
+    r = pyimage("merge", "--member", ok[1], ok[0], "--blob", ok[0], "--descriptor",
                 str(tmp_path / "m2.json"))  # fmt: skip
     assert r.returncode == 2 and "name the same file" in r.stderr, r.stderr
-    assert Path(ok[1]).read_bytes() == blob
+    assert Path(ok[0]).read_bytes() == blob
 
 
 def test_a_descriptor_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -401,17 +401,7 @@ def test_a_full_disk_is_reported_as_such_and_leaves_nothing(tmp_path: Path) -> N
             {"package": "big==1", "entries": [{"path": "opt/big.bin", "src": "big.bin"}]}
         ))  # fmt: skip
         desc = str(tmp_path / "d.json")
-        for outputs in (
-            ["--blob", str(small / "b.tar.gz"), "--descriptor", desc],
-            [
-                "--tar",
-                str(small / "b.tar"),
-                "--blob",
-                str(tmp_path / "b.tar.gz"),
-                "--descriptor",
-                desc,
-            ],
-        ):
+        for outputs in (["--blob", str(small / "b.tar.gz"), "--descriptor", desc],):
             r = pyimage("package-tar", "--manifest", str(manifest), *outputs)
             lines = r.stderr.strip().splitlines()
             assert r.returncode == 2 and len(lines) == 1, r.stderr
@@ -426,18 +416,17 @@ def test_a_full_disk_is_reported_as_such_and_leaves_nothing(tmp_path: Path) -> N
 def test_a_descriptor_is_removed_first_and_put_in_place_last(tmp_path: Path) -> None:
     # So that no interruption or concurrent run leaves a blob beside a
     # descriptor of other bytes (a kill lands between any two system calls):
-    # the run locks the folder, removes the old descriptor, renames the tar and
-    # the blob in, and the descriptor last. strace shows the real calls.
+    # the run locks the folder, removes the old descriptor, renames the blob
+    # in, and the descriptor last. strace shows the real calls.
     strace = need_tool("strace")
     (tmp_path / "f.bin").write_bytes(b"x" * 1000)
     manifest = tmp_path / "m.json"
     manifest.write_text(
         json.dumps({"package": "p==1", "entries": [{"path": "opt/f.bin", "src": "f.bin"}]})
     )
-    outs = {"tar": tmp_path / "p.tar", "blob": tmp_path / "p.tar.gz", "desc": tmp_path / "p.json"}
+    outs = {"blob": tmp_path / "p.tar.gz", "desc": tmp_path / "p.json"}
     cmd = [sys.executable, "-m", "pyimage", "package-tar", "--manifest", str(manifest),
-           *("--tar", str(outs["tar"]), "--blob", str(outs["blob"])),
-           *("--descriptor", str(outs["desc"]))]  # fmt: skip
+           *("--blob", str(outs["blob"]), "--descriptor", str(outs["desc"]))]  # fmt: skip
     subprocess.run(cmd, cwd=TOOLS, check=True)  # the previous outputs
     log = tmp_path / "strace.log"
     calls = "flock,unlink,unlinkat,rename,renameat,renameat2"
@@ -454,4 +443,4 @@ def test_a_descriptor_is_removed_first_and_put_in_place_last(tmp_path: Path) -> 
                 events.append(f"unlink {key}")
             elif "rename" in line and line.rstrip().endswith("= 0"):
                 events.append(f"rename {key}")
-    assert events == ["lock", "unlink desc", "rename tar", "rename blob", "rename desc"], events
+    assert events == ["lock", "unlink desc", "rename blob", "rename desc"], events

@@ -304,7 +304,6 @@ def test_finish_and_run_in_podman(python_base: Path, tmp_path: Path) -> None:
         "v1",
         "--layer",
         str(desc),
-        str(pkg.tar),
         str(pkg.blob),
     )
     assert made.returncode == 0, made.stderr

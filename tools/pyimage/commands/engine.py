@@ -12,33 +12,30 @@ from pathlib import Path
 
 from pyimage import inputs
 from pyimage.engine import descriptor as desc_mod
-from pyimage.engine import layer, oci_layout
-from pyimage.engine import package as tarball
-from pyimage.fsutil import check_distinct_paths
+from pyimage.engine import layer, oci_layout, package
+from pyimage.fsutil import check_paths
 
 
 def _package_tar(args: argparse.Namespace) -> int:
-    check_distinct_paths(
-        {"--tar": args.tar, "--blob": args.blob, "--descriptor": args.descriptor},
-        {"--manifest": args.manifest},
-    )
     src_root = Path(args.src_root) if args.src_root else None
-    manifest = tarball.load_manifest(Path(args.manifest), src_root)
-    if args.drop_rules_python_shims:
-        manifest = tarball.drop_rules_python_shims(manifest)
-    tarball.write_package(
-        manifest,
-        Path(args.tar) if args.tar else None,
-        Path(args.blob),
-        Path(args.descriptor),
+    manifest = package.load_manifest(Path(args.manifest), src_root)
+    sources = {f"the source of {e.path!r} in --manifest": e.src for e in manifest.entries if e.src}
+    check_paths(
+        {"--blob": args.blob, "--descriptor": args.descriptor},
+        {"--manifest": args.manifest, **sources},
     )
+    if args.drop_rules_python_shims:
+        manifest = package.drop_rules_python_shims(manifest)
+    package.write_package(manifest, Path(args.blob), Path(args.descriptor))
     return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
-    sources = {f"--member {i + 1} {p}": p for i, m in enumerate(args.member) for p in m}
-    check_distinct_paths({"--blob": args.blob, "--descriptor": args.descriptor}, sources)
-    members = inputs.members_from_args(args.member, "--member")
+    members = inputs.members_from_args(args.member)
+    check_paths(
+        {"--blob": args.blob, "--descriptor": args.descriptor},
+        inputs.member_paths(members, "--member"),
+    )
     layer.merge(members, Path(args.blob), Path(args.descriptor))
     return 0
 
@@ -50,7 +47,13 @@ def _check_conflicts(args: argparse.Namespace) -> int:
 
 def _layout(args: argparse.Namespace) -> int:
     layers = inputs.read_layers_file(Path(args.layers)) if args.layers else []
-    layers += [oci_layout.LayerInput((m,)) for m in inputs.members_from_args(args.layer, "--layer")]
+    layers += [oci_layout.LayerInput((m,)) for m in inputs.members_from_args(args.layer)]
+    members = [m for spec in layers for m in spec.members]
+    check_paths(
+        {"--out": args.out},
+        {"--base": args.base, "--layers": args.layers, **inputs.member_paths(members, "layer")},
+        folders=["--out"],
+    )
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
@@ -82,7 +85,7 @@ def _base_info(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the engine's subcommands to the pyimage CLI."""
     p = sub.add_parser(
-        "package-tar", help="write a package's deterministic tar, gzip blob and descriptor"
+        "package-tar", help="write a package's deterministic layer: gzip blob and descriptor"
     )
     p.add_argument("--manifest", required=True, help="package manifest JSON")
     p.add_argument(
@@ -94,20 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="leave out the namespace __init__.py shims rules_python adds to wheels",
     )
-    p.add_argument("--tar", help="output .tar (needed later to merge the package)")
     p.add_argument("--blob", required=True, help="output .tar.gz blob")
     p.add_argument("--descriptor", required=True, help="output descriptor JSON")
     p.set_defaults(func=_package_tar)
 
     p = sub.add_parser("merge", help="merge package blobs into one layer by concatenation")
-    p.add_argument(
-        "--member",
-        nargs="+",
-        action="append",
-        required=True,
-        metavar="DESC [TAR] BLOB",
-        help="a package's descriptor, tar (optional) and blob (repeat)",
-    )
+    inputs.add_member_flag(p, "--member", "a package's descriptor and blob (repeat; one or more)")
     p.add_argument("--blob", required=True, help="output layer blob")
     p.add_argument("--descriptor", required=True, help="output layer descriptor JSON")
     p.set_defaults(func=_merge)
@@ -118,19 +113,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("descriptors", nargs="+", help="descriptors of every package of the image")
     p.set_defaults(func=_check_conflicts)
 
-    p = sub.add_parser("layout", help="write an OCI layout: base plus package layers")
+    p = sub.add_parser(
+        "layout",
+        help="write an OCI layout: base plus package layers",
+        description=f"Write an OCI layout: base plus package layers. {oci_layout.UNREAD_BLOBS}",
+    )
     p.add_argument("--out", required=True, help="output OCI layout directory")
     p.add_argument("--base", help="base OCI layout directory (default: scratch)")
     p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the image")
     p.add_argument("--tag", default="latest", help="ref name of the image in index.json")
     p.add_argument("--layers", help="LAYERS.json: layers and their members, bottom to top")
-    p.add_argument(
-        "--layer",
-        nargs="+",
-        action="append",
-        metavar="DESC [TAR] BLOB",
-        help="a one-package layer appended after --layers (repeat)",
-    )
+    inputs.add_member_flag(p, "--layer", "a one-package layer appended after --layers (repeat)")
     p.add_argument("--quiet", action="store_true", help="print no summary (Bazel's actions)")
     p.set_defaults(func=_layout)
 

@@ -22,24 +22,36 @@ import argparse
 from pathlib import Path
 
 from pyimage import inputs, jsonio, lock
-from pyimage.fsutil import atomic_output
+from pyimage.fsutil import check_paths, replace_together
 
 
 def _fleet_plan(args: argparse.Namespace) -> int:
     previous = lock.read(args.previous, "fleet lock") if args.previous else None
-    document = lock.plan_lock(inputs.read_inputs(args.inputs), previous)
-    jsonio.write(args.out, document)
+    images = inputs.read_inputs(args.inputs)
+    check_paths(
+        {"--out": args.out, "--shared-layers-out": args.shared_layers_out},
+        {"--inputs": args.inputs, "--previous": args.previous, **inputs.fleet_input_paths(images)},
+    )
+    document = lock.plan_lock(images, previous)
+    outputs = [Path(args.out)]
     if args.shared_layers_out:
-        text = lock.shared_layers_bzl(
-            document, args.lock_path, args.shared_layers_path, args.update_target
-        )
-        with atomic_output(Path(args.shared_layers_out)) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        outputs.insert(0, Path(args.shared_layers_out))
+    with replace_together(outputs) as tmps:
+        if args.shared_layers_out:
+            text = lock.shared_layers_bzl(
+                document, args.lock_path, args.shared_layers_path, args.update_target
+            )
+            tmps[0].write_text(text, encoding="utf-8")
+        tmps[-1].write_text(jsonio.dumps(document), encoding="utf-8")
     return 0
 
 
 def _fleet_merge_group(args: argparse.Namespace) -> int:
-    candidates = inputs.members_from_args(args.package, "--package")
+    candidates = inputs.members_from_args(args.package)
+    check_paths(
+        {"--blob": args.blob, "--descriptor": args.descriptor},
+        inputs.member_paths(candidates, "--package"),
+    )
     reason = lock.write_group(args.group, candidates, Path(args.blob), Path(args.descriptor))
     if reason:
         print(f"pyimage: note: {reason}")
@@ -88,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fleet-merge-group", help="merge one shared layer of a fleet lock from its members' builds"
     )
     p.add_argument("--group", required=True, help="the layer's group id (see the lock's .bzl form)")
-    p.add_argument("--package", nargs="+", action="append", metavar="DESC [TAR] BLOB", default=[])
+    inputs.add_member_flag(p, "--package", "a package of an image holding the group (repeat)")
     p.add_argument("--blob", required=True, help="output: the merged blob (.tar.gz)")
     p.add_argument("--descriptor", required=True, help="output: its descriptor (JSON)")
     p.set_defaults(func=_fleet_merge_group)

@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from pyimage import inputs, jsonio, lock
-from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
 from pyimage.errors import PyimageError
-from pyimage.fsutil import atomic_output
+from pyimage.fsutil import check_paths, replace_together
 from pyimage.text import MIB, members_text
 
 
@@ -60,10 +59,10 @@ def _layer(members: Sequence[layer.Member], shared: dict[str, Path]) -> FleetLay
         d = members[0].descriptor
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
     variants = [(p, m.descriptor.digest) for m in members for p in m.descriptor.packages]
-    found = shared.get(lock.group_id(variants))
-    if found is not None and lock.group_built(found):
-        d = desc_mod.load(found)
-        return FleetLayer(ids, d.tar_size, d.size, d.digest)
+    gid = lock.group_id(variants)
+    found = lock.read_group(gid, shared[gid]) if gid in shared else None
+    if found is not None:
+        return FleetLayer(ids, found.tar_size, found.size, found.digest)
     size = layer.merged_size(members)
     return FleetLayer(ids, size.tar, size.blob, None, size.exact)
 
@@ -216,14 +215,26 @@ def to_json(report: FleetReport) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     shared = {gid: Path(descriptor) for gid, descriptor in args.group or []}
-    report = build(inputs.read_inputs(args.inputs), args.plan, args.lock, shared)
+    images = inputs.read_inputs(args.inputs)
+    check_paths(
+        {"--out": args.out, "--json": args.json},
+        {
+            "--inputs": args.inputs,
+            "--plan": args.plan,
+            "--lock": args.lock,
+            **{f"--group {gid}": path for gid, path in shared.items()},
+            **inputs.fleet_input_paths(images),
+        },
+    )
+    report = build(images, args.plan, args.lock, shared)
     text = render(report, args.update_target) + "\n"
-    if args.json:
-        jsonio.write(args.json, to_json(report))
-    if args.out:
-        with atomic_output(Path(args.out)) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    else:
+    outputs = [Path(p) for p in (args.json, args.out) if p]
+    with replace_together(outputs) as tmps:
+        if args.json:
+            tmps[0].write_text(jsonio.dumps(to_json(report)), encoding="utf-8")
+        if args.out:
+            tmps[-1].write_text(text, encoding="utf-8")
+    if not args.out:
         sys.stdout.write(text)
     return 0
 

@@ -8,11 +8,12 @@ docs/layer-engine.md).
 
     pyimage image --out DIR --plan-out PLAN.json --max-layers N [--reserved K]
                   [--base DIR] [--platform linux/amd64] [--tag TAG]
-                  [--interpreter DESC [TAR] BLOB] [--package DESC [TAR] BLOB ...]
+                  [--interpreter DESC BLOB] [--package DESC BLOB ...]
 
-A package's (or the interpreter's) ``.tar`` may be left out: a merge then
-inflates the files part of its blob instead (same bytes). The Bazel rules
-leave it out, so that an image action needs only blobs and descriptors.
+A merge inflates the files part of each member's blob (no uncompressed tar
+is read), so an image action needs only blobs and descriptors. The layout and
+its plan report are written as one unit: a report is never beside another
+layout than its own.
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given. The report
@@ -24,22 +25,26 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from pyimage import inputs, jsonio, lock, planner
 from pyimage.engine import layer, oci_layout
 from pyimage.errors import PyimageError
+from pyimage.fsutil import check_paths
 from pyimage.text import MIB, layer_line
 
 
 def _shared_layers(groups: list[list[str]] | None) -> dict[str, layer.Member]:
-    """The fleet's shared layers given with ``--fleet-group GID DESC BLOB``, by group id
-    (those the fleet could not build, a package having changed, are left out)."""
+    """The fleet's shared layers given with ``--fleet-group GID DESC BLOB``, by group id.
+
+    Each is checked to be exactly its group (:func:`pyimage.lock.read_group`);
+    those the fleet could not build (a package changed) are left out.
+    """
     out: dict[str, layer.Member] = {}
-    for group in groups or []:
-        gid, descriptor, blob = group
-        member = lock.load_group(Path(descriptor), Path(blob))
-        if member is not None:
-            out[gid] = member
+    for gid, descriptor, blob in groups or []:
+        desc = lock.read_group(gid, Path(descriptor))
+        if desc is not None:
+            out[gid] = layer.Member(desc, Path(blob), Path(descriptor))
     return out
 
 
@@ -60,45 +65,71 @@ def _layer_input(
     return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
 
 
+def _lock_layers(
+    args: argparse.Namespace, by_id: dict[str, layer.Member]
+) -> tuple[list[list[str]] | None, dict[tuple[str, ...], str]]:
+    """With a fleet lock: its layers this image keeps (all members unchanged), and their reasons.
+
+    They are the same groups as every other image of the fleet holds.
+    """
+    if not args.fleet_lock:
+        return None, {}
+    fleet_lock = lock.read(args.fleet_lock, "fleet lock")
+    own = {pid: m.descriptor.digest for pid, m in by_id.items()}
+    previous, changed = fleet_lock.kept_layers(args.image_name, own)
+    if previous is None:
+        print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
+    if changed and not fleet_lock.current_format:
+        print(
+            f"pyimage: note: the fleet lock of {args.image_name} records no package digests"
+            " (an older format); its merged layers are planned for this image alone"
+            " until the fleet's `.update` runs"
+        )
+    elif changed:
+        print(
+            f"pyimage: note: {args.image_name}: {', '.join(changed)} not the bytes the"
+            " fleet lock records; their layers are planned for this image alone"
+            " until the fleet's `.update` runs"
+        )
+    return previous, fleet_lock.reasons(args.image_name)
+
+
+def _check_image_paths(
+    args: argparse.Namespace,
+    members: list[layer.Member],
+    shared: dict[str, layer.Member],
+) -> None:
+    """The image command's outputs against each other and every input."""
+    check_paths(
+        {"--out": args.out, "--plan-out": args.plan_out},
+        {
+            "--base": args.base,
+            "--fleet-lock": args.fleet_lock,
+            **inputs.member_paths(members, "--package"),
+            **inputs.member_paths(list(shared.values()), "--fleet-group"),
+            **{f"--link {i}": p for i, p in enumerate(args.link, 1)},
+        },
+        folders=["--out"],
+    )
+
+
 def build_image(args: argparse.Namespace) -> dict[str, object]:
-    """Plan and write the layout; return the plan report."""
-    packages = inputs.members_from_args(args.package, "--package")
+    """Plan and write the layout and its plan report (one unit); return the report."""
+    packages = inputs.members_from_args(args.package)
     by_id: dict[str, layer.Member] = {}
     for member in packages:
         for pkg in member.descriptor.packages:
             if pkg in by_id:
                 raise PyimageError(f"package {pkg} is given twice; give each package once")
             by_id[pkg] = member
-    interpreter = inputs.members_from_args(
-        [args.interpreter] if args.interpreter else None, "--interpreter"
-    )
+    interpreter = inputs.members_from_args([args.interpreter] if args.interpreter else None)
+    shared = _shared_layers(args.fleet_group)
+    _check_image_paths(args, packages + interpreter, shared)
     reserved = args.reserved if args.reserved is not None else 1 + len(interpreter)
     platform = oci_layout.Platform.parse(args.platform)
     base_layers = oci_layout.read_base(Path(args.base), platform).layer_count if args.base else 0
 
-    # With a fleet lock, its layers for this image are kept where all their
-    # members are unchanged: the same groups as every other image of the fleet.
-    previous = None
-    lock_reasons: dict[tuple[str, ...], str] = {}
-    if args.fleet_lock:
-        fleet_lock = lock.read(args.fleet_lock, "fleet lock")
-        own = {pid: m.descriptor.digest for pid, m in by_id.items()}
-        previous, changed = fleet_lock.kept_layers(args.image_name, own)
-        if previous is None:
-            print(f"pyimage: note: {args.image_name} is not in the fleet lock; planned alone")
-        if changed and not fleet_lock.current_format:
-            print(
-                f"pyimage: note: the fleet lock of {args.image_name} records no package digests"
-                " (an older format); its merged layers are planned for this image alone"
-                " until the fleet's `.update` runs"
-            )
-        elif changed:
-            print(
-                f"pyimage: note: {args.image_name}: {', '.join(changed)} not the bytes the"
-                " fleet lock records; their layers are planned for this image alone"
-                " until the fleet's `.update` runs"
-            )
-        lock_reasons = fleet_lock.reasons(args.image_name)
+    previous, lock_reasons = _lock_layers(args, by_id)
     image = planner.Image(args.image_name, tuple(sorted(by_id)), base_layers)
     sizes = [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
     planned = planner.plan_image(
@@ -106,36 +137,46 @@ def build_image(args: argparse.Namespace) -> dict[str, object]:
     )
 
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
-    shared = _shared_layers(args.fleet_group)
     layers += [_layer_input(lay.packages, by_id, shared) for lay in planned.layers]
-    result = oci_layout.write_layout(
+
+    def report(result: oci_layout.LayoutResult) -> dict[str, object]:
+        report_layers = [
+            {
+                "packages": list(lay.packages),
+                "bytes": lay.bytes,
+                "reason": _reason(lay, lock_reasons),
+                "digest": desc.digest,
+            }
+            for lay, desc in zip(planned.layers, result.layers[len(interpreter) :], strict=True)
+        ]
+        return {
+            "max_layers": args.max_layers,
+            "base_layers": base_layers,
+            "interpreter_layer": bool(interpreter),
+            "package_layers": len(planned.layers),
+            "app_layers": reserved - len(interpreter),
+            "total_layers": base_layers + len(layers) + reserved - len(interpreter),
+            "manifest": result.manifest_digest,
+            "fleet_lock": bool(args.fleet_lock),
+            "layers": report_layers,
+        }
+
+    written: list[dict[str, object]] = []
+
+    def report_bytes(result: oci_layout.LayoutResult) -> bytes:
+        written.append(report(result))
+        return jsonio.dumps(written[0]).encode("utf-8")
+
+    oci_layout.write_layout(
         Path(args.out),
         layers,
         base=Path(args.base) if args.base else None,
         platform=args.platform,
         tag=args.tag,
         link=[Path(p) for p in args.link],
+        sidecar=(Path(args.plan_out), report_bytes),
     )
-    report_layers = [
-        {
-            "packages": list(lay.packages),
-            "bytes": lay.bytes,
-            "reason": _reason(lay, lock_reasons),
-            "digest": desc.digest,
-        }
-        for lay, desc in zip(planned.layers, result.layers[len(interpreter) :], strict=True)
-    ]
-    return {
-        "max_layers": args.max_layers,
-        "base_layers": base_layers,
-        "interpreter_layer": bool(interpreter),
-        "package_layers": len(planned.layers),
-        "app_layers": reserved - len(interpreter),
-        "total_layers": base_layers + len(layers) + reserved - len(interpreter),
-        "manifest": result.manifest_digest,
-        "fleet_lock": bool(args.fleet_lock),
-        "layers": report_layers,
-    }
+    return written[0]
 
 
 def _reason(lay: planner.Layer, lock_reasons: dict[tuple[str, ...], str]) -> str:
@@ -147,14 +188,45 @@ def _reason(lay: planner.Layer, lock_reasons: dict[tuple[str, ...], str]) -> str
 
 
 def _image(args: argparse.Namespace) -> int:
-    jsonio.write(args.plan_out, build_image(args))
+    build_image(args)
     return 0
 
 
-def render_image_plan(report: dict[str, object]) -> str:
+_REPORT_COUNTS = (
+    "total_layers",
+    "max_layers",
+    "base_layers",
+    "package_layers",
+    "app_layers",
+)
+
+
+def check_image_plan(report: object, where: str) -> dict[str, Any]:
+    """A plan report as :func:`build_image` writes it, checked: the fields the table shows."""
+    fix = "rebuild the image's `.plan` target"
+    if not isinstance(report, dict):
+        raise PyimageError(f"{where} is not a plan report (not a JSON object); {fix}")
+    for key in _REPORT_COUNTS:
+        value = report.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PyimageError(f"{where}: {key!r} is not a number; {fix}")
+    layers = report.get("layers")
+    ok = isinstance(layers, list) and all(
+        isinstance(lay, dict)
+        and isinstance(lay.get("bytes"), int)
+        and isinstance(lay.get("packages"), list)
+        and all(isinstance(p, str) for p in lay["packages"])
+        and isinstance(lay.get("reason", ""), str)
+        for lay in layers
+    )
+    if not ok:
+        raise PyimageError(f"{where}: 'layers' is not a list of {{packages, bytes, reason}}; {fix}")
+    return report
+
+
+def render_image_plan(report: dict[str, Any]) -> str:
     """The plan report of one image as a readable table, bottom to top."""
     layers = report["layers"]
-    assert isinstance(layers, list)
     lines = [
         f"{report['total_layers']} layers of at most {report['max_layers']}: "
         f"{report['base_layers']} base, {int(bool(report['interpreter_layer']))} interpreter, "
@@ -171,7 +243,7 @@ def render_image_plan(report: dict[str, object]) -> str:
 
 def _show_plan(args: argparse.Namespace) -> int:
     report = jsonio.load(args.plan, "plan report", "rebuild the image's `.plan` target")
-    print(render_image_plan(report))
+    print(render_image_plan(check_image_plan(report, f"plan report {args.plan}")))
     return 0
 
 
@@ -182,7 +254,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_show_plan)
 
     p = sub.add_parser(
-        "image", help="plan an image's package layers under the cap and write its OCI layout"
+        "image",
+        help="plan an image's package layers under the cap and write its OCI layout",
+        description="Plan an image's package layers under the cap and write its OCI layout"
+        f" and its plan report, as one unit. {oci_layout.UNREAD_BLOBS}",
     )
     p.add_argument("--out", required=True, help="output OCI layout directory")
     p.add_argument("--plan-out", required=True, help="output plan report (JSON)")
@@ -204,8 +279,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar=("GID", "DESC", "BLOB"),
         help="a shared layer of the fleet (pyimage fleet-merge-group), by its group id",
     )
-    p.add_argument("--interpreter", nargs="+", metavar="DESC [TAR] BLOB")
-    p.add_argument("--package", nargs="+", action="append", metavar="DESC [TAR] BLOB", default=[])
+    inputs.add_member_flag(p, "--interpreter", "the interpreter's layer", repeat=False)
+    inputs.add_member_flag(p, "--package", "a package's descriptor and blob (repeat)")
     p.add_argument(
         "--link",
         action="append",

@@ -23,17 +23,17 @@ next to ``--out`` and renamed at the end: on any error no output is left.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pyimage import inputs, jsonio, lock, planner
-from pyimage.errors import PyimageError
+from pyimage.fsutil import check_paths
 
 
 def run_plan(args: argparse.Namespace) -> int:
     """Plan from ``--fleet`` or ``--image`` and write ``--out``."""
-    out_dir = Path(args.out).parent
-    if not out_dir.is_dir():
-        raise PyimageError(f"--out {args.out}: directory {out_dir} does not exist")
+    check_paths(
+        {"--out": args.out},
+        {"--fleet": args.fleet, "--image": args.image, "--previous": args.previous},
+    )
     if args.fleet:
         packages, images = inputs.read_fleet(args.fleet)
     else:

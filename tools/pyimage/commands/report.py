@@ -27,6 +27,11 @@ from pyimage.text import MIB, layer_line
 
 
 def _check_plan(images: Mapping[str, Sequence[str]], plan: Layers, path: str) -> None:
+    for name in plan:
+        if name not in images:
+            raise PyimageError(
+                f"{path}: image '{name}' is not in the fleet; give the plan of this fleet"
+            )
     for name, pkgs in images.items():
         if name not in plan:
             raise PyimageError(f"{path}: no layers for image '{name}'; re-run pyimage plan")
@@ -105,6 +110,17 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A non-negative integer argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``report`` subcommand."""
     p = subparsers.add_parser(
@@ -116,6 +132,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--plan", required=True, metavar="PLAN.json")
     p.add_argument("--max-layers", type=int, metavar="N", help="default: the plan's max_layers")
     p.add_argument("--reserved-layers", type=int, default=FLEET_RESERVED_LAYERS, metavar="R")
-    p.add_argument("--bumps", type=int, default=30, metavar="K", help="bumps sampled (default 30)")
+    p.add_argument(
+        "--bumps", type=_count, default=30, metavar="K", help="bumps sampled (default 30)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=run_report)

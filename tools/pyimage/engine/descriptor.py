@@ -29,8 +29,11 @@ bytes), then the files and symlinks (up to ``gzip_body_size``), then the
 constant :data:`pyimage.engine.tarformat.END_MEMBER` (the two 512-byte end blocks).
 The tar splits at the same points: ``tar_dirs_size`` bytes of directory
 entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
-``entries`` end in ``/``; a merged layer's descriptor lists all its packages
-and the union of their entries.
+``entries`` end in ``/``; its values are ``d``, ``l <target>`` or ``f <mode>
+sha256:<hex>`` (mode 644 or 755). A merged layer's descriptor lists all its
+packages, the union of their entries and, under ``"members"``, the digest of
+each package's own blob it was merged from (``{id: "sha256:..."}``), so that
+a merged layer says exactly which builds it holds.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ SIZE_FIELDS = (
     "tar_body_size",
 )
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ENTRY_RE = re.compile(r"d|l .+|f (644|755) sha256:[0-9a-f]{64}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class LayerDescriptor:
     tar_body_size: int
     entries: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     media_type: str = MEDIA_TYPE_GZIP
+    #: A merged layer's packages -> the digests of the blobs merged ({} for one package).
+    members: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, object]:
         """The JSON object written to disk (keys in a fixed order)."""
@@ -87,7 +93,12 @@ class LayerDescriptor:
             "tar_dirs_size": self.tar_dirs_size,
             "tar_body_size": self.tar_body_size,
             "entries": dict(sorted(self.entries.items())),
+            **({"members": dict(sorted(self.members.items()))} if self.members else {}),
         }
+
+    def member_digests(self) -> dict[str, str]:
+        """Each package of the layer -> the digest of its own blob (itself, for one package)."""
+        return dict(self.members) if self.members else {self.packages[0]: self.digest}
 
     @property
     def label(self) -> str:
@@ -135,6 +146,13 @@ def parse(obj: object, where: str) -> LayerDescriptor:
         isinstance(k, str) and isinstance(v, str) for k, v in entries.items()
     ):
         raise PyimageError(f"{where}: 'entries' must map paths to strings; rebuild it")
+    for path, value in entries.items():
+        if not _ENTRY_RE.fullmatch(value) or path.endswith("/") != (value == "d"):
+            raise PyimageError(
+                f"{where}: entry {path!r} has the malformed value {value!r} (not d, l TARGET"
+                " or f MODE DIGEST); rebuild it"
+            )
+    members = _members(obj, packages, where)
     media_type = obj.get("media_type", MEDIA_TYPE_GZIP)
     if not isinstance(media_type, str):
         raise PyimageError(f"{where}: 'media_type' must be a string; rebuild it")
@@ -150,7 +168,23 @@ def parse(obj: object, where: str) -> LayerDescriptor:
         tar_body_size=ints["tar_body_size"],
         entries=entries,
         media_type=media_type,
+        members=members,
     )
+
+
+def _members(obj: dict[str, object], packages: list[str], where: str) -> dict[str, str]:
+    """The ``members`` of a merged layer's descriptor, checked against its packages."""
+    members = obj.get("members", {})
+    ok = isinstance(members, dict) and all(
+        isinstance(v, str) and DIGEST_RE.match(v) for v in members.values()
+    )
+    if ok and members:
+        ok = len(packages) > 1 and sorted(members) == sorted(packages)
+    if not ok:
+        raise PyimageError(
+            f"{where}: 'members' must map each of its packages to a sha256 digest; rebuild it"
+        )
+    return dict(members)  # type: ignore[arg-type]
 
 
 def load(path: Path) -> LayerDescriptor:

@@ -18,12 +18,13 @@ the first member only; the later member's files part is then re-tarred and
 recompressed (the one case that recompresses anything).
 
 Costs: one streaming pass that copies the compressed parts into the output
-while hashing them (the digest) and, in a second thread, one pass over the
-members' uncompressed files parts (the ``diff_id``): read from a member's
-``.tar`` when it is given, else inflated from its blob, so that the actions
-that merge need only the packages' blobs and descriptors (with a remote
-cache, half the bytes to fetch or stage). A single member is its own layer:
-its blob and descriptor are reused unchanged.
+while hashing them (the digest) and, in a second thread, one pass that
+inflates the same parts (the ``diff_id``), so that the actions that merge
+need only the packages' blobs and descriptors (no uncompressed tar is kept
+or read: with a remote cache, half the bytes to fetch or stage). Every byte
+read is checked: the whole blob against its descriptor's digest, the
+inflated part against its sizes. A single member is its own layer: its blob
+and descriptor are reused unchanged.
 
 Conflicts: the same path in two packages of one image is refused unless both
 entries are identical (same kind, mode and bytes or link target); directories
@@ -60,11 +61,12 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Member:
-    """A package's cached outputs: descriptor, uncompressed tar and gzip blob."""
+    """A package's cached outputs: its descriptor and gzip blob."""
 
     descriptor: LayerDescriptor
-    tar: Path | None
     blob: Path
+    #: The descriptor's file, when it was read from one.
+    descriptor_path: Path | None = None
 
     @property
     def name(self) -> str:
@@ -72,14 +74,13 @@ class Member:
         return ",".join(self.descriptor.packages)
 
 
-def load_member(descriptor: Path, tar: Path | None, blob: Path) -> Member:
-    """Load a member from its three files (``tar`` may be None for a layer used alone).
+def load_member(descriptor: Path, blob: Path) -> Member:
+    """Load a member from its descriptor and blob.
 
     The descriptor may be a merged layer's: it can then be a layer on its own,
     but :func:`merge` takes per-package members only (merges stay flat).
     """
-    desc = desc_mod.load(Path(descriptor))
-    return Member(desc, Path(tar) if tar is not None else None, Path(blob))
+    return Member(desc_mod.load(Path(descriptor)), Path(blob), Path(descriptor))
 
 
 def order(members: Iterable[Member]) -> list[Member]:
@@ -181,33 +182,21 @@ class _Part:
     def feed_tar(self, feed: Feed) -> None:
         """Stream this part's uncompressed tar bytes (without skipped entries) to ``feed``.
 
-        From the member's ``.tar`` when it has one, else by decompressing the
-        files member of its blob (so an image needs only blobs and descriptors).
+        Inflated from the files member of the member's blob.
         """
-        d = self.member.descriptor
-        length = d.tar_body_size - d.tar_dirs_size
-        if self.member.tar is not None and not self.skip:
-            _read_range(self.member.tar, d.tar_dirs_size, length, feed, "tar")
-            return
-        if self.member.tar is not None:
-            tar, start, end = self.member.tar, d.tar_dirs_size, d.tar_body_size
-            self._feed_spans(tar, start, end, feed)
-            return
         if not self.skip:
             _inflate_files_part(self.member, feed)
             return
         # Duplicates to drop: the files part is walked entry by entry, from a
         # temporary copy of it (small: only packages with shared files get here).
+        d = self.member.descriptor
         with tempfile.TemporaryDirectory(prefix="pyimage-part-") as tmp:
             part = Path(tmp) / "files.tar"
             with part.open("wb") as out:
                 _inflate_files_part(self.member, out.write)
-            self._feed_spans(part, 0, length, feed)
-
-    def _feed_spans(self, tar: Path, start: int, end: int, feed: Feed) -> None:
-        for name, lo, hi in tar_spans(tar, start, end):
-            if name not in self.skip:
-                _read_range(tar, lo, hi - lo, feed, "tar")
+            for name, lo, hi in tar_spans(part, 0, d.tar_body_size - d.tar_dirs_size):
+                if name not in self.skip:
+                    _read_range(part, lo, hi - lo, feed, "tar")
 
 
 def _inflate_files_part(member: Member, feed: Feed) -> None:
@@ -432,4 +421,5 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
         tar_dirs_size=len(dirs),
         tar_body_size=tar_size[0],
         entries=entries,
+        members={m.name: m.descriptor.digest for m in ordered},
     )

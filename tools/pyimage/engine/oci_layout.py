@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from pyimage import jsonio
 from pyimage.engine import layer
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
-from pyimage.fsutil import link_blob, place_blob, remove_tree, temp_name, under
+from pyimage.fsutil import link_blob, place_blob, replace_together, temp_name, under
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -54,6 +54,15 @@ PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 REF_NAME = "org.opencontainers.image.ref.name"
 HISTORY_CREATED = "1970-01-01T00:00:00Z"
 MAX_JSON_BLOB = 64 << 20
+
+#: What a layout checks of a blob it reuses as is (the commands' help says it).
+UNREAD_BLOBS = (
+    "A one-package layer is its blob as is: its size is checked against its descriptor,"
+    " its bytes are not read (assembly reads metadata, not gigabytes), so a stale blob of"
+    " the same size is caught only by a reader that checks digests (skopeo, umoci, a"
+    " registry). Under Bazel that cannot happen: each blob is its descriptor's own action's"
+    " output."
+)
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,12 @@ def _read_json_blob(root: Path, desc: object, what: str) -> dict[str, object]:
 
 
 def _select(root: Path, index: dict[str, object], platform: Platform, depth: int = 0) -> dict:
-    """Pick the image manifest descriptor for ``platform`` in an index, recursively."""
+    """Pick the image manifest descriptor for ``platform`` in an index, recursively.
+
+    Exactly one image may be the platform's: an index that lists two (two
+    manifests, or one here and one in a nested index) is refused naming both,
+    never read by taking the first.
+    """
     if depth > 8:
         raise PyimageError(f"base layout {root}: image indexes nested too deep; re-pull the base")
     entries = index.get("manifests")
@@ -170,27 +184,54 @@ def _select(root: Path, index: dict[str, object], platform: Platform, depth: int
     candidates = [e for e in entries if isinstance(e, dict) and platform.matches(e.get("platform"))]
     if not candidates:
         candidates = [e for e in entries if isinstance(e, dict) and "platform" not in e]
+    found: list[dict] = []
+    errors: list[PyimageError] = []
     for entry in candidates:
         media = entry.get("mediaType")
         if media in INDEX_TYPES:
             nested = _read_json_blob(root, entry, "nested index")
             try:
-                return _select(root, nested, platform, depth + 1)
-            except PyimageError:
-                if entry is candidates[-1]:
-                    raise
-                continue
-        if media in MANIFEST_TYPES or media is None:
-            return entry
-    found = sorted(
+                found.append(_select(root, nested, platform, depth + 1))
+            except PyimageError as err:
+                errors.append(err)
+        elif media in MANIFEST_TYPES or media is None:
+            found.append(entry)
+    if len(found) > 1:
+        digests = " and ".join(str(e.get("digest")) for e in found[:2])
+        raise PyimageError(
+            f"base layout {root}: the index lists {len(found)} images for platform {platform}"
+            f" ({digests}); keep one (re-pull the base or pick its digest)"
+        )
+    if found:
+        return found[0]
+    if errors:
+        raise errors[0]
+    seen = sorted(
         "/".join(str(p.get(k, "")) for k in ("os", "architecture") if isinstance(p, dict))
         for p in (e.get("platform") for e in entries if isinstance(e, dict))
         if p
     )
     raise PyimageError(
-        f"base layout {root}: no image for platform {platform} (has: {', '.join(found) or 'none'});"
+        f"base layout {root}: no image for platform {platform} (has: {', '.join(seen) or 'none'});"
         " pick another platform or base"
     )
+
+
+def _check_config_platform(root: Path, config: dict[str, object], platform: Platform) -> None:
+    """The base config must state its os and architecture, and they must be ``platform``."""
+    if not all(isinstance(config.get(k), str) and config[k] for k in ("os", "architecture")):
+        raise PyimageError(
+            f"base layout {root}: the config of the image for {platform} does not state its"
+            " os and architecture (the OCI image spec requires both); re-pull the base or"
+            " fix its config"
+        )
+    if not platform.matches(config):
+        variant = config.get("variant")
+        said = "/".join(str(p) for p in (config["os"], config["architecture"], variant) if p)
+        raise PyimageError(
+            f"base layout {root}: the image the index gives for {platform} has a config for"
+            f" {said}; the index labels it wrongly, fix it or re-pull the base"
+        )
 
 
 def read_base(root: Path, platform: Platform) -> BaseImage:
@@ -209,13 +250,7 @@ def read_base(root: Path, platform: Platform) -> BaseImage:
     if manifest.get("mediaType", entry.get("mediaType", OCI_MANIFEST)) not in MANIFEST_TYPES:
         raise PyimageError(f"base layout {root}: selected manifest is not an image manifest")
     config = _read_json_blob(root, manifest.get("config"), "config")
-    if "os" in config and "architecture" in config and not platform.matches(config):
-        variant = config.get("variant")
-        said = "/".join(str(p) for p in (config["os"], config["architecture"], variant) if p)
-        raise PyimageError(
-            f"base layout {root}: the image the index gives for {platform} has a config for"
-            f" {said}; the index labels it wrongly, fix it or re-pull the base"
-        )
+    _check_config_platform(root, config, platform)
     layers = manifest.get("layers", [])
     if not isinstance(layers, list):
         raise PyimageError(f"base layout {root}: manifest 'layers' is not a list; re-pull it")
@@ -319,7 +354,7 @@ class _BlobStore:
             self.placed[digest] = place_blob(src, self.path(digest))
 
     def put_merged(self, members: Sequence[layer.Member]) -> LayerDescriptor:
-        tmp = self.dir / f".merge.tmp-{os.getpid()}"
+        tmp = temp_name(self.dir / "merge")
         desc = layer.merge(members, tmp, check=False)
         if desc.digest in self.placed:
             tmp.unlink()
@@ -369,89 +404,107 @@ def write_layout(
     tag: str = "latest",
     check_conflicts: bool = True,
     link: Sequence[Path] = (),
+    sidecar: tuple[Path, Callable[[LayoutResult], bytes]] | None = None,
 ) -> LayoutResult:
     """Write an OCI layout at ``out``: ``base`` (or scratch) plus ``layers``, bottom to top.
 
     Path conflicts across all package layers are refused first (metadata only)
     unless ``check_conflicts`` is False. Existing blobs named in ``link`` (or
     inside a folder it names) are linked (relative symlinks), the others
-    placed (see the module's docstring). ``out`` is replaced atomically.
+    placed (see the module's docstring). ``out`` is replaced atomically, and
+    only when it is absent, an empty folder or a previous layout
+    (:func:`check_out_dir`). ``sidecar`` is a file that describes the layout
+    (a plan report) and its bytes, made from the result: it is put in place
+    with the layout as one unit (:func:`pyimage.fsutil.replace_together`),
+    so that no interruption leaves a layout beside a report of another.
     """
     out = Path(out)
     check_out_dir(out)
     plat = Platform.parse(platform)
     image = read_base(Path(base), plat) if base is not None else scratch(plat)
     _check_layers(layers, check_conflicts)
-    tmp = temp_name(out)
-    remove_tree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        store = _BlobStore(tmp, out, link)
-        manifest_layers: list[dict[str, object]] = []
-        for item in image.layers:
-            assert image.root is not None
-            digest = str(item["digest"])
-            store.put_file(
-                _blob_path(image.root, digest),
-                digest,
-                int(item["size"]),
-                "base layer",  # type: ignore[call-overload]
-            )
-            manifest_layers.append(item)
-        descs = []
-        for spec in layers:
-            ordered = layer.order(spec.members)
-            if len(ordered) == 1:
-                d = ordered[0].descriptor
-                store.put_file(ordered[0].blob, d.digest, d.size, f"package {d.label}")
-            else:
-                d = store.put_merged(ordered)
-            descs.append(d)
-            manifest_layers.append(
-                {
-                    "mediaType": d.media_type,
-                    "digest": d.digest,
-                    "size": d.size,
-                    "annotations": {PACKAGES_ANNOTATION: ",".join(d.packages)},
-                }
-            )
-        config = dict(image.config)
-        rootfs = dict(config.get("rootfs") or {})  # type: ignore[call-overload]
-        rootfs["type"] = "layers"
-        rootfs["diff_ids"] = list(rootfs.get("diff_ids", [])) + [d.diff_id for d in descs]
-        config["rootfs"] = rootfs
-        config["history"] = _history(config, descs)
-        config_bytes = _dumps(config)
-        config_digest = store.put_bytes(config_bytes)
-        manifest: dict[str, object] = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-            "layers": manifest_layers,
-        }
-        if image.manifest_annotations:
-            manifest["annotations"] = image.manifest_annotations
-        manifest_bytes = _dumps(manifest)
-        manifest_digest = store.put_bytes(manifest_bytes)
-        index = {
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [
-                {
-                    "mediaType": OCI_MANIFEST,
-                    "digest": manifest_digest,
-                    "size": len(manifest_bytes),
-                    "platform": plat.to_json(),
-                    "annotations": {REF_NAME: tag},
-                }
-            ],
-        }
-        (tmp / "index.json").write_bytes(_dumps(index))
-        (tmp / "oci-layout").write_bytes(_dumps({"imageLayoutVersion": "1.0.0"}))
-        _replace_dir(tmp, out)
-    except BaseException:
-        remove_tree(tmp)
-        raise
+    paths = [out] + ([sidecar[0]] if sidecar else [])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with replace_together(paths, check=lambda: check_out_dir(out)) as tmps:
+        tmps[0].mkdir()
+        result = _write_tree(
+            tmps[0], out, image=image, plat=plat, tag=tag, layers=layers, link=link
+        )
+        if sidecar:
+            tmps[1].write_bytes(sidecar[1](result))
+    return result
+
+
+def _write_tree(
+    tmp: Path,
+    out: Path,
+    *,
+    image: BaseImage,
+    plat: Platform,
+    tag: str,
+    layers: Sequence[LayerInput],
+    link: Sequence[Path],
+) -> LayoutResult:
+    """Write the layout into the new folder ``tmp`` that will be moved to ``out``."""
+    store = _BlobStore(tmp, out, link)
+    manifest_layers: list[dict[str, object]] = []
+    for item in image.layers:
+        assert image.root is not None
+        digest = str(item["digest"])
+        size = item["size"]
+        assert isinstance(size, int)
+        store.put_file(_blob_path(image.root, digest), digest, size, "base layer")
+        manifest_layers.append(item)
+    descs = []
+    for spec in layers:
+        ordered = layer.order(spec.members)
+        if len(ordered) == 1:
+            d = ordered[0].descriptor
+            store.put_file(ordered[0].blob, d.digest, d.size, f"package {d.label}")
+        else:
+            d = store.put_merged(ordered)
+        descs.append(d)
+        manifest_layers.append(
+            {
+                "mediaType": d.media_type,
+                "digest": d.digest,
+                "size": d.size,
+                "annotations": {PACKAGES_ANNOTATION: ",".join(d.packages)},
+            }
+        )
+    config = dict(image.config)
+    rootfs = dict(config.get("rootfs") or {})  # type: ignore[call-overload]
+    rootfs["type"] = "layers"
+    rootfs["diff_ids"] = list(rootfs.get("diff_ids", [])) + [d.diff_id for d in descs]
+    config["rootfs"] = rootfs
+    config["history"] = _history(config, descs)
+    config_bytes = _dumps(config)
+    config_digest = store.put_bytes(config_bytes)
+    manifest: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+        "layers": manifest_layers,
+    }
+    if image.manifest_annotations:
+        manifest["annotations"] = image.manifest_annotations
+    manifest_bytes = _dumps(manifest)
+    manifest_digest = store.put_bytes(manifest_bytes)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": manifest_digest,
+                "size": len(manifest_bytes),
+                "platform": plat.to_json(),
+                "annotations": {REF_NAME: tag},
+            }
+        ],
+    }
+    (tmp / "index.json").write_bytes(_dumps(index))
+    (tmp / "oci-layout").write_bytes(OCI_LAYOUT_MARKER)
     return LayoutResult(
         manifest_digest=manifest_digest,
         config_digest=config_digest,
@@ -461,51 +514,64 @@ def write_layout(
     )
 
 
-_LAYOUT_NAMES = {"oci-layout", "index.json", "blobs"}
+#: The ``oci-layout`` file every layout of ours holds.
+OCI_LAYOUT_MARKER = _dumps({"imageLayoutVersion": "1.0.0"})
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_out_dir(out: Path) -> None:
-    """Refuse an ``--out`` that is not absent, an empty folder or a previous OCI layout.
+    """Refuse an ``--out`` that is not absent, an empty folder or a previous layout of ours.
 
-    Writing a layout replaces ``out``; whatever else is there (a mistyped
-    path, a home folder) must never be deleted.
+    Writing a layout replaces ``out``: whatever else is there (a mistyped
+    path, a home folder, a user's file under ``blobs/``) must never be
+    deleted. A previous layout of ours is exactly: the ``oci-layout`` file we
+    write, an ``index.json`` file, and ``blobs/sha256/`` holding only files or
+    symlinks named by their sha256.
     """
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise PyimageError(f"--out {out} is not a folder; give a new or empty folder")
     if not out.exists():
         return
-    try:
-        names = {p.name for p in out.iterdir()}
-    except OSError as err:
+    odd = _not_our_layout(out)
+    if odd is not None:
         raise PyimageError(
-            f"--out {out}: cannot list it: {err.strerror}; check its permissions"
-        ) from err
-    if names and ("oci-layout" not in names or not names <= _LAYOUT_NAMES):
-        other = sorted(names - _LAYOUT_NAMES) or sorted(names)
-        raise PyimageError(
-            f"--out {out} holds files that are not an OCI layout ({other[0]!r});"
+            f"--out {out} holds {odd}, so it is not a previous layout of rules_pyimage;"
             " give a new or empty folder (only a previous layout is replaced)"
         )
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished directory ``tmp`` to ``out``, replacing a previous layout there."""
-    check_out_dir(out)
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        remove_tree(old)
-        try:
-            out.rename(old)
-        except FileNotFoundError:
-            old = None  # another run moved it away first
+def _not_our_layout(out: Path) -> str | None:
+    """What in the existing folder ``out`` is not part of a layout of ours; None if nothing."""
     try:
-        tmp.rename(out)
+        names = sorted(p.name for p in out.iterdir())
+        if not names:
+            return None
+        marker = out / "oci-layout"
+        if not _is_file(marker) or marker.read_bytes() != OCI_LAYOUT_MARKER:
+            return "no oci-layout file of ours"
+        for name in names:
+            path = out / name
+            if name in ("oci-layout", "index.json") and _is_file(path):
+                continue
+            if name != "blobs" or not _is_folder(path):
+                return f"{name!r}"
+            for algo in sorted(path.iterdir()):
+                if algo.name != "sha256" or not _is_folder(algo):
+                    return f"'blobs/{algo.name}'"
+                for blob in sorted(algo.iterdir()):
+                    if not _HEX64.fullmatch(blob.name) or _is_folder(blob):
+                        return f"'blobs/sha256/{blob.name}'"
     except OSError as err:
         raise PyimageError(
-            f"cannot put the layout at {out}: {err.strerror} (another run writing it at the same"
-            " time?); run again"
+            f"--out {out}: cannot read it: {err.strerror}; check its permissions"
         ) from err
-    finally:
-        if old is not None:
-            remove_tree(old)
+    return None
+
+
+def _is_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()

@@ -28,18 +28,20 @@ manifest's directory.
 Output, all pure functions of the manifest's paths, kinds, executable bits,
 file bytes and link targets (never of mtimes, owners, umask or host):
 
-* ``<pkg>.tar``: all directory entries first (every parent of every entry,
+* ``<pkg>.tar.gz``, the blob: the gzip of the package's tar (its ``diff_id``),
+  which holds all directory entries first (every parent of every entry,
   sorted by path components, so parents precede children), then files and
   symlinks sorted the same way; mtime 0, uid/gid 0, empty user/group names,
   modes 0755 (directories, executables), 0644 (other files), 0777 (symlinks);
   ustar headers plus a PAX extended header only where ustar cannot say it
   (path or link target over 100 bytes or not ASCII, file of 8 GiB or more);
-  no padding to a record size beyond the two 512-byte end blocks.
-* ``<pkg>.tar.gz``: three gzip members: gzip(directory entries),
-  gzip(file and symlink entries), then the constant :data:`END_MEMBER` =
-  gzip(two zero blocks). gzip headers carry no name, mtime 0, XFL 0, OS 255;
-  deflate level 6. This split is what lets :mod:`pyimage.engine.layer` merge blobs
-  by concatenation while writing each directory only once.
+  no padding to a record size beyond the two 512-byte end blocks. It is
+  three gzip members: gzip(directory entries), gzip(file and symlink
+  entries), then the constant :data:`END_MEMBER` = gzip(two zero blocks).
+  gzip headers carry no name, mtime 0, XFL 0, OS 255; deflate level 6. This
+  split is what lets :mod:`pyimage.engine.layer` merge blobs by
+  concatenation while writing each directory only once. The tar itself is
+  never written: whoever needs it inflates the blob.
 * a descriptor (:mod:`pyimage.engine.descriptor`).
 """
 
@@ -291,18 +293,15 @@ def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
 
 
 class _Sink:
-    """Takes tar bytes; writes the tar and the gzip members of the blob, hashing both."""
+    """Takes tar bytes; writes the gzip members of the blob, hashing the tar and the blob."""
 
-    def __init__(self, tar_out: BinaryIO | None, gz_out: BinaryIO) -> None:
-        self.tar_out = tar_out
+    def __init__(self, gz_out: BinaryIO) -> None:
         self.gz = GzipMembers(gz_out)
         self.tar_hash = hashlib.sha256()
         self.tar_size = 0
         self.gz.start()
 
     def write(self, data: bytes | memoryview) -> None:
-        if self.tar_out is not None:
-            self.tar_out.write(data)
         self.tar_hash.update(data)
         self.tar_size += len(data)
         self.gz.write(data)
@@ -318,8 +317,6 @@ class _Sink:
         """Close the last member, append the end blocks and END_MEMBER; return body sizes."""
         self.gz.end()
         body_sizes = (self.tar_size, self.gz.size)
-        if self.tar_out is not None:
-            self.tar_out.write(END_BLOCKS)
         self.tar_hash.update(END_BLOCKS)
         self.tar_size += len(END_BLOCKS)
         self.gz.emit(END_MEMBER)
@@ -449,22 +446,18 @@ def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
 
 
 def write_package(
-    manifest: Manifest, tar_path: Path | None, blob_path: Path, descriptor_path: Path | None = None
+    manifest: Manifest, blob_path: Path, descriptor_path: Path | None = None
 ) -> desc_mod.LayerDescriptor:
-    """Write the package's tar (unless ``tar_path`` is None), gzip blob and descriptor.
+    """Write the package's gzip blob and descriptor; return the descriptor.
 
     Streams every source once, in chunks of 1 MiB; memory use does not grow with
-    file size. All outputs appear atomically or not at all.
+    file size. Both outputs appear together or not at all.
     """
     entries_index: dict[str, str] = {}
-    outputs = [Path(p) for p in (tar_path, blob_path, descriptor_path) if p is not None]
+    outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps, contextlib.ExitStack() as stack:
-        named = dict(zip(outputs, tmps, strict=True))
-        blob_tmp = named[Path(blob_path)]
-        tar_tmp = named[Path(tar_path)] if tar_path else None
-        gz_out = stack.enter_context(blob_tmp.open("wb"))
-        tar_out = stack.enter_context(tar_tmp.open("wb")) if tar_tmp else None
-        sink = _Sink(tar_out, gz_out)
+        gz_out = stack.enter_context(tmps[0].open("wb"))
+        sink = _Sink(gz_out)
         buf = _Buffer(sink)
         tree = _tree(manifest)
         for path, entry in tree:
@@ -483,7 +476,7 @@ def write_package(
                 entries_index[path] = _write_file(manifest.package, entry, buf)
         buf.flush()
         tar_body, gz_body = sink.finish()
-        stack.close()  # the blob and tar are complete
+        stack.close()  # the blob is complete
         result = desc_mod.LayerDescriptor(
             packages=(manifest.package,),
             digest="sha256:" + sink.gz.hash.hexdigest(),
@@ -497,5 +490,5 @@ def write_package(
             entries=entries_index,
         )
         if descriptor_path is not None:
-            desc_mod.save(result, named[Path(descriptor_path)])
+            desc_mod.save(result, tmps[1])
     return result

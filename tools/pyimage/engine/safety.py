@@ -81,7 +81,11 @@ def check_symlink_target(package: str, path: str, target: str, root: str = "") -
         raise PyimageError(f"{where} has an empty target; give the link a relative target")
     if "\x00" in target or "\n" in target:
         raise PyimageError(f"{where} target contains NUL or newline; fix the link")
-    if len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+    try:
+        raw = target.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise PyimageError(f"{where} target is not valid UTF-8 text; fix the link") from err
+    if len(raw) >= PATH_MAX:
         raise PyimageError(f"{where} target is {PATH_MAX} bytes or more; shorten the link")
     if target.startswith("/"):
         raise PyimageError(

@@ -102,10 +102,15 @@ def package_budget(image: Image, max_layers: int, reserved_layers: int) -> int:
     budget = max_layers - image.base_layers - reserved_layers
     if budget < (1 if image.packages else 0):
         need = image.base_layers + reserved_layers + (1 if image.packages else 0)
+        fix = (
+            f"raise max_layers to at least {need}"
+            if need <= MAX_LAYERS_LIMIT
+            else f"no cap can hold it (at most {MAX_LAYERS_LIMIT} layers): use a base with"
+            f" fewer layers, or reserve fewer than {reserved_layers}"
+        )
         raise PyimageError(
             f"image '{image.name}': max_layers {max_layers} leaves no room for a package "
-            f"layer (base {image.base_layers} + reserved {reserved_layers} layers); "
-            f"raise max_layers to at least {need}"
+            f"layer (base {image.base_layers} + reserved {reserved_layers} layers); {fix}"
         )
     return budget
 

@@ -1,4 +1,4 @@
-"""Per-package tar and gzip blob: format, determinism, round trip, streaming."""
+"""engine/package.py: a package's blob and tar: format, determinism, round trip, streaming."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from enginekit import TOOLS, build_package, write_manifest
+from enginekit import TOOLS, build_package, tar_of, write_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyimage.engine import package as tarball
+from pyimage.engine import package
 from pyimage.engine.tarformat import END_MEMBER, GZIP_HEADER, tar_header
 from pyimage.errors import PyimageError
 
@@ -67,7 +67,7 @@ def test_headers_follow_the_policy(tmp_path: Path) -> None:
             "opt/p/alias.py": ("link", "mod.py"),
         },
     )
-    raw = m.tar.read_bytes()  # type: ignore[union-attr]
+    raw = tar_of(m)
     infos = members_of(raw)
     # Directories first (sorted, parents before children), then files and links.
     assert [i.name for i in infos] == [
@@ -103,7 +103,7 @@ def test_pax_only_where_needed(tmp_path: Path) -> None:
         {long: b"long", "site-packages/café.py": b"cafe", "site-packages/l": ("link", "b" * 130)}
         | {"site-packages/" + "b" * 130: b""},
     )
-    by_name = {i.name: i for i in members_of(m.tar.read_bytes())}  # type: ignore[union-attr]
+    by_name = {i.name: i for i in members_of(tar_of(m))}
     assert by_name[long].pax_headers == {"path": long}
     assert by_name["site-packages/café.py"].pax_headers == {"path": "site-packages/café.py"}
     assert by_name["site-packages/l"].linkname == "b" * 130
@@ -128,11 +128,12 @@ def test_blob_is_two_deterministic_gzip_members(tmp_path: Path) -> None:
     d = m.descriptor
     assert blob.startswith(GZIP_HEADER)  # no name, mtime 0, OS 255
     assert blob[d.gzip_body_size :] == END_MEMBER
-    assert gzip.decompress(blob[: d.gzip_body_size]) == m.tar.read_bytes()[:-1024]  # type: ignore[union-attr]
-    assert gzip.decompress(blob) == m.tar.read_bytes()  # type: ignore[union-attr]
+    tar = gzip.decompress(blob)
+    assert gzip.decompress(blob[: d.gzip_body_size]) == tar[:-1024]
+    assert tar.endswith(b"\0" * 1024) and len(tar) == d.tar_size
     assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
     assert d.size == len(blob)
-    assert d.diff_id == "sha256:" + hashlib.sha256(m.tar.read_bytes()).hexdigest()  # type: ignore[union-attr]
+    assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
     assert gzip.decompress(END_MEMBER) == b"\0" * 1024
     r = subprocess.run(["gzip", "-t", str(m.blob)], check=False)
     assert r.returncode == 0
@@ -169,9 +170,7 @@ def test_executable_bit_from_source_when_manifest_is_silent(tmp_path: Path) -> N
         ],
     }
     (tmp_path / "m.json").write_text(json.dumps(manifest))
-    d = tarball.write_package(
-        tarball.load_manifest(tmp_path / "m.json"), tmp_path / "o.tar", tmp_path / "o.tgz"
-    )
+    d = package.write_package(package.load_manifest(tmp_path / "m.json"), tmp_path / "o.tgz")
     assert d.entries["bin/tool"].startswith("f 755 ")
     assert d.entries["bin/plain"].startswith("f 644 ")
     assert d.entries["bin/m"].startswith("f 755 ")
@@ -192,8 +191,7 @@ def test_tar_is_deterministic_and_round_trips(
     obj = json.loads(manifest.read_text())
     random.Random(seed).shuffle(obj["entries"])
     manifest.write_text(json.dumps(obj))
-    b = tarball.write_package(tarball.load_manifest(manifest), two / "p.tar", two / "p.tgz")
-    assert a.tar.read_bytes() == (two / "p.tar").read_bytes()  # type: ignore[union-attr]
+    b = package.write_package(package.load_manifest(manifest), two / "p.tgz")
     assert a.blob.read_bytes() == (two / "p.tgz").read_bytes()
     assert (a.descriptor.digest, a.descriptor.diff_id) == (b.digest, b.diff_id)
     # Round trip: extracting gives back exactly the files, modes and links.
@@ -238,8 +236,6 @@ def test_big_file_is_streamed_not_loaded(tmp_path: Path) -> None:
             "package-tar",
             "--manifest",
             str(tmp_path / "m.json"),
-            "--tar",
-            str(tmp_path / "o.tar"),
             "--blob",
             str(tmp_path / "o.tgz"),
             "--descriptor",
@@ -301,7 +297,7 @@ def test_every_rules_python_shim_is_recognised_and_nothing_else() -> None:
     # Sizes as rules_python writes them (0.22.1: 149 bytes; 1.5: 152; 2.1: 166).
     assert [len(s) for s in SHIMS.values()] == [149, 152, 152, 166]
     for shim in SHIMS.values():
-        assert tarball.is_rules_python_shim(shim)
+        assert package.is_rules_python_shim(shim)
     not_shims = [
         b"",
         MARKER_NEW,  # the comment alone
@@ -311,7 +307,7 @@ def test_every_rules_python_shim_is_recognised_and_nothing_else() -> None:
         SHIMS["0.22"].replace(b"('pkgutil'", b"(\"pkgutil'"),  # unpaired quotes
     ]
     for data in not_shims:
-        assert not tarball.is_rules_python_shim(data), data
+        assert not package.is_rules_python_shim(data), data
 
 
 @pytest.mark.parametrize("version", sorted(SHIMS))
@@ -362,7 +358,7 @@ def test_modes_come_from_the_bytes_not_the_source_execute_bit(tmp_path: Path) ->
         entries.append({"path": path, "src": str(src)})
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps({"package": "p==1", "entries": entries}))
-    d = tarball.write_package(tarball.load_manifest(manifest), None, tmp_path / "p.tgz")
+    d = package.write_package(package.load_manifest(manifest), tmp_path / "p.tgz")
     modes = {path: d.entries[path].split(" ")[1] for path in files}
     assert modes == {"lib/mod.py": "644", "bin/tool": "755", "lib/native.so": "755",
                      "lib/empty.txt": "644"}  # fmt: skip
@@ -393,7 +389,7 @@ def test_declared_symlinks_are_copied_as_links_and_links_into_packages_dropped(
         "entries": entries,
         "drop_links_into": ["app/a.runfiles/pypi_humanize/site-packages"],
     }
-    manifest = tarball.parse_manifest(obj, src, "test")
+    manifest = package.parse_manifest(obj, src, "test")
     kinds = {e.path: (e.kind, e.target) for e in manifest.entries}
     assert kinds == {
         f"{venv}/bin/python3": ("symlink", "../../../cpython/bin/python3"),
@@ -410,7 +406,7 @@ def test_declared_symlinks_are_copied_as_links_and_links_into_packages_dropped(
     # A declared link with an absolute target (a venv's bin/python3 on a
     # system interpreter) names a path of the build machine: left out.
     (src / "bazel-out/bin/python3").symlink_to("/usr/bin/python3.11")
-    staged = tarball.parse_manifest(
+    staged = package.parse_manifest(
         {
             "package": "p",
             "entries": [
@@ -427,6 +423,6 @@ def test_declared_symlinks_are_copied_as_links_and_links_into_packages_dropped(
     # A relative link that climbs out of the image: one line naming it.
     (src / "out").symlink_to("../../../../etc/passwd")
     with pytest.raises(PyimageError, match=re.escape("'app/x' -> '../../../../etc/passwd' leaves")):
-        tarball.parse_manifest(
+        package.parse_manifest(
             {"package": "p", "entries": [{"path": "app/x", "src_or_link": "out"}]}, src, "test"
         )
