@@ -595,6 +595,22 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
     lock = ws / "requirements_lock.txt"
     lock.write_text(lock.read_text().replace("six==1.17.0\n", "six==1.16.0\n"))
     try:
+        # A layout in bazel-bin is valid only as the build that wrote it left
+        # it: after the bump, build api alone, and worker's old layout links
+        # six's package blob, which api's build rewrote. A reader that checks
+        # digests refuses it; it is never read as a good image.
+        bazel(ws, "build", "//apps/api:image.layers")
+        stale = ws / "bazel-bin" / "apps" / "worker" / "image.layers.layout"
+        skopeo = shutil.which("skopeo")
+        assert skopeo and stale.is_dir()
+        r = subprocess.run(
+            [skopeo, "copy", "--quiet", f"oci:{stale}", f"oci:{tmp_path / 'stale'}:x"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(f"worker's stale layout after building api alone: skopeo says {r.stderr.strip()}")
+        assert r.returncode != 0 and "digest did not match" in r.stderr.lower(), r.stderr
         # A new version before the lock is updated: images build, the test says why and how.
         bazel(ws, "build", *targets)
         r = subprocess.run(

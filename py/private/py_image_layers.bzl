@@ -48,17 +48,43 @@ def _empty_file_path(ctx, name):
             return name[len(prefix):]
     return ctx.workspace_name + "/" + name
 
+def _package_dir(runfiles_root, ctx, p):
+    """The folder of pip package `p` in the runfiles tree: its repository's package folder.
+
+    All of it is the package's (`site-packages/`, and rules_python 2.x's
+    `bin/`, `data/`, `include/`), none of it is in the app layer. A package
+    at the root of the main repository (no pip hub makes one) is its import
+    root only, not the whole repository.
+    """
+    repo = p.label.workspace_name or ctx.workspace_name
+    if not p.label.workspace_name and not p.label.package:
+        return "/".join([runfiles_root, repo, p.import_root])
+    return "/".join([part for part in [runfiles_root, repo, p.label.package] if part])
+
+def _folders(paths):
+    """Every folder that holds one of `paths` (a dict, for lookups)."""
+    out = {}
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            out["/".join(parts[:i])] = None
+    return out
+
 def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root):
     """The binary's runfiles minus the pip packages' files, under runfiles_root.
 
     Nothing under a package's import root goes in: neither its files nor what
     Bazel adds there (the empty `__init__.py`s of legacy_create_init, where
-    rules_python 1.x writes no shim). Links into the packages are left out
-    too: the runfiles' symlinks to package files, and the relative links
-    rules_python's venv binaries declare into a package's site-packages
-    (resolved by the tool, which reads them); other declared links are copied
-    as links. So are the interpreter's files (`runtime_files`) when they have
-    a layer of their own.
+    rules_python 1.x writes no shim). Links into the packages' folders are
+    left out too: the runfiles' symlinks to package files, and the relative
+    links rules_python's venv binaries declare into a package (its
+    `site-packages`, and 2.x's `data/`, `bin/`, `include/`, which the image
+    does not hold; resolved by the tool, which reads them); other declared
+    links are copied as links. So are the interpreter's files
+    (`runtime_files`) when they have a layer of their own.
+
+    Returns:
+        (the layer: struct(blob, descriptor), a dict of every folder it holds).
     """
     runfiles = binary[DefaultInfo].default_runfiles
     package_files = {f: None for f in packages_info.package_files.to_list() + runtime_files}
@@ -66,6 +92,7 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
         "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
         for p in packages
     }
+    package_dirs = sorted({_package_dir(runfiles_root, ctx, p): None for p in packages})
     entries = []
     inputs = []
 
@@ -94,14 +121,15 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
     if repo_mapping:
         entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
         inputs.append(repo_mapping)
-    return _write_layer(
+    layer = _write_layer(
         ctx,
         "app",
         "app:" + str(binary.label),
         entries,
         depset(inputs),
-        drop_links_into = sorted(package_roots),
+        drop_links_into = package_dirs,
     )
+    return layer, _folders([e["path"] for e in entries])
 
 def _interpreter_path(ctx, prefix, f):
     """Where a file of the Python runtime (under `prefix`) goes in the image."""
@@ -166,7 +194,7 @@ def _py_image_layers_impl(ctx):
     interpreter_layer, python, runtime_files = _interpreter(ctx)
 
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
-    app = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root)
+    app, app_folders = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root)
 
     # The image action: plan the package layers under the cap (counting the
     # base's layers), then write the layout of base + interpreter + packages.
@@ -238,11 +266,18 @@ def _py_image_layers_impl(ctx):
     main_path = "/{}/{}".format(runfiles_root, runfiles_path(ctx, packages_info.main))
     entrypoint = ctx.actions.declare_file(ctx.label.name + ".entrypoint.txt")
     ctx.actions.write(entrypoint, entrypoint_text(ctx.label, [python, main_path], ctx.attr.args))
-    package_imports = {p.label.workspace_name + "/" + p.import_root: None for p in packages}
-    pythonpath = ["/" + SITE_PACKAGES, "/{}/{}".format(runfiles_root, ctx.workspace_name)]
+
+    # Only folders the image has: the packages' folder (when there are
+    # packages), the main repository's, and each import root of the binary's
+    # own files. A package's import root is not one (its files are in the
+    # packages' folder); nor is an import that names no folder of the app
+    # layer (rules_python's venv libraries give theirs bare, `site-packages`).
+    pythonpath = ["/" + SITE_PACKAGES] if packages else []
+    pythonpath.append("/{}/{}".format(runfiles_root, ctx.workspace_name))
     for imp in binary[PyInfo].imports.to_list():
-        if imp not in package_imports:
-            pythonpath.append("/{}/{}".format(runfiles_root, imp))
+        folder = "{}/{}".format(runfiles_root, imp)
+        if folder in app_folders and "/" + folder not in pythonpath:
+            pythonpath.append("/" + folder)
     env = {
         "PYTHONPATH": ":".join(pythonpath),
         "RUNFILES_DIR": "/" + runfiles_root,

@@ -7,10 +7,29 @@ in `lib/python3.11/site-packages/`, and one entry per top-level name of each
 pip package there: a declared symlink with a relative target into the
 package's site-packages, made per child for a namespace folder; a folder
 holding a shared library is linked file by file through the runfiles'
-`root_symlinks`. A `py_binary` takes this rule as `data`.
+`root_symlinks`.
+
+2.x (`wheel_folders = True`) also links what a wheel's `data/` and
+`include/` hold in its library (venv_runfiles.bzl's DATA and INCLUDE
+kinds): `_<binary>.venv/<top name under data/>` and
+`_<binary>.venv/include/python3.11/<top name under include/>`, each a
+declared symlink with a relative target into the package's own `data/` or
+`include/`. And its pip libraries give their `imports` as written, bare
+(`site-packages`), where 1.x gives none (`imports`).
+
+A `py_binary` takes this rule in `deps` (its `PyInfo` carries the imports)
+or `data`.
 """
 
+load("@rules_python//python:py_info.bzl", "PyInfo")
+
 _SITE = "lib/python3.11/site-packages"
+_INCLUDE = "include/python3.11"
+
+# A wheel's folders beside site-packages that 2.x links into the venv, and
+# where in the venv: `data/share` -> `share`, `include/greenlet` ->
+# `include/python3.11/greenlet`.
+_WHEEL_FOLDERS = {"data": "", "include": _INCLUDE}
 
 def _runfiles_path(ctx, f):
     return f.short_path[3:] if f.short_path.startswith("../") else ctx.workspace_name + "/" + f.short_path
@@ -31,12 +50,19 @@ def _venv_runfiles_impl(ctx):
     links = {}  # venv path -> runfiles path of the target
     root_symlinks = {}
     for lib in ctx.attr.packages:
-        site = "/".join([p for p in [lib.label.workspace_name or ctx.workspace_name, lib.label.package, "site-packages"] if p]) + "/"
+        home = "/".join([p for p in [lib.label.workspace_name or ctx.workspace_name, lib.label.package] if p]) + "/"
+        site = home + "site-packages/"
         files = {}
         for f in lib[DefaultInfo].default_runfiles.files.to_list():
             path = _runfiles_path(ctx, f)
             if path.startswith(site):
                 files[path[len(site):]] = f
+            elif ctx.attr.wheel_folders and path.startswith(home):
+                kind, _, rest = path[len(home):].partition("/")
+                if kind in _WHEEL_FOLDERS and rest:
+                    top = rest.split("/")[0]
+                    venv_path = "/".join([p for p in [_WHEEL_FOLDERS[kind], top] if p])
+                    links[venv_path] = home + kind + "/" + top
         tops = {}
         for rel in files:
             tops.setdefault(rel.split("/")[0], []).append(rel)
@@ -67,13 +93,18 @@ def _venv_runfiles_impl(ctx):
         f = ctx.actions.declare_file(venv + "/" + path)
         ctx.actions.write(f, content)
         outputs.append(f)
-    return [DefaultInfo(runfiles = ctx.runfiles(files = outputs, root_symlinks = root_symlinks))]
+    return [
+        DefaultInfo(runfiles = ctx.runfiles(files = outputs, root_symlinks = root_symlinks)),
+        PyInfo(transitive_sources = depset(), imports = depset(ctx.attr.imports)),
+    ]
 
 venv_runfiles = rule(
     implementation = _venv_runfiles_impl,
     attrs = {
         "binary_name": attr.string(mandatory = True, doc = "The py_binary whose venv this is."),
+        "imports": attr.string_list(doc = "The pip libraries' imports as the binary's PyInfo gets them: none (1.x), `site-packages` (2.x)."),
         "interpreter": attr.string(default = "/usr/bin/python3.11", doc = "Target of the venv's bin/python3."),
         "packages": attr.label_list(doc = "The pip packages' real libraries (`:pkg`, or 2.x `:srcs`)."),
+        "wheel_folders": attr.bool(doc = "Link the wheels' `data/` and `include/` folders too (2.x)."),
     },
 )
