@@ -99,8 +99,8 @@ JOINING = {"hermetic": "@base_nopython//:layout", "rp022": "@base_python//:layou
 BASELINE_LOAD = 'load("//baseline:py_layer.bzl", bench_py_layers = "py_layers")\n'
 IMAGE_LOAD = 'load("@rules_pyimage//oci:defs.bzl", bench_py_image = "py_image")\n'
 TIMEOUT = 3600.0
-#: What ``bazel run //:fleet.update`` writes (the lock and its .bzl form).
-LOCK_FILES = ("fleet.lock.json", "fleet.lock.bzl")
+#: What ``bazel run //:fleet.update`` writes (the lock, one file).
+LOCK_FILES = ("fleet.lock.json",)
 
 
 # -- pure helpers --------------------------------------------------------------

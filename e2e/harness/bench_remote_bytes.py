@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         lock = ws / "requirements_lock.txt"
         if f"{old}\n" not in lock.read_text():
             raise HarnessError(f"{old} is not pinned in e2e/requirements_lock.txt; pick another")
-        files = ("requirements_lock.txt", "fleet.lock.json", "fleet.lock.bzl")
+        files = ("requirements_lock.txt", "fleet.lock.json")
         before = {n: (ws / n).read_text() for n in files}
         remote = [f"--remote_cache={server.url}"]
         everything = targets("image") + targets("naive")

@@ -31,7 +31,7 @@ from harnesslib import TOOLS, HarnessError, main_wrapper, read_image
 sys.path.insert(0, str(TOOLS))
 
 from pyimage.engine import layer, package
-from pyimage.engine.oci_layout import LayerInput, write_layout
+from pyimage.engine.oci_layout import LayerInput, Platform, read_base, write_layout
 from pyimage.errors import PyimageError
 
 MAX_PACKAGES = 10000
@@ -90,7 +90,7 @@ def make(
             result = write_layout(
                 out,
                 [LayerInput((m,)) for m in members],
-                base=base,
+                base=read_base(base, Platform.parse(platform)),
                 platform=platform,
                 tag=tag,
             )

@@ -20,9 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +28,8 @@ import pytest
 
 # The harness (e2e/harness) and pyimage (tools) are on pytest's pythonpath
 # (pyproject.toml).
+from e2ekit import BAZEL, CACHE, E2E, REPO, bazel, harness, run, scratch_copy
 from harnesslib import (
-    copy_e2e_workspace,
     executed_counts,
     executed_spawns,
     file_in_image,
@@ -39,13 +37,8 @@ from harnesslib import (
     read_image,
 )
 
-from pyimage.lock import shared_layers, shared_layers_bzl
+from pyimage.fleet.groups import group_id
 
-REPO = Path(__file__).resolve().parents[2]
-E2E = REPO / "e2e"
-HARNESS = E2E / "harness"
-BAZEL = REPO / "tools" / "offline" / "bazel"
-CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
 SITE = "/opt/pyimage/site-packages"
 APPS = {"api": "", "worker": "", "web": "", "hermetic": "--config=hermetic"}
 # One app per rules_python version's pip targets (apps/shapes.bzl), from the
@@ -56,24 +49,26 @@ FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 
+def groups_of(lock: dict) -> dict[str, list[str]]:
+    """The shared layers of a fleet lock: group id -> its package ids."""
+    return {
+        lay["group"]: lay["packages"]
+        for entry in lock["images"].values()
+        for lay in entry["layers"]
+        if "group" in lay
+    }
+
+
+def merges_run(log: Path) -> dict[str, int]:
+    """The fleets' shared layers merged by a build: group target -> how many times."""
+    return {
+        k.split(" ", 1)[1]: n
+        for k, n in executed_counts(log).items()
+        if k.startswith("PyImageFleetMerge ")
+    }
+
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
-
-
-def run(cmd: list[str], cwd: Path = REPO, **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure, fail the test with the end of its output."""
-    print("+", " ".join(str(c) for c in cmd), file=sys.stderr)
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
-    if r.returncode != 0:
-        pytest.fail(f"{cmd[:3]} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
-    return r
-
-
-def bazel(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run([str(BAZEL), *args], cwd=cwd)
-
-
-def harness(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, str(HARNESS / script), *args])
 
 
 def sha256_of(path: Path) -> str:
@@ -156,15 +151,6 @@ def build_apps(
         for a in names:
             built[a] = copy_outputs(workspace, a, dest)
     return built
-
-
-@pytest.fixture(scope="session")
-def bases() -> dict[str, Path]:
-    """The base layouts, made (or reused) by the harness, where the e2e workspace finds them."""
-    root = CACHE / "e2e-bases"
-    for kind in ("python", "nopython"):
-        harness("base_image.py", "make", "--kind", kind, "--cache-dir", str(root))
-    return {kind: (root / kind).resolve() for kind in ("python", "nopython")}
 
 
 @pytest.fixture(scope="session")
@@ -445,7 +431,7 @@ def test_two_builds_of_one_package_version_are_two_packages_in_a_fleet() -> None
     te = "typing-extensions==4.12.2"
     digests = {
         v: [
-            lay["digests"][te]
+            lay["diff_ids"][te]
             for lay in lock[f"//apps/variants:{v}_image"]["layers"]
             if te in lay["packages"]
         ]
@@ -477,34 +463,33 @@ def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_byte
     current = lock_path.read_text()
     doc = json.loads(current)
     released = doc["images"]["//apps/variants:released_image"]
-    merged_layer = {"packages": [], "digests": {}, "bytes": 0, "reason": "stale on purpose"}
+    merged_layer: dict[str, object] = {"packages": [], "diff_ids": {}, "reason": "stale on purpose"}
     for lay in released["layers"]:
-        merged_layer["packages"] += lay["packages"]
-        merged_layer["digests"].update(lay["digests"])
-        merged_layer["bytes"] += lay["bytes"]
-    merged_layer["packages"].sort()
+        merged_layer["packages"] += lay["packages"]  # type: ignore[operator]
+        merged_layer["diff_ids"].update(lay["diff_ids"])  # type: ignore[attr-defined]
+    merged_layer["packages"].sort()  # type: ignore[attr-defined]
+    gid = group_id((p, d, "gzip") for p, d in merged_layer["diff_ids"].items())  # type: ignore[attr-defined]
+    merged_layer["group"] = gid
     for entry in doc["images"].values():
         entry["layers"] = [merged_layer]
-    # Its .bzl form too: the fleet merges that layer once, from the builds of
-    # both images (two of typing_extensions), for the images that hold it.
-    bzl_path = lock_path.with_suffix(".bzl")
-    current_bzl = bzl_path.read_text()
     try:
+        # The fleets' repository reads the lock again, and merges that layer
+        # once, from the hubs' builds (two of typing_extensions): the
+        # released one, which the lock records.
         lock_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-        text = shared_layers_bzl(doc, str(lock_path), str(bzl_path), "//apps/variants:fleet.update")
-        bzl_path.write_text(text)
         layouts = variant_layouts(ws)
         got = {v: file_in_image(layout, TYPING_EXTENSIONS) for v, layout in layouts.items()}
         assert got["released"] is not None and PATCH_MARK not in got["released"]
         assert got["patched"] is not None and PATCH_MARK in got["patched"], "stale merged bytes"
         # The released image follows the lock: one layer of the three, the
-        # fleet's shared layer, merged from the released build.
+        # fleet's shared layer.
         layers = {
             lay.get("annotations", {}).get(PACKAGES_ANNOTATION, ""): lay["digest"]
             for lay in read_manifest(layouts["released"])["layers"]
         }
-        (gid,) = shared_layers(doc)["groups"]
-        shared = ws / "bazel-bin" / "apps" / "variants" / "fleet.shared" / f"{gid}.json"
+        (shared,) = (ws / "bazel-bin" / "external").glob(
+            f"*/f/apps/variants/_fleet/g/{gid}/group.json"
+        )
         three = [d for a, d in layers.items() if "typing-extensions" in a and "more-itertools" in a]
         assert three == [json.loads(shared.read_text())["digest"]], (three, shared.read_text())
         check = subprocess.run(
@@ -521,7 +506,6 @@ def test_a_lock_made_for_another_build_of_a_package_gives_its_image_its_own_byte
         )
     finally:
         lock_path.write_text(current)
-        bzl_path.write_text(current_bzl)
 
 
 def fleet_report() -> dict[str, object]:
@@ -585,11 +569,12 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
     targets = [f"//apps/{app}:image.layers" for app in FLEET_APPS]
     log = ws / "fleet.json"
     bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
-    merges = {k: n for k, n in executed_counts(log).items() if k.startswith("PyImageFleetMerge")}
-    print("fleet merge actions for 3 images:", merges)
-    # One merge per shared layer of the lock, as its .bzl form lists them.
-    groups = shared_layers(json.loads((ws / "fleet.lock.json").read_text()))["groups"]
-    assert len(groups) > 1 and merges == {"PyImageFleetMerge //:fleet": len(groups)}, merges
+    merges = merges_run(log)
+    print(f"fleet merge actions for 3 images: {len(merges)}, each run {set(merges.values())}")
+    # One merge per shared layer of the lock, each its own target, run once.
+    groups = groups_of(json.loads((ws / "fleet.lock.json").read_text()))
+    assert len(groups) > 1 and len(merges) == len(groups), (merges, groups)
+    assert set(merges.values()) == {1} and all(f"/g/{g}:group" in " ".join(merges) for g in groups)
     before = {app: copy_outputs(ws, app, tmp_path / "before") for app in FLEET_APPS}
     old_lock = json.loads((ws / "fleet.lock.json").read_text())
     lock = ws / "requirements_lock.txt"
@@ -631,12 +616,12 @@ def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
         bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
         after = {app: copy_outputs(ws, app, tmp_path / "after") for app in FLEET_APPS}
     finally:  # the next fleet test starts from the repository's files
-        for name in ("requirements_lock.txt", "fleet.lock.json", "fleet.lock.bzl"):
+        for name in ("requirements_lock.txt", "fleet.lock.json"):
             shutil.copyfile(E2E / name, ws / name)
     # Only the shared layers that hold the bumped package are merged again
     # (the lock changed, but no merge reads it).
-    new_groups = shared_layers(new_lock)["groups"]
-    remerged = executed_counts(log).get("PyImageFleetMerge //:fleet", 0)
+    new_groups = groups_of(new_lock)
+    remerged = sum(merges_run(log).values())
     print(f"after the bump: {remerged} shared layers merged again of {len(new_groups)}")
     assert remerged == len(set(new_groups) - set(groups)), (remerged, new_groups)
     assert all("six==1.16.0" in new_groups[g] for g in set(new_groups) - set(groups))
@@ -696,19 +681,6 @@ def test_fleet_bytes_uploaded_with_the_lock_without_it_and_one_layer_per_app(
     assert sizes["with the fleet lock"] < sizes["one site-packages layer per app"]
     for rep in (with_lock, without, baseline):
         assert all(b["uploads"] <= 1 for b in rep["blobs"].values())
-
-
-@contextmanager
-def scratch_copy() -> Iterator[Path]:
-    """A copy of the e2e workspace outside the repository, to change freely."""
-    with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
-        ws = copy_e2e_workspace(Path(d) / "e2e")
-        try:
-            yield ws
-        finally:
-            subprocess.run(
-                [str(BAZEL), "clean", "--expunge"], cwd=ws, check=False, capture_output=True
-            )
 
 
 @pytest.fixture(scope="module")
@@ -789,7 +761,7 @@ def test_package_actions_run_once_and_a_bump_reruns_only_its_own(
 
 def test_conflicting_package_files_fail_the_build_naming_both() -> None:
     r = subprocess.run(
-        [str(BAZEL), "build", "//py/tests:conflicting_layers"],
+        [str(BAZEL), "build", "//py/tests/layers:conflicting_layers"],
         cwd=REPO, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert r.returncode != 0

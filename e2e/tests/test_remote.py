@@ -29,10 +29,9 @@ from pathlib import Path
 
 import pytest
 from buildgrid import EXEC_FLAGS, BuildGrid
-from harnesslib import in_spoke_of
-from test_e2e import BAZEL, CACHE, bases, bazel, copy_outputs, executed_spawns, scratch_copy
-
-__all__ = ["bases"]  # a fixture the tests below use through `workspace`
+from e2ekit import BAZEL, CACHE, bazel, scratch_copy
+from harnesslib import executed_spawns, in_spoke_of
+from test_e2e import copy_outputs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot)")
 

@@ -1,14 +1,10 @@
 """`py_image`: a Python container image with shared, capped package layers."""
 
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
-
-# //py/private is private to rules_pyimage, not to //py: //oci loads it too.
-load("//py/private:image_common.bzl", "DEFAULT_MAX_LAYERS")  # buildifier: disable=bzl-visibility
-load("//py/private:internal_kwargs.bzl", "internal_kwargs")  # buildifier: disable=bzl-visibility
-load("//py/private:py_image_inputs.bzl", "py_image_inputs")  # buildifier: disable=bzl-visibility
-load("//py/private:py_image_layers.bzl", "py_image_layers")  # buildifier: disable=bzl-visibility
-load("//py/private:py_image_plan.bzl", "py_image_plan")  # buildifier: disable=bzl-visibility
+load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_parts")
 load(":repo_tags.bzl", "default_repo_tag", "repo_tags_file")
+
+visibility(["//oci/..."])
 
 def py_image(
         name,
@@ -73,28 +69,17 @@ def py_image(
             reads no other file). Default: `bazel/<package>:<name>`, made
             valid as a reference (lowercase, separators fixed, see
             docs/guide.md).
-        fleet: a `py_image_fleet` whose lock file this image follows, so that
-            its layers shared with other images are byte-identical.
+        fleet: the `py_image_fleet` (`//:fleet`) whose lock this image
+            follows, so that its layers shared with other images are
+            byte-identical. The image depends on its own slice of the lock
+            (from MODULE.bazel's `pyimage.fleet`), never on the fleet target
+            or another image.
         **kwargs: attributes of `<name>` and `<name>.load` (`tags`,
             `visibility`, `testonly`, ...); the macro's other targets get
             only the common ones, and `manual`.
     """
-    image_name = "//{}:{}".format(native.package_name(), name)
-    internal = internal_kwargs(kwargs)
-
-    # Any py_image_fleet of the repository may plan this image.
-    py_image_inputs(
-        name = name + ".inputs",
-        binary = binary,
-        base = base,
-        image_name = image_name,
-        max_layers = max_layers,
-        platform = platform,
-        **internal_kwargs(kwargs, visibility = ["//visibility:public"])
-    )
-    layers = name + ".layers"
-    py_image_layers(
-        name = layers,
+    parts = py_image_parts(
+        name = name,
         binary = binary,
         base = base,
         max_layers = max_layers,
@@ -103,29 +88,16 @@ def py_image(
         python = python,
         platform = platform,
         fleet = fleet,
-        image_name = image_name,
-        **internal
+        **kwargs
     )
-    parts = {}
-    for group in ["layout", "app_layer", "entrypoint", "env"]:
-        parts[group] = "{}_{}".format(layers, group)
-        native.filegroup(
-            name = parts[group],
-            srcs = [":" + layers],
-            output_group = group,
-            **internal_kwargs(kwargs, filegroup = True)
-        )
-    py_image_plan(
-        name = name + ".plan",
-        layers = ":" + layers,
-        **internal
-    )
+    image_name = parts.image_name
+    internal = parts.internal
     oci_image(
         name = name,
-        base = ":" + parts["layout"],
-        tars = [":" + parts["app_layer"]],
-        entrypoint = ":" + parts["entrypoint"],
-        env = ":" + parts["env"],
+        base = parts.layout,
+        tars = [parts.app_layer],
+        entrypoint = parts.entrypoint,
+        env = parts.env,
         workdir = workdir,
         user = user,
         labels = labels,

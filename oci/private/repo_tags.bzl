@@ -9,6 +9,8 @@ much more (capitals, `+`, `@`, `=`, a leading `_`, ...), so the default is
 made to fit rather than copied.
 """
 
+visibility(["//oci/..."])
+
 _LOWER_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 _TAG_CHARS = _LOWER_ALNUM + "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"
 _MAX_REPOSITORY = 255

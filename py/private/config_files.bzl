@@ -18,6 +18,8 @@ another key set in the same env, whose value would depend on the order
 rules_oci reads the lines in.
 """
 
+visibility(["//py/..."])
+
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _NEWLINE_CODE = "%5Cn"
 

@@ -3,6 +3,8 @@
 load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":providers.bzl", "PyImagePackagesInfo")
 
+visibility(["//py/..."])
+
 PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
 
 # Docker's layer store refuses more than 125 layers ("max depth exceeded").

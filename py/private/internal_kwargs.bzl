@@ -8,6 +8,8 @@ targets users asked for, and a keyword argument meant for those (e.g.
 does not take it.
 """
 
+visibility(["//py/..."])
+
 # Attributes common to all build rules (Bazel's "Common definitions") that
 # are right on a helper target too. Left out: `deprecation` (it would warn
 # about the macro's own dependencies), `toolchains` (Make variables only),

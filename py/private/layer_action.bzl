@@ -2,6 +2,8 @@
 
 load(":pyimage_action.bzl", "pyimage_action")
 
+visibility(["//py/..."])
+
 def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
     """Declares `<prefix>manifest.json`, `<prefix>tar.gz`, `<prefix>json` and the action.
 

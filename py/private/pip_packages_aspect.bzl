@@ -3,6 +3,9 @@
 load(":image_paths.bzl", "SITE_PACKAGES")
 load(":layer_action.bzl", "write_layer")
 load(":providers.bzl", "PyImagePackagesInfo", "PyPipPackageInfo")
+load(":pyimage_action.bzl", "PYIMAGE_TOOL")
+
+visibility(["//py/..."])
 
 _NAME_TAG = "pypi_name="
 _VERSION_TAG = "pypi_version="
@@ -60,9 +63,9 @@ def normalized_name(name):
             in_run = False
     return out
 
-def _deps_of(ctx):
+def _deps_of(ctx, attrs = _ATTR_ASPECTS):
     deps = []
-    for attr in _ATTR_ASPECTS:
+    for attr in attrs:
         value = getattr(ctx.rule.attr, attr, None)
         if value == None:
             continue
@@ -156,6 +159,18 @@ def _is_wrapper(target, ctx, package_id, deps):
             return True
     fail("pip package {} ({}): it is tagged but has no `imports` and no dependency holding the package's files (as rules_python 2.x's `:srcs`); rules_pyimage cannot tell where its files are".format(package_id, target.label))
 
+def _entry(ctx, tags, package, deps):
+    """The package a target stands for: its own, a wrapper's, or an alias's (`actual`)."""
+    if package:
+        return package
+    if tags:
+        # 2.x's tagged wrapper `:pkg`: the package of its `:srcs` (checked by _is_wrapper).
+        wanted = "{}=={}".format(normalized_name(tags[0]), tags[1])
+        held = [d[PyImagePackagesInfo].entry for d in deps if d[PyImagePackagesInfo].entry]
+        return [p for p in held if p.id == wanted][0]
+    actual = _deps_of(ctx, ["actual"])
+    return actual[0][PyImagePackagesInfo].entry if len(actual) == 1 else None
+
 def _pip_packages_aspect_impl(target, ctx):
     deps = _deps_of(ctx)
     tags = pip_package_tags(ctx.rule.attr.tags)
@@ -169,6 +184,7 @@ def _pip_packages_aspect_impl(target, ctx):
         package_files = depset(transitive = ([package.files] if package else []) + [d[PyImagePackagesInfo].package_files for d in deps]),
         main = _main_of(target, ctx),
         package = package,
+        entry = _entry(ctx, tags, package, deps),
     )]
 
 def _main_of(target, ctx):
@@ -188,11 +204,7 @@ pip_packages_aspect = aspect(
     implementation = _pip_packages_aspect_impl,
     attr_aspects = _ATTR_ASPECTS,
     attrs = {
-        "_pyimage": attr.label(
-            default = Label("//tools/pyimage"),
-            executable = True,
-            cfg = "exec",
-        ),
+        "_pyimage": PYIMAGE_TOOL,
     },
     provides = [PyImagePackagesInfo],
     doc = """Walks a target's `deps` (and the `actual` of aliases) and gathers

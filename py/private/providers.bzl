@@ -1,5 +1,7 @@
 """Providers of rules_pyimage (all of them live here)."""
 
+visibility(["//py/..."])
+
 PyPipPackageInfo = provider(
     doc = """One third-party pip package, as rules_python's `pip.parse` made it.
 
@@ -24,6 +26,7 @@ PyImagePackagesInfo = provider(
         "package_files": "depset of File: the files of all those packages (to tell them from the app's own files).",
         "main": "File or None: the main source file, when the target is a py_binary or py_test.",
         "package": "PyPipPackageInfo or None: the package whose files this target holds (rules_python 2.x's wrapper `:pkg` has none; its `:srcs` has it).",
+        "entry": "PyPipPackageInfo or None: the package this target stands for: the one it holds, the one a tagged wrapper (2.x's `:pkg`) wraps, or the one a rule with `actual` resolves to (Bazel's `alias` is transparent: a hub's `@pypi//six` is its spoke's target).",
     },
 )
 
@@ -54,15 +57,31 @@ PyImageInputsInfo = provider(
 PyImageFleetInfo = provider(
     doc = """A fleet of images planned together (`py_image_fleet`).""",
     fields = {
-        "groups": "dict: image name -> list of struct(id, blob, descriptor): the shared layers of the lock that image holds, each merged by one action of its own (a descriptor may be a \"not built\" marker, see `pyimage fleet-merge-group`).",
         "label": "The fleet's label, as messages write it (`//pkg:name`).",
         "lock": "File or None: the lock file (the fleet plan images follow).",
         "lock_path": "The lock's path in the source tree.",
+        "update_target": "The label of the fleet's `.update` target.",
+        "undeclared": "The MODULE.bazel lines that declare the fleet, when it is not declared; else empty.",
         "plan": "File: the fleet plan made now, from the lock (the lock's next content).",
         "report": "File: the plan's report as text (`pyimage fleet-report`).",
         "report_json": "File: the same report as JSON.",
-        "shared_layers_bzl": "File: the plan's shared layers as `.bzl` (what `.update` writes beside the lock).",
-        "shared_layers_given": "File: JSON of the shared layers the BUILD file passed (for the fleet's test).",
-        "update_target": "The label of the fleet's `.update` target.",
+    },
+)
+
+PyImageFleetGroupInfo = provider(
+    doc = """One shared layer of a fleet lock, merged once (`fleet_group`, in the fleets' repository).""",
+    fields = {
+        "id": "The group id (a hash of its members' ids, diff_ids and compression).",
+        "members": "list of str: the package ids of the group.",
+        "blob": "File: the merged blob, or an empty file when not built.",
+        "descriptor": "File: its descriptor, or a \"not built\" marker (a member's bytes are not the lock's).",
+    },
+)
+
+PyImageFleetSliceInfo = provider(
+    doc = """An image's slice of its fleet's lock (`fleet_slice`, in the fleets' repository).""",
+    fields = {
+        "lock": "File: a lock of that image alone (the lock's format).",
+        "groups": "list of PyImageFleetGroupInfo: the shared layers the slice names.",
     },
 )

@@ -4,6 +4,8 @@ load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageInputsInfo")
 
+visibility(["//py/..."])
+
 def _py_image_inputs_impl(ctx):
     packages = binary_packages(ctx.attr.binary).packages
     base_dir, base_files = base_layout(ctx)

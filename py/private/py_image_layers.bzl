@@ -12,8 +12,10 @@ load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
-load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
-load(":pyimage_action.bzl", "pyimage_action")
+load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageLayersInfo")
+load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
+
+visibility(["//py/..."])
 
 def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
     """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
@@ -222,14 +224,16 @@ def _py_image_layers_impl(ctx):
     # if the layer was not built (then it is copied).
     linked = []
     grouped = {}
-    if ctx.attr.fleet:
-        fleet = ctx.attr.fleet[PyImageFleetInfo]
-        if fleet.lock:
-            args.add("--fleet-lock", fleet.lock)
-            inputs.append(fleet.lock)
-
-        # Only this image's shared layers, each merged by an action of its own.
-        for group in fleet.groups.get(ctx.attr.image_name or str(ctx.label), []):
+    if ctx.attr.fleet_slice:
+        # The image's slice of its fleet's lock, and the shared layers it
+        # names, each merged once by an action of its own.
+        fleet = ctx.attr.fleet_slice[PyImageFleetSliceInfo]
+        args.add("--fleet-lock", fleet.lock)
+        inputs.append(fleet.lock)
+        held = {p.id: None for p in packages}
+        for group in fleet.groups:
+            if [pid for pid in group.members if pid not in held]:
+                continue  # a member gone from the image since the lock: not its layer
             args.add_all("--fleet-group", [group.id, group.descriptor, group.blob])
             inputs.extend([group.descriptor, group.blob])
             linked.append(group.blob)
@@ -353,9 +357,9 @@ finish images with another tool.""",
         "env": attr.string_dict(
             doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs (a key given here replaces it). As in rules_oci, `$NAME` and `${NAME}` in a value expand to the base image's NAME (nothing when the base has none; there is no escape): `{\"PATH\": \"/opt/tools/bin:$PATH\"}`. A value may not refer to another key this image sets, and no value may hold a newline.",
         ),
-        "fleet": attr.label(
-            providers = [PyImageFleetInfo],
-            doc = "A `py_image_fleet` whose lock this image follows: its layers shared with other images are the fleet's, byte for byte.",
+        "fleet_slice": attr.label(
+            providers = [PyImageFleetSliceInfo],
+            doc = "The image's slice of its fleet's lock, from the fleets' repository of `//py:extensions.bzl` (`py_image(fleet = ...)` finds it): its layers shared with other images are the fleet's, byte for byte.",
         ),
         "image_name": attr.string(
             doc = "The image's name in the fleet lock; default: this target's label.",
@@ -372,11 +376,7 @@ finish images with another tool.""",
             default = "python3",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
-        "_pyimage": attr.label(
-            default = Label("//tools/pyimage"),
-            executable = True,
-            cfg = "exec",
-        ),
+        "_pyimage": PYIMAGE_TOOL,
     },
     toolchains = [PY_TOOLCHAIN],
 )

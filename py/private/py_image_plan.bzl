@@ -1,7 +1,10 @@
 """`py_image_plan`: shows an image's layer plan report."""
 
 load(":providers.bzl", "PyImageLayersInfo")
+load(":pyimage_action.bzl", "PYIMAGE_RUN_TOOL")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
+
+visibility(["//py/..."])
 
 def _py_image_plan_impl(ctx):
     plan = ctx.attr.layers[PyImageLayersInfo].plan
@@ -26,11 +29,7 @@ planner's reason for each); `bazel run` prints it as a table.""",
             providers = [PyImageLayersInfo],
             doc = "The `py_image_layers` target whose plan to show.",
         ),
-        "_pyimage": attr.label(
-            default = Label("//tools/pyimage"),
-            executable = True,
-            cfg = "target",
-        ),
+        "_pyimage": PYIMAGE_RUN_TOOL,
         "_run_template": RUN_TEMPLATE,
     },
 )

@@ -1,5 +1,7 @@
 """How every action of rules_pyimage runs its tool: one place for it."""
 
+visibility(["//py/..."])
+
 # Bazel may run these actions in a persistent pyimage process per mnemonic
 # (pyimage's JSON worker protocol, tools/pyimage/worker.py) rather than one
 # new Python process each: the planner's and the package layers' actions are
@@ -8,6 +10,21 @@
 # local strategies run the same command line (`pyimage @params`), with the
 # same bytes out; `--strategy=PyImagePackageLayer=sandboxed` (any mnemonic)
 # turns the worker off.
+# The `_pyimage` attribute of every rule and aspect whose actions run pyimage.
+PYIMAGE_TOOL = attr.label(
+    default = Label("//tools/pyimage"),
+    executable = True,
+    cfg = "exec",
+)
+
+# The `_pyimage` attribute of rules whose executable (`bazel run`, a test)
+# runs pyimage on the machine it runs on.
+PYIMAGE_RUN_TOOL = attr.label(
+    default = Label("//tools/pyimage"),
+    executable = True,
+    cfg = "target",
+)
+
 WORKER_EXECUTION_REQUIREMENTS = {
     "requires-worker-protocol": "json",
     "supports-workers": "1",

@@ -14,9 +14,7 @@ lock_path={{LOCK_PATH}}
 update_target={{UPDATE_TARGET}}
 report={{REPORT}}
 report_json={{REPORT_JSON}}
-shared_layers={{SHARED_LAYERS}}
-shared_layers_path={{SHARED_LAYERS_PATH}}
-shared_layers_given={{SHARED_LAYERS_GIVEN}}
+undeclared={{UNDECLARED}}
 fleet_label={{FLEET_LABEL}}
 
 case "$mode" in
@@ -25,28 +23,32 @@ case "$mode" in
     exec "$r/$tool" show-plan "$r/$plan"
     ;;
   fleet-check)
-    # Fails when the fleet's lock is stale or missing, or the BUILD file does
-    # not pass the lock's shared layers.
-    lock_arg=()
-    if [ -n "$lock" ]; then lock_arg=(--lock "$r/$lock"); fi
-    # (bash before 4.4 calls an empty "${lock_arg[@]}" unbound under set -u.)
-    exec "$r/$tool" fleet-check ${lock_arg[@]+"${lock_arg[@]}"} --plan "$r/$plan" \
-      --lock-path "$lock_path" --update-target "$update_target" \
-      --shared-layers-given "$r/$shared_layers_given" --shared-layers-path "$shared_layers_path" \
-      --fleet-label "$fleet_label"
+    # Fails when the fleet's lock is stale, missing or unreadable, or
+    # MODULE.bazel does not declare the fleet.
+    args=()
+    if [ -n "$lock" ]; then args+=(--lock "$r/$lock"); fi
+    if [ -n "$undeclared" ]; then args+=(--undeclared "$undeclared"); fi
+    # (bash before 4.4 calls an empty "${args[@]}" unbound under set -u.)
+    exec "$r/$tool" fleet-check ${args[@]+"${args[@]}"} --plan "$r/$plan" \
+      --lock-path "$lock_path" --update-target "$update_target" --fleet-label "$fleet_label"
     ;;
   fleet-update)
-    # Writes the fleet's plan into its lock file in the source tree, and the
-    # lock's shared layers into its .bzl form beside it.
+    # Writes the fleet's plan into its lock file in the source tree (one
+    # file: Bazel reads it through rules_pyimage's module extension).
     ws="${BUILD_WORKSPACE_DIRECTORY:?run this with bazel run}"
-    put() {
-      cp "$r/$1" "$ws/$2.tmp.$$"
-      chmod 644 "$ws/$2.tmp.$$"
-      mv "$ws/$2.tmp.$$" "$ws/$2"
-      echo "wrote $ws/$2"
-    }
-    put "$plan" "$lock_path"
-    put "$shared_layers" "$shared_layers_path"
+    # What changes, said before it is written (nothing when the lock is current).
+    args=()
+    if [ -f "$ws/$lock_path" ]; then args+=(--lock "$ws/$lock_path"); fi
+    "$r/$tool" fleet-check ${args[@]+"${args[@]}"} --plan "$r/$plan" --updating \
+      --lock-path "$lock_path" --fleet-label "$fleet_label"
+    tmp="$ws/$lock_path.tmp.$$"
+    cp "$r/$plan" "$tmp"
+    chmod 644 "$tmp"
+    mv "$tmp" "$ws/$lock_path"
+    echo "wrote $ws/$lock_path"
+    if [ -n "$undeclared" ]; then
+      echo "no image follows it until MODULE.bazel declares the fleet: $undeclared"
+    fi
     ;;
   fleet-report)
     # What the fleet's plan shares and the bytes it stores.

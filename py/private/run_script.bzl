@@ -2,6 +2,8 @@
 
 load(":image_paths.bzl", "runfiles_path")
 
+visibility(["//py/..."])
+
 # The attribute `_run_template` of rules that call run_script.
 RUN_TEMPLATE = attr.label(
     default = Label(":run_pyimage.sh.tpl"),
@@ -31,9 +33,7 @@ def run_script(
         update_target = "",
         report = None,
         report_json = None,
-        shared_layers = None,
-        shared_layers_path = "",
-        shared_layers_given = None,
+        undeclared = "",
         fleet_label = ""):
     """Declares `<name>.sh`, run_pyimage.sh.tpl expanded for `mode`.
 
@@ -48,9 +48,7 @@ def run_script(
         update_target: the label of the fleet's `.update` target.
         report: the fleet's text report (File), in the script's runfiles.
         report_json: the fleet's JSON report (File), for its path under bazel-bin.
-        shared_layers: the plan's shared layers as `.bzl` (File), in the script's runfiles.
-        shared_layers_path: where `.update` writes them in the source tree.
-        shared_layers_given: JSON of the shared layers the fleet was given (File).
+        undeclared: the MODULE.bazel lines that declare the fleet, when they are missing.
         fleet_label: the fleet's label, for messages.
 
     Returns:
@@ -74,11 +72,9 @@ def run_script(
             "{{PLAN}}": rf(plan),
             "{{REPORT_JSON}}": shell_quote(report_json.short_path if report_json else ""),
             "{{REPORT}}": rf(report),
-            "{{SHARED_LAYERS_GIVEN}}": rf(shared_layers_given),
-            "{{SHARED_LAYERS_PATH}}": shell_quote(shared_layers_path),
-            "{{SHARED_LAYERS}}": rf(shared_layers),
             "{{TARGET}}": str(ctx.label).replace("\n", " "),
             "{{TOOL}}": rf(tool),
+            "{{UNDECLARED}}": shell_quote(undeclared),
             "{{UPDATE_TARGET}}": shell_quote(update_target),
         },
         is_executable = True,

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan and write the layers of Python container images.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in commands.ALL:
+    for module in (*commands.ACTIONS, *commands.DEV):
         module.register(sub)
     return parser
 

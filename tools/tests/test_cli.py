@@ -55,7 +55,7 @@ def test_params_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
 # --- every command: its outputs are never its inputs ----------------------------
 
 #: The flags that name what a command writes.
-OUTPUT_FLAGS = {"--out", "--plan-out", "--blob", "--descriptor", "--json", "--shared-layers-out"}
+OUTPUT_FLAGS = {"--out", "--plan-out", "--blob", "--descriptor", "--json"}
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -120,10 +120,7 @@ def _cases(w: Path) -> dict[str, list[str]]:
             "--plan-out", str(w / "p.json"), "--package", *b,
         ],
         "fleet-plan --out = --inputs": ["fleet-plan", "--inputs", inputs, "--out", inputs],
-        "fleet-plan --shared-layers-out = a listed blob": [
-            "fleet-plan", "--inputs", inputs, "--out", str(w / "p2.json"),
-            "--shared-layers-out", b[1],
-        ],
+        "fleet-plan --out = a listed blob": ["fleet-plan", "--inputs", inputs, "--out", b[1]],
         "fleet-merge-group --descriptor = an input blob": [
             "fleet-merge-group", "--group", "0" * 24, "--package", *a, "--package", *b,
             "--blob", str(w / "g.tar.gz"), "--descriptor", a[1],
@@ -146,7 +143,7 @@ CASES = [
     "image --plan-out = OUT/index.json",
     "image --base B --out B --link B",
     "fleet-plan --out = --inputs",
-    "fleet-plan --shared-layers-out = a listed blob",
+    "fleet-plan --out = a listed blob",
     "fleet-merge-group --descriptor = an input blob",
     "fleet-report --out = --plan",
     "fleet-report --json = a listed descriptor",

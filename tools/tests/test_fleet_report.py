@@ -1,4 +1,4 @@
-"""``pyimage fleet-report``: per image and per layer what a fleet plan shares, and totals."""
+"""fleet/report.py through ``pyimage fleet-report``: per image and layer what a plan shares."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from enginekit import pyimage
-from test_fleet_cli import MIB, Fleet, group_args, image_layout, merge_shared, ok
+from fleetkit import MIB, Fleet, image_plan, merge_shared, ok
 
 from pyimage.engine import layer
 
@@ -29,11 +29,11 @@ def report(fleet: Fleet, tmp_path: Path, *, with_lock: bool) -> tuple[dict, str,
     merged = tmp_path / "merged"
     merged.mkdir()
     if with_lock:
-        merge_shared(inputs, lock, merged)
+        merge_shared(fleet, json.loads(lock.read_text()), IMAGES, merged)
+    groups = [a for d in sorted(merged.glob("*.json")) for a in ("--group", d.stem, str(d))]
     out, js = tmp_path / "report.txt", tmp_path / "report.json"
     ok(
-        "fleet-report", "--inputs", str(inputs), "--plan", str(lock),
-        *group_args(merged, "--group", blobs=False),
+        "fleet-report", "--inputs", str(inputs), "--plan", str(lock), *groups,
         *(["--lock", str(lock)] if with_lock else []),
         "--update-target", "//x:fleet.update", "--out", str(out), "--json", str(js),
     )  # fmt: skip
@@ -53,7 +53,7 @@ def test_report_names_each_images_real_layers_and_who_shares_them(tmp_path: Path
     holders: dict[tuple[str, int], set[str]] = {}
     for name, pids in IMAGES.items():
         out = tmp_path / name.strip("/").replace(":", "-").replace("/", "-")
-        image_layout(fleet, name, pids, lock=lock, merged=tmp_path / "merged", out=out)
+        image_plan(fleet, name, pids, lock=lock, merged=tmp_path / "merged", out=out)
         real = [(d["digest"], d["size"]) for d in manifest_layers(out)]
         mine = [rep["layers"][k] for k in rep["images"][name]["layers"]]
         assert sorted(real) == sorted((lay["digest"], lay["blob_bytes"]) for lay in mine), name

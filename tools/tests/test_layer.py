@@ -92,7 +92,7 @@ def test_a_merged_diff_id_is_the_digest_of_its_blob_inflated(
     tar = gzip.decompress((out / "a.tgz").read_bytes())
     assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
     assert (d.tar_size, d.tar_body_size) == (len(tar), len(tar) - 1024)
-    assert d.members == {m.name: m.descriptor.digest for m in subset}
+    assert d.members == {m.name: m.descriptor.diff_id for m in subset}
 
 
 def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(

@@ -37,6 +37,11 @@ def pkgs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, layer.Member]:
     }
 
 
+def read(base: Path, platform: str = "linux/amd64") -> oci_layout.BaseImage:
+    """The base layout's image for ``platform``, as the commands read it once."""
+    return oci_layout.read_base(base, oci_layout.Platform.parse(platform))
+
+
 def blob_json(layout: Path, digest: str) -> dict:
     return json.loads((layout / "blobs/sha256" / digest.split(":")[1]).read_bytes())
 
@@ -106,7 +111,7 @@ def test_layout_on_a_base_selects_the_platform(
     (base / "index.json").write_text(json.dumps(top))
 
     out = tmp_path / "out"
-    r = write_layout(out, [LayerInput((pkgs["c"],))], base=base, tag="app")
+    r = write_layout(out, [LayerInput((pkgs["c"],))], base=read(base), tag="app")
     assert r.base_layers == 1
     manifest, config = image_of(out)
     assert [x["digest"] for x in manifest["layers"]] == [
@@ -119,13 +124,14 @@ def test_layout_on_a_base_selects_the_platform(
     assert not (rootfs / "opt/venv/lib/b.py").exists()
 
     arm_out = tmp_path / "arm-out"
-    write_layout(arm_out, [LayerInput((pkgs["c"],))], base=base, platform="linux/arm64")
+    arm_base = read(base, "linux/arm64")
+    write_layout(arm_out, [LayerInput((pkgs["c"],))], base=arm_base, platform="linux/arm64")
     manifest, config = image_of(arm_out)
     assert manifest["layers"][0]["digest"] == pkgs["b"].descriptor.digest
     assert config["architecture"] == "arm64"
 
     with pytest.raises(PyimageError, match="no image for platform linux/s390x"):
-        write_layout(tmp_path / "none", [], base=base, platform="linux/s390x")
+        read(base, "linux/s390x")
     info = pyimage("base-info", "--base", str(base))
     assert json.loads(info.stdout) == {"base_layers": 1}
 
@@ -148,7 +154,7 @@ def test_docker_media_types_in_base_become_oci(
     )
     (base / "index.json").write_text(json.dumps(index))
     out = tmp_path / "out"
-    write_layout(out, [LayerInput((pkgs["b"],))], base=base)
+    write_layout(out, [LayerInput((pkgs["b"],))], base=read(base))
     new, _ = image_of(out)
     assert {x["mediaType"] for x in new["layers"]} == {oci_layout.OCI_LAYER + "+gzip"}
     umoci_unpack(out, "latest", tmp_path / "bundle")
@@ -173,7 +179,7 @@ def test_each_blob_stored_once(pkgs: dict[str, layer.Member], tmp_path: Path) ->
     out = tmp_path / "out"
     write_layout(out, [LayerInput((pkgs["a"],)), LayerInput((pkgs["b"],))])
     again = tmp_path / "again"
-    r = write_layout(again, [LayerInput((pkgs["c"],))], base=out)
+    r = write_layout(again, [LayerInput((pkgs["c"],))], base=read(out))
     manifest, _ = image_of(again)
     digests = [x["digest"] for x in manifest["layers"]]
     assert len(digests) == 3
@@ -460,7 +466,7 @@ def test_linked_blobs_are_relative_links_that_hold_once_the_sandbox_is_gone(
             LayerInput((members["c"],)),
             LayerInput((d, e)),
         ],
-        base=bin_dir / "apps/base",
+        base=read(bin_dir / "apps/base"),
         # Not c: a blob that does not go with the layout is placed.
         link=[bin_dir / "apps/base", bin_dir / "pkgs/b.tgz"],
     )

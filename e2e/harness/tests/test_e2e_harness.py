@@ -28,7 +28,7 @@ import pytest
 import registry
 from enginekit import build_package, pyimage
 
-from pyimage.engine.oci_layout import LayerInput, write_layout
+from pyimage.engine.oci_layout import LayerInput, Platform, read_base, write_layout
 
 HARNESS = Path(__file__).resolve().parents[1]  # e2e/harness
 
@@ -393,8 +393,9 @@ def test_registry_uploads_a_shared_layer_once(python_base: Path, tmp_path: Path)
     api = build_package(w, "flask==3.0", {"site/flask.py": b"F\n"})
     worker = build_package(w, "celery==5.4", {"site/celery.py": b"C\n"})
     one, two = tmp_path / "api", tmp_path / "worker"
-    write_layout(one, [LayerInput((shared,)), LayerInput((api,))], base=python_base, tag="v1")
-    write_layout(two, [LayerInput((shared,)), LayerInput((worker,))], base=python_base, tag="v1")
+    base = read_base(python_base, Platform.parse("linux/amd64"))
+    write_layout(one, [LayerInput((shared,)), LayerInput((api,))], base=base, tag="v1")
+    write_layout(two, [LayerInput((shared,)), LayerInput((worker,))], base=base, tag="v1")
     with registry.Registry() as reg:
         proc = reg.process
         assert proc is not None and proc.poll() is None

@@ -31,9 +31,9 @@ The tar splits at the same points: ``tar_dirs_size`` bytes of directory
 entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
 ``entries`` end in ``/``; its values are ``d``, ``l <target>`` or ``f <mode>
 sha256:<hex>`` (mode 644 or 755). A merged layer's descriptor lists all its
-packages, the union of their entries and, under ``"members"``, the digest of
-each package's own blob it was merged from (``{id: "sha256:..."}``), so that
-a merged layer says exactly which builds it holds.
+packages, the union of their entries and, under ``"members"``, the
+``diff_id`` of each package layer it was merged from (``{id: "sha256:..."}``),
+so that a merged layer says exactly which builds it holds.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ from pyimage.errors import PyimageError
 
 FORMAT = "rules_pyimage.layer/v1"
 MEDIA_TYPE_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+#: Media type -> the compression a fleet lock records.
+COMPRESSIONS = {MEDIA_TYPE_GZIP: "gzip"}
 SIZE_FIELDS = (
     "size",
     "gzip_dirs_size",
@@ -75,7 +77,7 @@ class LayerDescriptor:
     tar_body_size: int
     entries: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     media_type: str = MEDIA_TYPE_GZIP
-    #: A merged layer's packages -> the digests of the blobs merged ({} for one package).
+    #: A merged layer's packages -> the diff_ids of the layers merged ({} for one package).
     members: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def to_json(self) -> dict[str, object]:
@@ -96,9 +98,14 @@ class LayerDescriptor:
             **({"members": dict(sorted(self.members.items()))} if self.members else {}),
         }
 
-    def member_digests(self) -> dict[str, str]:
-        """Each package of the layer -> the digest of its own blob (itself, for one package)."""
-        return dict(self.members) if self.members else {self.packages[0]: self.digest}
+    def member_builds(self) -> dict[str, str]:
+        """Each package of the layer -> the diff_id of its own layer (this one's, for one)."""
+        return dict(self.members) if self.members else {self.packages[0]: self.diff_id}
+
+    @property
+    def compression(self) -> str:
+        """How the blob is compressed: ``gzip`` (from the media type)."""
+        return COMPRESSIONS.get(self.media_type, self.media_type)
 
     @property
     def label(self) -> str:

@@ -83,6 +83,11 @@ def load_member(descriptor: Path, blob: Path) -> Member:
     return Member(desc_mod.load(Path(descriptor)), Path(blob), Path(descriptor))
 
 
+def load_members(files: Iterable[Sequence[Path]]) -> list[Member]:
+    """Members from ``(descriptor, blob, ...)`` tuples (their first two items)."""
+    return [load_member(item[0], item[1]) for item in files]
+
+
 def order(members: Iterable[Member]) -> list[Member]:
     """The canonical member order of a layer: by package name, then digest."""
     ordered = sorted(members, key=lambda m: (m.name, m.descriptor.digest))
@@ -421,5 +426,5 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
         tar_dirs_size=len(dirs),
         tar_body_size=tar_size[0],
         entries=entries,
-        members={m.name: m.descriptor.digest for m in ordered},
+        members={m.name: m.descriptor.diff_id for m in ordered},
     )

@@ -399,7 +399,7 @@ def write_layout(
     out: Path,
     layers: Sequence[LayerInput],
     *,
-    base: Path | None = None,
+    base: BaseImage | None = None,
     platform: str = "linux/amd64",
     tag: str = "latest",
     check_conflicts: bool = True,
@@ -407,6 +407,9 @@ def write_layout(
     sidecar: tuple[Path, Callable[[LayoutResult], bytes]] | None = None,
 ) -> LayoutResult:
     """Write an OCI layout at ``out``: ``base`` (or scratch) plus ``layers``, bottom to top.
+
+    ``base`` is the base image as :func:`read_base` read it for ``platform``
+    (a base is read once, by whoever counts its layers).
 
     Path conflicts across all package layers are refused first (metadata only)
     unless ``check_conflicts`` is False. Existing blobs named in ``link`` (or
@@ -421,7 +424,7 @@ def write_layout(
     out = Path(out)
     check_out_dir(out)
     plat = Platform.parse(platform)
-    image = read_base(Path(base), plat) if base is not None else scratch(plat)
+    image = base if base is not None else scratch(plat)
     _check_layers(layers, check_conflicts)
     paths = [out] + ([sidecar[0]] if sidecar else [])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,58 @@
+"""Helpers of the e2e tests: where things are, and running Bazel and the harness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from harnesslib import copy_e2e_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+E2E = REPO / "e2e"
+HARNESS = E2E / "harness"
+BAZEL = REPO / "tools" / "offline" / "bazel"
+CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
+
+
+def run(cmd: list[str], cwd: Path = REPO, **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, fail the test with the end of its output."""
+    print("+", " ".join(str(c) for c in cmd), file=sys.stderr)
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+    if r.returncode != 0:
+        pytest.fail(f"{cmd[:3]} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}")
+    return r
+
+
+def bazel(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run Bazel (the offline runner) in ``cwd``; fail the test when it fails."""
+    return run([str(BAZEL), *args], cwd=cwd)
+
+
+def bazel_may_fail(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run Bazel in ``cwd``; its result, whatever it is."""
+    print("+", BAZEL, *args, file=sys.stderr)
+    return subprocess.run([str(BAZEL), *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def harness(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of e2e/harness's scripts."""
+    return run([sys.executable, str(HARNESS / script), *args])
+
+
+@contextmanager
+def scratch_copy() -> Iterator[Path]:
+    """A copy of the e2e workspace outside the repository, to change freely."""
+    with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
+        ws = copy_e2e_workspace(Path(d) / "e2e")
+        try:
+            yield ws
+        finally:
+            subprocess.run(
+                [str(BAZEL), "clean", "--expunge"], cwd=ws, check=False, capture_output=True
+            )

@@ -1,0 +1,198 @@
+"""A fleet's image depends only on what it holds: its binary, its packages, its shared
+layers' members and its own slice of the lock; never another image.
+
+Tried as a monorepo's CI sees it: another app's BUILD file broken, a bump of a
+package only web holds with the lock's `.update`, a lock hand-edited into
+conflict markers, a new fleet with no lock yet. Each test puts back what it
+changes in the module's scratch copy of the e2e workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from e2ekit import E2E, bazel, bazel_may_fail
+from harnesslib import executed_counts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot)")
+
+OTHERS = ("api", "worker")  # the apps a bump of a package only web holds must not touch
+#: A package only web holds, and another release of it (a pure-Python wheel on PyPI).
+WEB_ONLY, WEB_ONLY_BUMPED = "inflection==0.5.1", "inflection==0.5.0"
+
+
+@contextmanager
+def edited(ws: Path, *names: str) -> Iterator[None]:
+    """Put the workspace's files ``names`` back as they were when the block ends."""
+    saved = {n: (ws / n).read_bytes() if (ws / n).exists() else None for n in names}
+    try:
+        yield
+    finally:
+        for name, data in saved.items():
+            if data is None:
+                (ws / name).unlink(missing_ok=True)
+            else:
+                (ws / name).write_bytes(data)
+
+
+def package_actions(ws: Path, target: str) -> int:
+    """How many package-layer actions the target's graph holds (aquery)."""
+    r = bazel(
+        ws, "aquery", f'mnemonic("PyImagePackageLayer", deps({target}))', "--output=jsonproto"
+    )
+    return len(json.loads(r.stdout or "{}").get("actions", []))
+
+
+def query(ws: Path, expression: str) -> list[str]:
+    """The labels ``bazel query`` gives. With --keep_going: the e2e workspace's module graph
+    holds empty stand-in modules (zlib, ...) that deps() would otherwise trip on, off any
+    configured path (exit 3: partial results, here the whole of what is reachable)."""
+    r = bazel_may_fail(ws, "query", "--keep_going", expression, "--output=label")
+    assert r.returncode in (0, 3), r.stderr[-3000:]
+    return r.stdout.split()
+
+
+def fingerprint(ws: Path, target: str) -> dict[str, object]:
+    """What target-determination tools look at: every file in the target's graph (sources,
+    BUILD and .bzl files) by content, and every action's key."""
+    output_base = Path(bazel(ws, "info", "output_base").stdout.strip())
+    files: dict[str, str] = {}
+    for expression in (f'kind("source file", deps({target}))', f"buildfiles(deps({target}))"):
+        for label in query(ws, expression):
+            path = label_path(ws, output_base, label)
+            if path.is_file():
+                files[label] = hashlib.sha256(path.read_bytes()).hexdigest()
+    actions = json.loads(bazel(ws, "aquery", f"deps({target})", "--output=jsonproto").stdout)
+    keys = sorted(a["actionKey"] for a in actions.get("actions", []))
+    return {"files": files, "action_keys": keys}
+
+
+def label_path(ws: Path, output_base: Path, label: str) -> Path:
+    """The file a source-file label names, in the workspace or in an external repository."""
+    repo, _, rest = label.lstrip("@").partition("//")
+    package, _, name = rest.partition(":")
+    root = ws if not repo else output_base / "external" / repo
+    return root / package / name
+
+
+def test_an_image_holds_its_own_package_actions_and_no_other_image(scratch: Path) -> None:
+    counts = {app: package_actions(scratch, f"//apps/{app}:image.layers") for app in OTHERS}
+    counts["web"] = package_actions(scratch, "//apps/web:image.layers")
+    print("package actions in each image's graph:", counts)
+    lock = json.loads((scratch / "fleet.lock.json").read_text())["images"]
+    for app, n in counts.items():
+        held = {p for lay in lock[f"//apps/{app}:image"]["layers"] for p in lay["packages"]}
+        assert n == len(held), (app, n, len(held))
+    deps = query(scratch, "deps(//apps/api:image.layers)")
+    assert deps and not [d for d in deps if d.startswith(("//apps/web", "//apps/worker"))], deps
+
+
+def test_an_image_builds_when_another_app_of_its_fleet_is_broken(scratch: Path) -> None:
+    # web's team adds a dependency that does not exist: web fails, api builds.
+    build = scratch / "apps" / "web" / "BUILD.bazel"
+    with edited(scratch, "apps/web/BUILD.bazel"):
+        text = build.read_text()
+        broken = text.replace(
+            'deps = ["//apps:report"]', 'deps = ["//apps:report", "//no/such:dep"]'
+        )
+        assert broken != text
+        build.write_text(broken)
+        web = bazel_may_fail(scratch, "build", "//apps/web:image.layers")
+        assert web.returncode != 0 and "no/such" in web.stderr, web.stderr[-2000:]
+        bazel(scratch, "build", "//apps/api:image.layers", "//apps/worker:image.layers")
+
+
+def test_a_bump_only_web_holds_leaves_api_and_worker_as_they_were(scratch: Path) -> None:
+    # The change CI's target determination sees: requirements bumped AND the
+    # lock rewritten by `.update`. api's and worker's graphs (files by
+    # content, action keys) are unchanged, and no action of theirs runs again.
+    targets = [f"//apps/{app}:image.layers" for app in OTHERS]
+    bazel(scratch, "build", *targets)
+    before = {t: fingerprint(scratch, t) for t in targets}
+    with edited(scratch, "requirements_lock.txt", "fleet.lock.json"):
+        reqs = scratch / "requirements_lock.txt"
+        assert f"{WEB_ONLY}\n" in reqs.read_text()
+        reqs.write_text(reqs.read_text().replace(f"{WEB_ONLY}\n", f"{WEB_ONLY_BUMPED}\n"))
+        old_lock = (scratch / "fleet.lock.json").read_text()
+        bazel(scratch, "run", "//:fleet.update")
+        new_lock = (scratch / "fleet.lock.json").read_text()
+        assert WEB_ONLY_BUMPED in new_lock and new_lock != old_lock
+        after = {t: fingerprint(scratch, t) for t in targets}
+        log = scratch / "others.json"
+        bazel(scratch, "build", f"--execution_log_json_file={log}", *targets)
+        rerun = executed_counts(log)
+        bazel(scratch, "test", "//:fleet_test")
+    for t in targets:
+        changed = sorted(
+            k
+            for k in before[t]["files"] | after[t]["files"]  # type: ignore[operator]
+            if before[t]["files"].get(k) != after[t]["files"].get(k)  # type: ignore[union-attr]
+        )
+        assert changed == [], (t, changed)
+        assert before[t]["action_keys"] == after[t]["action_keys"], t
+        print(
+            f"{t}: {len(before[t]['files'])} files and"  # type: ignore[arg-type]
+            f" {len(before[t]['action_keys'])} action keys unchanged"
+        )  # type: ignore[arg-type]
+    assert rerun == {}, rerun
+
+
+def test_a_lock_that_does_not_parse_breaks_no_image_and_update_repairs_it(scratch: Path) -> None:
+    lock = scratch / "fleet.lock.json"
+    with edited(scratch, "fleet.lock.json"):
+        text = lock.read_text()
+        lock.write_text(text.replace('"images": {', '"images": {\n<<<<<<< HEAD', 1))
+        r = bazel(scratch, "build", "//apps/api:image.layers")
+        warning = [line for line in r.stderr.splitlines() if "fleet lock" in line]
+        assert len(warning) == 1 and "cannot be read" in warning[0], r.stderr[-3000:]
+        assert "fleet.lock.json" in warning[0] and "bazel run //:fleet.update" in warning[0]
+        test = bazel_may_fail(scratch, "test", "//:fleet_test", "--test_output=errors")
+        assert test.returncode != 0
+        assert "does not parse as a fleet lock" in test.stdout + test.stderr
+        bazel(scratch, "run", "//:fleet.update")
+        assert json.loads(lock.read_text())["format"] == "rules_pyimage.fleet-lock/v3"
+        bazel(scratch, "test", "//:fleet_test")
+
+
+def test_a_new_fleet_builds_without_a_lock_and_update_writes_it(scratch: Path) -> None:
+    lock = scratch / "fleet.lock.json"
+    with edited(scratch, "fleet.lock.json"):
+        lock.unlink()
+        bazel(scratch, "build", "//apps/api:image.layers")
+        plan = json.loads(
+            (scratch / "bazel-bin" / "apps" / "api" / "image.layers.plan.json").read_text()
+        )
+        assert plan["fleet_lock"] is False
+        test = bazel_may_fail(scratch, "test", "//:fleet_test", "--test_output=errors")
+        assert test.returncode != 0
+        out = test.stdout + test.stderr
+        assert "there is no lock file yet" in out and "bazel run //:fleet.update" in out
+        bazel(scratch, "run", "//:fleet.update")
+        assert lock.read_text() == (E2E / "fleet.lock.json").read_text()
+        bazel(scratch, "test", "//:fleet_test")
+
+
+def test_the_whole_workspace_merges_each_shared_layer_once(scratch: Path) -> None:
+    # `bazel build //...`'s graph: one merge action per shared layer of each
+    # fleet, whatever the number of images holding it (the execution log of
+    # a build of three images says the same: test_e2e's bump test).
+    r = bazel(scratch, "aquery", 'mnemonic("PyImageFleetMerge", deps(//...))', "--output=jsonproto")
+    aquery = json.loads(r.stdout or "{}")
+    owners = {t["id"]: t["label"] for t in aquery.get("targets", [])}
+    merges = sorted(owners[a["targetId"]] for a in aquery.get("actions", []))
+    groups = {
+        lay["group"]
+        for lock in (scratch / "fleet.lock.json", scratch / "apps/variants/fleet.lock.json")
+        for entry in json.loads(lock.read_text())["images"].values()
+        for lay in entry["layers"]
+        if "group" in lay
+    }
+    print(f"{len(merges)} merge actions for {len(groups)} shared layers of two fleets")
+    assert len(merges) == len(set(merges)) == len(groups), merges
+    assert {m.rsplit("/g/", 1)[1].split(":")[0] for m in merges} == groups

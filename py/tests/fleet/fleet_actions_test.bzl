@@ -1,0 +1,58 @@
+"""Analysis tests of what a fleet's actions take, and what an image of a fleet takes.
+
+Planning and reporting read descriptors only; each shared layer is merged
+by an action of its own (in the fleets' repository) from the blobs of the
+packages its lock labels name; an image's layout action takes its own slice
+of the lock and its own shared layers only.
+"""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+
+def _basenames(action):
+    return [f.basename for f in action.inputs.to_list()]
+
+def _fleet_actions_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    actions = analysistest.target_actions(env)
+    for mnemonic in ["PyImageFleetPlan", "PyImageFleetReport"]:
+        found = [a for a in actions if a.mnemonic == mnemonic]
+        asserts.equals(env, 1, len(found), "{} actions".format(mnemonic))
+        for action in found:
+            inputs = _basenames(action)
+            asserts.true(env, "layer.json" in inputs, "{} takes no package descriptor".format(mnemonic))
+            asserts.equals(env, [], [b for b in inputs if b.endswith(".tar.gz") or b.endswith(".tar")], "blobs and tars {} takes".format(mnemonic))
+    asserts.equals(env, [], [a.mnemonic for a in actions if a.mnemonic == "PyImageFleetMerge"], "merges of the fleet target")
+    return analysistest.end(env)
+
+fleet_actions_test = analysistest.make(_fleet_actions_test_impl)
+
+def _group_merge_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    (action,) = [a for a in analysistest.target_actions(env) if a.mnemonic == "PyImageFleetMerge"]
+    members = sorted([f.owner.name for f in action.inputs.to_list() if f.basename == "layer.tar.gz"])
+    asserts.equals(env, sorted(ctx.attr.members), members, "the packages whose blobs the merge takes")
+    asserts.equals(env, len(members), len([b for b in _basenames(action) if b == "layer.json"]), "their descriptors")
+    asserts.equals(env, [], [b for b in _basenames(action) if b.endswith("plan.json") or b.endswith("lock.json")], "plans or locks the merge takes")
+    return analysistest.end(env)
+
+group_merge_test = analysistest.make(
+    _group_merge_test_impl,
+    attrs = {"members": attr.string_list(doc = "The names of the package targets whose blobs the merge takes.")},
+)
+
+def _image_groups_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    (layout,) = [a for a in analysistest.target_actions(env) if a.mnemonic == "PyImageLayout"]
+    inputs = layout.inputs.to_list()
+    shared = sorted([f.owner.package.split("/g/")[-1] + "/" + f.basename for f in inputs if "/g/" in f.owner.package])
+    want = sorted([g + "/group" + suffix for g in ctx.attr.groups for suffix in (".json", ".tar.gz")])
+    asserts.equals(env, want, shared, "the fleet's shared layers the image takes")
+    asserts.equals(env, [], [f.basename for f in inputs if f.basename.endswith("plan.json")], "fleet plans the image takes")
+    locks = [f for f in inputs if f.basename.endswith("lock.json") or f.basename == "slice.json"]
+    asserts.equals(env, ["slice.json"], [f.basename for f in locks], "the lock the image takes: its slice alone")
+    return analysistest.end(env)
+
+image_groups_test = analysistest.make(
+    _image_groups_test_impl,
+    attrs = {"groups": attr.string_list(doc = "The ids of the shared layers the image's layout action takes.")},
+)

@@ -1,0 +1,102 @@
+"""``pyimage image``: an image's package layers planned under its cap, its layout and plan report.
+
+The image action of the Bazel rule ``py_image_layers``; the work is
+:mod:`pyimage.fleet.image`'s. This parses the command line, checks the
+outputs against every input and reads the files::
+
+    pyimage image --out DIR --plan-out PLAN.json --max-layers N [--reserved K]
+                  [--base DIR] [--platform linux/amd64] [--tag TAG]
+                  [--image-name NAME] [--fleet-lock SLICE.json]
+                  [--fleet-group GID DESC BLOB ...]
+                  [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
+
+``--reserved`` counts the layers added on top of the layout's own: the app
+layer, plus the interpreter layer when ``--interpreter`` is given.
+``--fleet-lock`` is the image's slice of its fleet's lock (a lock of this
+image alone, as the module extension of py/extensions.bzl writes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyimage import planner
+from pyimage.engine import layer, oci_layout
+from pyimage.fleet import image
+from pyimage.formats import inputs, lock
+from pyimage.fsutil import check_paths
+
+
+def _image(args: argparse.Namespace) -> int:
+    packages = inputs.members_from_args(args.package)
+    interpreter = inputs.members_from_args([args.interpreter] if args.interpreter else None)
+    groups = args.fleet_group or []
+    check_paths(
+        {"--out": args.out, "--plan-out": args.plan_out},
+        {
+            "--base": args.base,
+            "--fleet-lock": args.fleet_lock,
+            **inputs.member_paths(packages + interpreter, "--package"),
+            **{f"--fleet-group {g[0]} {i}": Path(p) for g in groups for i, p in enumerate(g[1:])},
+            **{f"--link {i}": p for i, p in enumerate(args.link, 1)},
+        },
+        folders=["--out"],
+    )
+    plat = oci_layout.Platform.parse(args.platform)
+    spec = image.ImageSpec(
+        name=args.image_name,
+        max_layers=args.max_layers,
+        packages=layer.load_members(packages),
+        interpreter=layer.load_members(interpreter)[0] if interpreter else None,
+        reserved=args.reserved,
+        base=oci_layout.read_base(Path(args.base), plat) if args.base else None,
+        platform=args.platform,
+        tag=args.tag,
+        lock=lock.read(args.fleet_lock, "fleet lock") if args.fleet_lock else None,
+        shared=image.shared_layers(groups),
+        link=[Path(p) for p in args.link],
+    )
+    image.build(spec, Path(args.out), Path(args.plan_out))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``image``."""
+    p = sub.add_parser(
+        "image",
+        help="plan an image's package layers under the cap and write its OCI layout",
+        description="Plan an image's package layers under the cap and write its OCI layout"
+        f" and its plan report, as one unit. {oci_layout.UNREAD_BLOBS}",
+    )
+    p.add_argument("--out", required=True, help="output OCI layout directory")
+    p.add_argument("--plan-out", required=True, help="output plan report (JSON)")
+    p.add_argument("--max-layers", type=int, default=planner.DEFAULT_MAX_LAYERS)
+    p.add_argument(
+        "--reserved",
+        type=int,
+        help="layers added after this layout (default: 1 for the app, +1 with --interpreter)",
+    )
+    p.add_argument("--base", help="base OCI layout directory (default: scratch)")
+    p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the base")
+    p.add_argument("--tag", default="latest", help="tag recorded in index.json")
+    p.add_argument("--image-name", default="image", help="the image's name in plans and locks")
+    p.add_argument("--fleet-lock", metavar="SLICE.json", help="the image's slice of a fleet lock")
+    p.add_argument(
+        "--fleet-group",
+        nargs=3,
+        action="append",
+        metavar=("GID", "DESC", "BLOB"),
+        help="a shared layer of the fleet (pyimage fleet-merge-group), by its group id",
+    )
+    inputs.add_member_flag(p, "--interpreter", "the interpreter's layer", repeat=False)
+    inputs.add_member_flag(p, "--package", "a package's descriptor and blob (repeat)")
+    p.add_argument(
+        "--link",
+        action="append",
+        metavar="PATH",
+        default=[],
+        help="a blob given above (or a folder of them: the base) to link with a relative "
+        "symlink rather than copy; it must stay where it is, beside the layout (repeat)",
+    )
+    p.set_defaults(func=_image)

@@ -1,0 +1,94 @@
+"""A fleet's shared layers: their ids, and their merge from the builds they name.
+
+A layer of several packages that a fleet lock gives several images is one
+group, merged once (``pyimage fleet-merge-group``, one Bazel action per
+group) and then taken as is by every image that holds it. A group is known
+by its :func:`group_id`, a hash of its members' ids, ``diff_id`` and
+compression: a group of other members, or of another build of the same ids,
+is another group, and an image never takes its bytes (:func:`read_group`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pyimage import jsonio
+from pyimage.engine import descriptor as desc_mod
+from pyimage.engine import layer
+from pyimage.engine.descriptor import LayerDescriptor
+from pyimage.errors import PyimageError
+from pyimage.fsutil import replace_together
+
+#: A package as a fleet knows it: its id, its diff_id and its compression.
+Build = tuple[str, str, str]
+
+
+def build_of(desc: LayerDescriptor) -> Build:
+    """The build a package's descriptor describes."""
+    return desc.packages[0], desc.diff_id, desc.compression
+
+
+def group_id(members: Iterable[Build]) -> str:
+    """The id of a shared layer: a hash of its members' ids, diff_ids and compression."""
+    lines = sorted(f"{pid} {diff_id} {compression}" for pid, diff_id, compression in members)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:24]
+
+
+def write_group(
+    group: str, candidates: Sequence[layer.Member], blob: Path, descriptor: Path
+) -> str | None:
+    """Merge the shared layer ``group`` (a :func:`group_id`) from ``candidates``.
+
+    ``candidates`` are builds of the group's members, as the labels the lock
+    names give them now (a package id may have several builds among them).
+    The group is merged from the one build of each member whose ids,
+    diff_ids and compression hash to ``group``. When there is none (a member
+    was bumped or rebuilt since the lock was written), a "not built" marker
+    is written in its place, which :func:`read_group` reads as no layer, and
+    the reason is returned: the images that hold the group then merge their
+    own packages.
+    """
+    by_id: dict[str, dict[str, layer.Member]] = {}
+    for member in candidates:
+        if len(member.descriptor.packages) != 1:
+            raise PyimageError(f"{member.name}: a shared layer merges single-package blobs")
+        by_id.setdefault(member.name, {})[member.descriptor.digest] = member
+    for choice in itertools.product(*(builds.values() for _, builds in sorted(by_id.items()))):
+        if group_id(build_of(m.descriptor) for m in choice) == group:
+            layer.merge(list(choice), blob, descriptor)
+            return None
+    reason = (
+        f"no build of {', '.join(sorted(by_id))} is the bytes the fleet lock records for"
+        f" shared layer {group}; the images that hold it merge their own packages until the"
+        " fleet's `.update` runs"
+    )
+    with replace_together([blob, descriptor]) as (blob_tmp, desc_tmp):
+        blob_tmp.write_bytes(b"")
+        desc_tmp.write_text(jsonio.dumps({"not_built": reason}), encoding="utf-8")
+    return reason
+
+
+def read_group(gid: str, descriptor: Path) -> LayerDescriptor | None:
+    """The descriptor of the shared layer ``gid`` written by :func:`write_group`; None: not built.
+
+    A shared layer is taken only if it is exactly the group's: its
+    descriptor must record the builds it was merged from, and they must hash
+    to ``gid``. Files of another group (other members, or another build of
+    the same ids) are refused, never put in an image.
+    """
+    where = f"shared layer {gid}: descriptor {descriptor}"
+    document = jsonio.load(str(descriptor), "shared layer descriptor", "rebuild the fleet")
+    if isinstance(document, dict) and "not_built" in document:
+        return None
+    desc = desc_mod.parse(document, where)
+    held = [(pid, diff_id, desc.compression) for pid, diff_id in desc.member_builds().items()]
+    if len(desc.packages) < 2 or group_id(held) != gid:
+        raise PyimageError(
+            f"{where} is the merge of {', '.join(desc.packages)} with other members or other"
+            " builds than the group's; give the files the fleet wrote for this group"
+            " (rebuild the image)"
+        )
+    return desc

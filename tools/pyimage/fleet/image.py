@@ -1,0 +1,153 @@
+"""One image: its package layers planned under its cap, then its OCI layout and plan report.
+
+What the image action does (``pyimage image``). It reads metadata only
+(descriptors, the base's JSON blobs): the planner sizes packages by their
+uncompressed tar size; a layer of one package reuses that package's cached
+blob as is, and a merged layer concatenates the members' compressed parts
+(see docs/layer-engine.md). An image of a fleet follows its slice of the
+fleet lock (:mod:`pyimage.fleet.follow`) and takes the fleet's shared layers
+(:mod:`pyimage.fleet.groups`) where they are exactly its own bytes: a fleet
+of one is an image planned alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyimage import jsonio, planner
+from pyimage.engine import layer, oci_layout
+from pyimage.errors import PyimageError
+from pyimage.fleet import groups
+from pyimage.fleet.follow import Followed, follow
+from pyimage.formats import lock
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the image action is given, its files read."""
+
+    name: str
+    max_layers: int
+    packages: Sequence[layer.Member]
+    interpreter: layer.Member | None = None
+    reserved: int | None = None  # default: the app layer, and the interpreter's
+    base: oci_layout.BaseImage | None = None
+    platform: str = "linux/amd64"
+    tag: str = "latest"
+    lock: lock.LockFile | None = None
+    #: The fleet's shared layers, by group id (read with groups.read_group).
+    shared: dict[str, layer.Member] = field(default_factory=dict)
+    #: Blobs (or folders of them) to link rather than copy.
+    link: Sequence[Path] = ()
+
+
+def shared_layers(given: Sequence[Sequence[str]]) -> dict[str, layer.Member]:
+    """The fleet's shared layers given as ``(GID, DESC, BLOB)``, each checked to be its group.
+
+    Those the fleet could not build (a package changed) are left out.
+    """
+    out: dict[str, layer.Member] = {}
+    for gid, descriptor, blob in given:
+        desc = groups.read_group(gid, Path(descriptor))
+        if desc is not None:
+            out[gid] = layer.Member(desc, Path(blob), Path(descriptor))
+    return out
+
+
+def _by_id(packages: Sequence[layer.Member]) -> dict[str, layer.Member]:
+    by_id: dict[str, layer.Member] = {}
+    for member in packages:
+        for pkg in member.descriptor.packages:
+            if pkg in by_id:
+                raise PyimageError(f"package {pkg} is given twice; give each package once")
+            by_id[pkg] = member
+    return by_id
+
+
+def _layer_input(
+    packages: tuple[str, ...], by_id: dict[str, layer.Member], shared: dict[str, layer.Member]
+) -> oci_layout.LayerInput:
+    """A planned layer: the fleet's merged blob of that group when there is one.
+
+    A shared layer is known by its members' builds (:func:`groups.group_id`):
+    one is used only when it was merged from exactly this image's bytes;
+    else the image merges its own packages (the same bytes when they are the
+    lock's).
+    """
+    if len(packages) > 1:
+        gid = groups.group_id(groups.build_of(by_id[pid].descriptor) for pid in packages)
+        if gid in shared:
+            return oci_layout.LayerInput((shared[gid],))
+    return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
+
+
+def _reason(lay: planner.Layer, followed: Followed) -> str:
+    """A layer's reason; a layer kept from the fleet lock says the lock's own reason."""
+    why = followed.reasons.get(tuple(sorted(lay.packages)))
+    if lay.reason == planner.REASON_KEPT and why is not None:
+        return f"fleet lock: {why}"
+    return lay.reason
+
+
+def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
+    """Plan the image, write its layout at ``out`` and its plan report at ``plan_out``.
+
+    Both are put in place as one unit. Returns the report.
+    """
+    by_id = _by_id(spec.packages)
+    interpreter = [spec.interpreter] if spec.interpreter else []
+    reserved = spec.reserved if spec.reserved is not None else 1 + len(interpreter)
+    base_layers = spec.base.layer_count if spec.base else 0
+    followed = Followed(None, {}, "")
+    if spec.lock is not None:
+        followed = follow(spec.lock, spec.name, {p: m.descriptor for p, m in by_id.items()})
+        if followed.note:
+            print(followed.note)
+    planned = planner.plan_image(
+        planner.Image(spec.name, tuple(sorted(by_id)), base_layers),
+        [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()],
+        spec.max_layers,
+        reserved_layers=reserved,
+        previous=followed.layers,
+    )
+    layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
+    layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]
+    written: list[dict[str, object]] = []
+
+    def report(result: oci_layout.LayoutResult) -> bytes:
+        package_layers = result.layers[len(interpreter) :]
+        written.append(
+            {
+                "max_layers": spec.max_layers,
+                "base_layers": base_layers,
+                "interpreter_layer": bool(interpreter),
+                "package_layers": len(planned.layers),
+                "app_layers": reserved - len(interpreter),
+                "total_layers": base_layers + len(layers) + reserved - len(interpreter),
+                "manifest": result.manifest_digest,
+                "fleet_lock": spec.lock is not None,
+                "layers": [
+                    {
+                        "packages": list(lay.packages),
+                        "bytes": lay.bytes,
+                        "reason": _reason(lay, followed),
+                        "digest": desc.digest,
+                    }
+                    for lay, desc in zip(planned.layers, package_layers, strict=True)
+                ],
+            }
+        )
+        return jsonio.dumps(written[0]).encode("utf-8")
+
+    oci_layout.write_layout(
+        out,
+        layers,
+        base=spec.base,
+        platform=spec.platform,
+        tag=spec.tag,
+        link=spec.link,
+        sidecar=(plan_out, report),
+    )
+    return written[0]

@@ -1,0 +1,65 @@
+"""An image's plan report (``<image>.plan.json``): the one owner of its format.
+
+Written by the image action beside the image's layout, read by ``pyimage
+show-plan`` (``bazel run //pkg:image.plan``)::
+
+    {"max_layers": 60, "total_layers": 12, "base_layers": 5,
+     "interpreter_layer": false, "package_layers": 6, "app_layers": 1,
+     "manifest": "sha256:...", "fleet_lock": true,
+     "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:..."}]}
+
+``layers`` are the package layers, bottom to top; ``bytes`` their
+uncompressed size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pyimage.errors import PyimageError
+from pyimage.text import MIB, layer_line
+
+_COUNTS = ("total_layers", "max_layers", "base_layers", "package_layers", "app_layers")
+_FIX = "rebuild the image's `.plan` target"
+
+
+def check(report: object, where: str) -> dict[str, Any]:
+    """A plan report, checked: the fields the table shows."""
+    if not isinstance(report, dict):
+        raise PyimageError(f"{where} is not a plan report (not a JSON object); {_FIX}")
+    for key in _COUNTS:
+        value = report.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PyimageError(f"{where}: {key!r} is not a number; {_FIX}")
+    layers = report.get("layers")
+    ok = isinstance(layers, list) and all(
+        isinstance(lay, dict)
+        and isinstance(lay.get("bytes"), int)
+        and isinstance(lay.get("packages"), list)
+        and all(isinstance(p, str) for p in lay["packages"])
+        and isinstance(lay.get("reason", ""), str)
+        for lay in layers
+    )
+    if not ok:
+        raise PyimageError(
+            f"{where}: 'layers' is not a list of {{packages, bytes, reason}}; {_FIX}"
+        )
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    """The plan report as a readable table, bottom to top."""
+    layers: Sequence[dict[str, Any]] = report["layers"]
+    lines = [
+        f"{report['total_layers']} layers of at most {report['max_layers']}: "
+        f"{report['base_layers']} base, {int(bool(report.get('interpreter_layer')))} interpreter, "
+        f"{report['package_layers']} package, {report['app_layers']} app",
+    ]
+    lines += [
+        layer_line(k, int(lay["bytes"]), lay["packages"], str(lay.get("reason", "")))
+        for k, lay in enumerate(layers, 1)
+    ]
+    total = sum(int(lay["bytes"]) for lay in layers)
+    lines.append(f"  packages: {total / MIB:.2f} MiB in {len(layers)} layers")
+    return "\n".join(lines)
