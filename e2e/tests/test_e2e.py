@@ -12,7 +12,6 @@ Slow (minutes): run by `tools/test e2e`, not by the tools' pytest suite.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,6 +34,7 @@ from harnesslib import (
     file_in_image,
     in_spoke_of,
     read_image,
+    sha256_file,
 )
 
 from pyimage.fleet.groups import group_id
@@ -69,14 +69,6 @@ def merges_run(log: Path) -> dict[str, int]:
 
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 def manifest_digest(layout: Path) -> str:
@@ -366,7 +358,7 @@ def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_pat
         print(f"{app}: manifest {manifest_digest(built[app].layout)},"
               f" again {manifest_digest(again[app].layout)}")  # fmt: skip
         assert again[app].manifest() == built[app].manifest(), app
-        assert sha256_of(again[app].app_layer) == sha256_of(built[app].app_layer), app
+        assert sha256_file(again[app].app_layer) == sha256_file(built[app].app_layer), app
         assert again[app].plan == built[app].plan, app
     runners = {str(sp.get("runner")) for sp in executed_spawns(log)
                if str(sp.get("mnemonic", "")).startswith("PyImage")}  # fmt: skip

@@ -13,7 +13,7 @@ from pyimage.fleet.groups import group_id
 from pyimage.formats import lock as lock_format
 
 
-def test_a_lock_records_each_build_its_label_and_each_shared_layers_group(
+def test_a_lock_records_each_build_its_label_and_each_shared_layer_its_group(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     shared = ["big==1", "six==1", "idna==1", "attrs==1"]

@@ -6,52 +6,25 @@ static shell in the image; skips with the reason when one is missing.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from enginekit import build_package, need_root, need_tool, run
+from podman_run import private_podman
 
 from pyimage.engine.oci_layout import LayerInput, write_layout
 
 BUSYBOX = Path("/bin/busybox")
 
 
-@contextlib.contextmanager
-def private_podman(root: Path) -> Iterator[list[str]]:
-    """A podman command line with its own storage under ``root``; cleaned up after."""
-    need_root()
-    podman = need_tool("podman")
-    need_tool("runc")
-    # podman wants a runroot path under 50 characters: a short one in /tmp.
-    runroot = Path(tempfile.mkdtemp(prefix="pyimg-", dir="/tmp"))
-    cmd = [
-        podman,
-        *("--root", str(root / "root"), "--runroot", str(runroot)),
-        *("--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"),
-    ]
-    try:
-        yield cmd
-    finally:
-        subprocess.run([*cmd, "rmi", "-a", "-f"], capture_output=True, check=False, timeout=60)
-        # podman bind-mounts its overlay directory; undo it before the temp dir goes.
-        mounts = Path("/proc/mounts").read_text().split("\n")
-        for line in mounts:
-            fields = line.split()
-            if len(fields) > 1 and fields[1].startswith((str(root), str(runroot))):
-                subprocess.run(["umount", "-l", fields[1]], check=False)
-        shutil.rmtree(runroot, ignore_errors=True)
-
-
 def test_podman_runs_the_image(tmp_path: Path) -> None:
     # A dynamically linked busybox names its loader (ld-linux...); the static one does not.
     if not BUSYBOX.exists() or b"/ld-linux" in BUSYBOX.read_bytes():
         pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
-    with private_podman(tmp_path / "podman") as podman:
+    need_root()
+    need_tool("podman")
+    need_tool("runc")
+    with private_podman() as podman:
         w = tmp_path / "pkgs"
         w.mkdir()
         shell = build_package(

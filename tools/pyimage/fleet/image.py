@@ -43,7 +43,7 @@ class ImageSpec:
     link: Sequence[Path] = ()
 
 
-def shared_layers(given: Sequence[Sequence[str]]) -> dict[str, layer.Member]:
+def fleet_groups(given: Sequence[Sequence[str]]) -> dict[str, layer.Member]:
     """The fleet's shared layers given as ``(GID, DESC, BLOB)``, each checked to be its group.
 
     Those the fleet could not build (a package changed) are left out.

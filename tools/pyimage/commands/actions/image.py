@@ -54,7 +54,7 @@ def _image(args: argparse.Namespace) -> int:
         platform=args.platform,
         tag=args.tag,
         lock=lock.read(args.fleet_lock, "fleet lock") if args.fleet_lock else None,
-        shared=image.shared_layers(groups),
+        shared=image.fleet_groups(groups),
         link=[Path(p) for p in args.link],
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
