@@ -278,25 +278,28 @@ def total(*runs: Run) -> Run:
 
 # -- Bazel ---------------------------------------------------------------------
 class Bazel:
-    """The offline Bazel in one workspace and one output base of ours, server kept warm."""
+    """The offline Bazel in one workspace and one output base of ours, server kept warm.
 
-    def __init__(self, ws: Path, name: str, logs: Path) -> None:
+    ``bazel`` is the offline runner (another checkout's, to measure its rules);
+    ``kind`` names the output base with ``name``.
+    """
+
+    def __init__(
+        self, ws: Path, name: str, logs: Path, bazel: Path = BAZEL, kind: str = "bench-build"
+    ) -> None:
         self.ws = ws
-        self.output_base = CACHE / "output" / f"bench-build-{name}-{os.getpid()}"
+        self.bazel = bazel
+        self.output_base = CACHE / "output" / f"{kind}-{name}-{os.getpid()}"
         self.logs = logs
         self.name = name
         self.count = 0
 
-    def run(self, *args: str) -> Run:
-        """``bazel <args>`` with an execution log; HarnessError with Bazel's first error."""
+    def call(self, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        """``bazel <args>`` and its wall time; HarnessError with Bazel's first error."""
         self.count += 1
-        log = self.logs / f"{self.name}-{self.count}.json"
-        command, rest = args[0], args[1:]
-        cmd = [str(BAZEL), f"--output_base={self.output_base}", command]
-        cmd += [f"--execution_log_json_file={log}"] if command in ("build", "run") else []
-        cmd += rest
         shown = " ".join(args)
         progress(f"{self.name}: bazel {shown}")
+        cmd = [str(self.bazel), f"--output_base={self.output_base}", *args]
         env = dict(os.environ, PYIMAGE_KEEP_SERVER="1")
         start = time.monotonic()
         try:
@@ -304,11 +307,19 @@ class Bazel:
                                env=env, timeout=TIMEOUT)  # fmt: skip
         except subprocess.TimeoutExpired:
             raise HarnessError(f"bazel {shown} timed out after {TIMEOUT:.0f}s") from None
-        wall = time.monotonic() - start
         if r.returncode != 0:
             raise HarnessError(f"bazel {shown} exited {r.returncode}: {bazel_error(r.stderr)}")
         if "another run holds" in r.stderr:
             progress("  (waited for the runner's lock: the wall time includes the wait)")
+        return r, time.monotonic() - start
+
+    def run(self, *args: str) -> Run:
+        """``bazel <args>`` with an execution log: its times and the actions it executed."""
+        log = self.logs / f"{self.name}-{self.count + 1}.json"
+        command, rest = args[0], args[1:]
+        logged = [f"--execution_log_json_file={log}"] if command in ("build", "run") else []
+        r, wall = self.call(command, *logged, *rest)
+        shown = " ".join(args)
         if command in ("build", "run") and not log.is_file():
             raise HarnessError(f"bazel {shown} wrote no execution log at {log}")
         executed, cached, by = spawn_summary(executed_spawns(log) if log.is_file() else [])
@@ -325,7 +336,7 @@ class Bazel:
     def expunge(self) -> None:
         """Stop the server and remove the output base (never fails)."""
         progress(f"{self.name}: bazel clean --expunge")
-        subprocess.run([str(BAZEL), f"--output_base={self.output_base}", "clean", "--expunge"],
+        subprocess.run([str(self.bazel), f"--output_base={self.output_base}", "clean", "--expunge"],
                        cwd=self.ws, check=False, capture_output=True, timeout=600)  # fmt: skip
         shutil.rmtree(self.output_base, ignore_errors=True)
 

@@ -21,6 +21,6 @@ def bases() -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def scratch(bases: dict[str, Path]) -> Iterator[Path]:
     """A copy of the e2e workspace outside the repository, one per test module, to change
-    freely (each test puts back what it changes)."""
-    with scratch_copy() as ws:
+    freely (each test puts back what it changes); its Bazel server is kept between commands."""
+    with scratch_copy(keep_server=True) as ws:
         yield ws

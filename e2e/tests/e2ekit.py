@@ -20,6 +20,16 @@ BAZEL = REPO / "tools" / "offline" / "bazel"
 CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
 
 
+#: Scratch workspaces whose Bazel server outlives each command (PYIMAGE_KEEP_SERVER=1 of the
+#: runner): a test's many queries then skip the server's start and the reload of the graph.
+KEPT_SERVERS: set[Path] = set()
+
+
+def bazel_env(cwd: Path) -> dict[str, str] | None:
+    """The environment of a Bazel run in ``cwd``: None (ours) unless its server is kept."""
+    return dict(os.environ, PYIMAGE_KEEP_SERVER="1") if cwd in KEPT_SERVERS else None
+
+
 def run(cmd: list[str], cwd: Path = REPO, **kw: object) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure, fail the test with the end of its output."""
     print("+", " ".join(str(c) for c in cmd), file=sys.stderr)
@@ -31,13 +41,16 @@ def run(cmd: list[str], cwd: Path = REPO, **kw: object) -> subprocess.CompletedP
 
 def bazel(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run Bazel (the offline runner) in ``cwd``; fail the test when it fails."""
-    return run([str(BAZEL), *args], cwd=cwd)
+    return run([str(BAZEL), *args], cwd=cwd, env=bazel_env(cwd))
 
 
 def bazel_may_fail(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run Bazel in ``cwd``; its result, whatever it is."""
     print("+", BAZEL, *args, file=sys.stderr)
-    return subprocess.run([str(BAZEL), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    cmd = [str(BAZEL), *args]
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, check=False, env=bazel_env(cwd)
+    )
 
 
 def harness(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -46,13 +59,18 @@ def harness(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def scratch_copy() -> Iterator[Path]:
-    """A copy of the e2e workspace outside the repository, to change freely."""
+def scratch_copy(keep_server: bool = False) -> Iterator[Path]:
+    """A copy of the e2e workspace outside the repository, to change freely; with
+    ``keep_server``, its Bazel server lives until the copy goes (``bazel`` and
+    ``bazel_may_fail`` run there with PYIMAGE_KEEP_SERVER=1)."""
     with tempfile.TemporaryDirectory(prefix="pyimage-e2e-") as d:
         ws = copy_e2e_workspace(Path(d) / "e2e")
+        if keep_server:
+            KEPT_SERVERS.add(ws)
         try:
             yield ws
         finally:
-            subprocess.run(
-                [str(BAZEL), "clean", "--expunge"], cwd=ws, check=False, capture_output=True
-            )
+            # The output base goes, and with it the server, kept or not.
+            subprocess.run([str(BAZEL), "clean", "--expunge"], cwd=ws, check=False,
+                           capture_output=True, env=bazel_env(ws))  # fmt: skip
+            KEPT_SERVERS.discard(ws)

@@ -41,12 +41,21 @@ def edited(ws: Path, *names: str) -> Iterator[None]:
                 (ws / name).write_bytes(data)
 
 
-def package_actions(ws: Path, target: str) -> int:
-    """How many package-layer actions the target's graph holds (aquery)."""
-    r = bazel(
-        ws, "aquery", f'mnemonic("PyImagePackageLayer", deps({target}))', "--output=jsonproto"
-    )
-    return len(json.loads(r.stdout or "{}").get("actions", []))
+def actions_of(ws: Path, target: str, *mnemonics: str) -> dict[str, list[str]]:
+    """Per mnemonic, the owners' labels of its actions in the target's graph (one aquery)."""
+    pattern = "|".join(mnemonics)
+    r = bazel(ws, "aquery", f'mnemonic("{pattern}", deps({target}))', "--output=jsonproto")
+    aquery = json.loads(r.stdout or "{}")
+    owners = {t["id"]: t["label"] for t in aquery.get("targets", [])}
+    found: dict[str, list[str]] = {m: [] for m in mnemonics}
+    for action in aquery.get("actions", []):
+        found[action["mnemonic"]].append(owners[action["targetId"]])
+    return {m: sorted(labels) for m, labels in found.items()}
+
+
+def group_of(label: str) -> str:
+    """The group id of a fleet group target (``@@...//f/<fleet>/g/<id>:group``)."""
+    return label.rsplit("/g/", 1)[1].split(":", maxsplit=1)[0]
 
 
 def query(ws: Path, expression: str) -> list[str]:
@@ -63,11 +72,10 @@ def fingerprint(ws: Path, target: str) -> dict[str, object]:
     BUILD and .bzl files) by content, and every action's key."""
     output_base = Path(bazel(ws, "info", "output_base").stdout.strip())
     files: dict[str, str] = {}
-    for expression in (f'kind("source file", deps({target}))', f"buildfiles(deps({target}))"):
-        for label in query(ws, expression):
-            path = label_path(ws, output_base, label)
-            if path.is_file():
-                files[label] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for label in query(ws, f'kind("source file", deps({target})) + buildfiles(deps({target}))'):
+        path = label_path(ws, output_base, label)
+        if path.is_file():
+            files[label] = hashlib.sha256(path.read_bytes()).hexdigest()
     actions = json.loads(bazel(ws, "aquery", f"deps({target})", "--output=jsonproto").stdout)
     keys = sorted(a["actionKey"] for a in actions.get("actions", []))
     return {"files": files, "action_keys": keys}
@@ -82,13 +90,19 @@ def label_path(ws: Path, output_base: Path, label: str) -> Path:
 
 
 def test_an_image_holds_its_own_package_actions_and_no_other_image(scratch: Path) -> None:
-    counts = {app: package_actions(scratch, f"//apps/{app}:image.layers") for app in OTHERS}
-    counts["web"] = package_actions(scratch, "//apps/web:image.layers")
-    print("package actions in each image's graph:", counts)
     lock = json.loads((scratch / "fleet.lock.json").read_text())["images"]
-    for app, n in counts.items():
-        held = {p for lay in lock[f"//apps/{app}:image"]["layers"] for p in lay["packages"]}
-        assert n == len(held), (app, n, len(held))
+    counts = {}
+    for app in (*OTHERS, "web"):
+        target = f"//apps/{app}:image.layers"
+        layers = lock[f"//apps/{app}:image"]["layers"]
+        got = actions_of(scratch, target, "PyImagePackageLayer", "PyImageFleetMerge")
+        counts[app] = len(got["PyImagePackageLayer"])
+        held = {p for lay in layers for p in lay["packages"]}
+        assert counts[app] == len(held), (app, counts[app], len(held))
+        # Its shared layers' merges, each once, and no other group's.
+        merges = [group_of(m) for m in got["PyImageFleetMerge"]]
+        assert merges == sorted(lay["group"] for lay in layers if "group" in lay), (app, merges)
+    print("package actions in each image's graph:", counts)
     deps = query(scratch, "deps(//apps/api:image.layers)")
     assert deps and not [d for d in deps if d.startswith(("//apps/web", "//apps/worker"))], deps
 
@@ -182,10 +196,7 @@ def test_the_whole_workspace_merges_each_shared_layer_once(scratch: Path) -> Non
     # `bazel build //...`'s graph: one merge action per shared layer of each
     # fleet, whatever the number of images holding it (the execution log of
     # a build of three images says the same: test_e2e's bump test).
-    r = bazel(scratch, "aquery", 'mnemonic("PyImageFleetMerge", deps(//...))', "--output=jsonproto")
-    aquery = json.loads(r.stdout or "{}")
-    owners = {t["id"]: t["label"] for t in aquery.get("targets", [])}
-    merges = sorted(owners[a["targetId"]] for a in aquery.get("actions", []))
+    merges = actions_of(scratch, "//...", "PyImageFleetMerge")["PyImageFleetMerge"]
     groups = {
         lay["group"]
         for lock in (scratch / "fleet.lock.json", scratch / "apps/variants/fleet.lock.json")
@@ -195,4 +206,4 @@ def test_the_whole_workspace_merges_each_shared_layer_once(scratch: Path) -> Non
     }
     print(f"{len(merges)} merge actions for {len(groups)} shared layers of two fleets")
     assert len(merges) == len(set(merges)) == len(groups), merges
-    assert {m.rsplit("/g/", 1)[1].split(":")[0] for m in merges} == groups
+    assert {group_of(m) for m in merges} == groups

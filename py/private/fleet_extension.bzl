@@ -158,7 +158,12 @@ def _write_fleet(rctx, home, doc, hubs):
             own.append("//{}/g/{}:group".format(home, gid))
         where = "{}/i/{}".format(home, _where(name))
         rctx.file(where + "/slice.json", json.encode_indent(_slice(doc, name), indent = " ") + "\n")
-        rctx.file(where + "/BUILD.bazel", _SLICE_BUILD.format(groups = repr(own)))
+        rctx.file(where + "/BUILD.bazel", _SLICE_BUILD.format(
+            what = "An image's slice of its fleet's lock",
+            name = "slice",
+            groups = repr(own),
+            lock = "slice.json",
+        ))
         slices[name] = where
     for gid, (members, labels) in sorted(groups.items()):
         rctx.file(
@@ -169,7 +174,12 @@ def _write_fleet(rctx, home, doc, hubs):
     # The whole lock and all its groups, for the fleet's own targets (its report).
     rctx.file(home + "/lock.json", json.encode_indent(doc, indent = " ") + "\n")
     every = ["//{}/g/{}:group".format(home, gid) for gid in sorted(groups)]
-    rctx.file(home + "/BUILD.bazel", _FLEET_BUILD.format(groups = repr(every)))
+    rctx.file(home + "/BUILD.bazel", _SLICE_BUILD.format(
+        what = "A fleet's whole lock and every shared layer",
+        name = "all",
+        groups = repr(every),
+        lock = "lock.json",
+    ))
     return slices
 
 _ROOT_BUILD = """# The fleets' locks, sliced per image. Written by rules_pyimage's module extension.
@@ -182,24 +192,13 @@ bzl_library(
 )
 """
 
-_SLICE_BUILD = """# An image's slice of its fleet's lock. Written by rules_pyimage's module extension.
+_SLICE_BUILD = """# {what}. Written by rules_pyimage's module extension.
 load("@rules_pyimage//py/private:fleet_slice.bzl", "fleet_slice")
 
 fleet_slice(
-    name = "slice",
+    name = "{name}",
     groups = {groups},
-    lock = "slice.json",
-    visibility = ["//visibility:public"],
-)
-"""
-
-_FLEET_BUILD = """# A fleet's whole lock and every shared layer. Written by rules_pyimage's module extension.
-load("@rules_pyimage//py/private:fleet_slice.bzl", "fleet_slice")
-
-fleet_slice(
-    name = "all",
-    groups = {groups},
-    lock = "lock.json",
+    lock = "{lock}",
     visibility = ["//visibility:public"],
 )
 """
