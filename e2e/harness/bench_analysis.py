@@ -30,11 +30,13 @@ discards its analysis cache and analyses again (packages stay loaded). Per
 run: Bazel's "targets configured" and the analysis phase's time from its JSON
 profile (the "Load and analyze dependencies" phase marker to the next).
 Medians of ``--repeat``; the table shows each size beside the smallest, and
-after beside before.
+after beside before, with the shared layers the lock gives app0 and the
+fleet's targets in its graph that are not app0's (``bazel query``).
 
-About 15 minutes on a 2-CPU machine (two pip fetches, two builds of every
-package the fleets hold). Prints a table and a JSON dump to stdout, progress
-to stderr; exit 0, or 2 with one line on failure.
+About 4 minutes on a 2-CPU machine once pip's wheels are cached (two pip
+fetches, two builds of every package the fleets hold). Prints a table and a
+JSON dump to stdout, progress to stderr; exit 0, or 2 with one line on
+failure.
 """
 
 from __future__ import annotations
@@ -183,6 +185,15 @@ py_image(
 """
 
 
+def shared_layers(lock: dict[str, object], image: str) -> int:
+    """How many layers of several packages (the fleet's shared layers) ``image`` holds."""
+    images = lock.get("images")
+    entry = images.get(image) if isinstance(images, dict) else None
+    if not isinstance(entry, dict):
+        raise HarnessError(f"the fleet lock has no image {image}")
+    return sum(1 for lay in entry.get("layers", []) if len(lay.get("packages", [])) > 1)
+
+
 def median_of(runs: list[Analysis]) -> dict[str, float]:
     """Median configured targets, analysis and elapsed seconds of a size's runs."""
     return {
@@ -193,10 +204,12 @@ def median_of(runs: list[Analysis]) -> dict[str, float]:
 
 
 def table(medians: dict[str, dict[int, dict[str, float]]], sizes: list[int]) -> str:
-    """Per side and size: configured targets and analysis time, each beside the smallest fleet's."""
+    """Per side and size: configured targets and analysis time, each beside the smallest
+    fleet's; the shared layers the image holds (its graph has a target each) and the
+    fleet's targets in its graph that are not its app's (the fleet's, other apps')."""
     lines = [
         f"{'side':<7} {'apps':>4} {'configured':>10} {'vs ' + str(sizes[0]):>7}"
-        f" {'analysis s':>10} {'vs ' + str(sizes[0]):>7}"
+        f" {'analysis s':>10} {'vs ' + str(sizes[0]):>7} {'shared':>6} {'others':>6}"
     ]
     for side, by_size in medians.items():
         first = by_size[sizes[0]]
@@ -206,7 +219,8 @@ def table(medians: dict[str, dict[int, dict[str, float]]], sizes: list[int]) -> 
             slower = m["analysis_s"] / first["analysis_s"]
             lines.append(
                 f"{side:<7} {n:>4} {m['configured']:>10.0f} {grown:>7.2f}"
-                f" {m['analysis_s']:>10.3f} {slower:>7.2f}"
+                f" {m['analysis_s']:>10.3f} {slower:>7.2f} {m.get('shared', 0):>6.0f}"
+                f" {m.get('others', 0):>6.0f}"
             )
     if set(SIDES) <= set(medians):
         for n in sizes:
@@ -221,7 +235,8 @@ def table(medians: dict[str, dict[int, dict[str, float]]], sizes: list[int]) -> 
 # -- Bazel ---------------------------------------------------------------------
 def analyse(bz: Bazel, size: int, target: str, define: int) -> Analysis:
     """``bazel build --nobuild target`` with a new --define: a fresh analysis."""
-    profile = bz.logs / f"{bz.name}-{bz.count + 1}.profile.json"
+    profile = bz.ws / "profiles" / f"{bz.count + 1}.json"  # where Bazel's chroot sees it
+    profile.parent.mkdir(exist_ok=True)
     r, _ = bz.call("build", "--nobuild", f"--define=bench_analysis={define}",
                    f"--profile={profile}", target)  # fmt: skip
     try:
@@ -269,6 +284,18 @@ def make_workspace(ws: Path, rules: Path, side: str, sizes: list[int]) -> None:
             (app / "BUILD.bazel").write_text(app_build(n, k, app_packages(packages, k)))
 
 
+def fleet_targets_beside(bz: Bazel, n: int) -> list[str]:
+    """The targets of fleet ``n`` in app0's image's graph that are not app0's (query).
+
+    With --keep_going: the offline module graph holds empty stand-in modules
+    (zlib, ...) that deps() trips on off any configured path (exit 3: partial
+    results, here all of the fleet's packages that are reachable).
+    """
+    expression = f"deps(//n{n}/app0:image) intersect //n{n}/..."
+    r, _ = bz.call("query", "--keep_going", expression, "--output=label", ok=(0, 3))
+    return [t for t in r.stdout.split() if not t.startswith(f"//n{n}/app0:")]
+
+
 def measure(bz: Bazel, side: str, sizes: list[int], repeat: int) -> dict[str, object]:
     """Locks written, then ``repeat`` rounds of one analysis per size."""
     bz.call("build", "--nobuild", *[f"//n{n}:fleet" for n in sizes])
@@ -286,6 +313,10 @@ def measure(bz: Bazel, side: str, sizes: list[int], repeat: int) -> dict[str, ob
             define += 1
             runs.append(analyse(bz, n, f"//n{n}/app0:image", define))
     medians = {n: median_of([r for r in runs if r.size == n]) for n in sizes}
+    for n in sizes:
+        lock = json.loads((bz.ws / f"n{n}" / "fleet.lock.json").read_text())
+        medians[n]["shared"] = shared_layers(lock, f"//n{n}/app0:image")
+        medians[n]["others"] = len(fleet_targets_beside(bz, n))
     return {"runs": [asdict(r) for r in runs], "medians": medians}
 
 

@@ -294,8 +294,11 @@ class Bazel:
         self.name = name
         self.count = 0
 
-    def call(self, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-        """``bazel <args>`` and its wall time; HarnessError with Bazel's first error."""
+    def call(
+        self, *args: str, ok: tuple[int, ...] = (0,)
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """``bazel <args>`` and its wall time; HarnessError with Bazel's first error when
+        its exit code is not one of ``ok``."""
         self.count += 1
         shown = " ".join(args)
         progress(f"{self.name}: bazel {shown}")
@@ -307,7 +310,7 @@ class Bazel:
                                env=env, timeout=TIMEOUT)  # fmt: skip
         except subprocess.TimeoutExpired:
             raise HarnessError(f"bazel {shown} timed out after {TIMEOUT:.0f}s") from None
-        if r.returncode != 0:
+        if r.returncode not in ok:
             raise HarnessError(f"bazel {shown} exited {r.returncode}: {bazel_error(r.stderr)}")
         if "another run holds" in r.stderr:
             progress("  (waited for the runner's lock: the wall time includes the wait)")

@@ -70,13 +70,13 @@ def test_generated_build_files() -> None:
 
 def test_table_puts_sizes_beside_the_smallest_and_after_beside_before() -> None:
     def m(configured: int, analysis_s: float) -> dict[str, float]:
-        return {"configured": configured, "analysis_s": analysis_s}
+        return {"configured": configured, "analysis_s": analysis_s, "shared": 3, "others": 7}
 
     before, after = {5: m(100, 1.0), 50: m(400, 3.0)}, {5: m(50, 0.5), 50: m(50, 0.52)}
     medians = {"before": before, "after": after}
     text = bench_analysis.table(medians, [5, 50])  # type: ignore[arg-type]
-    assert "before    50        400    4.00      3.000    3.00" in text
-    assert "after     50         50    1.00      0.520    1.04" in text
+    assert "before    50        400    4.00      3.000    3.00      3      7\n" in text
+    assert "after     50         50    1.00      0.520    1.04      3      7\n" in text
     assert "after/before at 50: configured 0.12, analysis 0.17" in text
 
 
@@ -87,3 +87,11 @@ def test_median_and_sizes() -> None:
     for bad in ("", "a", "0,5"):
         with pytest.raises(HarnessError, match="--sizes"):
             bench_analysis.parse_sizes(bad)
+
+
+def test_shared_layers_count_layers_of_several_packages() -> None:
+    layers = [{"packages": ["a==1"]}, {"packages": ["b==1", "c==1"], "group": "g"}]
+    lock = {"images": {"//n5/app0:image": {"layers": layers}}}
+    assert bench_analysis.shared_layers(lock, "//n5/app0:image") == 1
+    with pytest.raises(HarnessError, match="no image //n5/app1:image"):
+        bench_analysis.shared_layers(lock, "//n5/app1:image")
