@@ -29,7 +29,7 @@ fleet_actions_test = analysistest.make(_fleet_actions_test_impl)
 def _group_merge_test_impl(ctx):
     env = analysistest.begin(ctx)
     (action,) = [a for a in analysistest.target_actions(env) if a.mnemonic == "PyImageFleetMerge"]
-    members = sorted([f.owner.name for f in action.inputs.to_list() if f.basename == "layer.tar.gz"])
+    members = sorted([f.owner.package + ":" + f.owner.name for f in action.inputs.to_list() if f.basename == "layer.tar.gz"])
     asserts.equals(env, sorted(ctx.attr.members), members, "the packages whose blobs the merge takes")
     asserts.equals(env, len(members), len([b for b in _basenames(action) if b == "layer.json"]), "their descriptors")
     asserts.equals(env, [], [b for b in _basenames(action) if b.endswith("plan.json") or b.endswith("lock.json")], "plans or locks the merge takes")
@@ -37,7 +37,7 @@ def _group_merge_test_impl(ctx):
 
 group_merge_test = analysistest.make(
     _group_merge_test_impl,
-    attrs = {"members": attr.string_list(doc = "The names of the package targets whose blobs the merge takes.")},
+    attrs = {"members": attr.string_list(doc = "The package targets whose blobs the merge takes (`package:name`, in their repository).")},
 )
 
 def _image_groups_test_impl(ctx):
