@@ -29,6 +29,15 @@ RETIRED = [
     r"test_fleet_cli|test_tarball",
 ]
 
+#: Files that must name retired things: the list of them, this test, and the
+#: benchmark that writes a fleet for the rules before the module extension.
+NAMES_RETIRED_NAMES = {
+    "docs/design.md",
+    "tools/tests/test_house.py",
+    "e2e/harness/bench_analysis.py",
+    "e2e/harness/tests/test_bench_analysis.py",
+}
+
 #: The rooms of tools/pyimage, bottom to top: a module may import its own room
 #: and the rooms before it in this list, never one after.
 ROOMS = ["errors", "text", "fsutil", "jsonio", "planner", "engine", "formats", "fleet", "commands"]
@@ -80,7 +89,7 @@ def test_no_retired_name_is_left() -> None:
     found = []
     for name in (t.decode() for t in tracked if t):
         path = ROOT / name
-        if name in ("docs/design.md", "tools/tests/test_house.py") or not path.is_file():
+        if name in NAMES_RETIRED_NAMES or not path.is_file():
             continue
         try:
             text = path.read_text(encoding="utf-8")
