@@ -8,7 +8,12 @@ load("@rules_pyimage//oci:defs.bzl", "py_image", "py_image_fleet")
 - Everything of `//py:defs.bzl`, re-exported: `py_image_fleet` (one layer
   plan, kept in a lock file, for several `py_image`s), `py_image_layers` and
   its `PyImageLayersInfo` (the image without rules_oci's part),
-  `py_image_parts`, `DEFAULT_MAX_LAYERS`, `MAX_LAYERS_LIMIT`.
+  `py_image_parts`, and two constants: `DEFAULT_MAX_LAYERS` (60, the
+  default `max_layers`) and `MAX_LAYERS_LIMIT` (125, the most any image may
+  have: Docker's limit).
+
+MODULE.bazel declares a fleet with the module extension of
+`@rules_pyimage//py:extensions.bzl` (below).
 
 The rules the macros make for their internal targets, `pip_packages_aspect`
 and the other providers are private (`//py/private`) and may change. What

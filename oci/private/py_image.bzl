@@ -53,11 +53,20 @@ def py_image(
         binary: the `py_binary` to run.
         base: the base image, an OCI layout (e.g. from `oci_pull`); none for scratch.
         max_layers: the most layers of the image, base and app included (at most 125).
-        args: arguments of the binary, after the entrypoint.
-        env: environment variables of the container.
+        args: arguments of the binary, after the entrypoint. Newlines,
+            spaces and Unicode are kept; an empty argument, or one holding
+            the text `%5Cn` (rules_oci's code for a newline), is refused:
+            rules_oci cannot carry it.
+        env: environment variables of the container, on top of the
+            `PYTHONPATH` and `RUNFILES_DIR` the app needs (a key given here
+            replaces ours). As in rules_oci, `$NAME` and `${NAME}` in a value
+            expand to the base image's `NAME` (empty when the base has none;
+            there is no escape): `{"PATH": "/opt/tools/bin:$PATH"}`. A value
+            may not refer to another key this image sets, nor hold a newline.
         python: the interpreter command, when the Python toolchain brings no
             interpreter files of its own (then the base image must have it).
-        platform: the platform of the base image to build on (`os/arch[/variant]`).
+        platform: the platform (`os/arch[/variant]`) of a multi-platform
+            base image to build on; the image is of that platform.
         workdir: the container's working directory.
         user: the user the container runs as.
         labels: image labels (dict or file), passed to `oci_image`.
@@ -66,9 +75,9 @@ def py_image(
         volumes: volumes, passed to `oci_image`.
         repo_tags: `repository:tag` names for `<name>.load`: a list, or the
             label of a `.txt` file with one a line (rules_oci's `oci_load`
-            reads no other file). Default: `bazel/<package>:<name>`, made
-            valid as a reference (lowercase, separators fixed, see
-            docs/guide.md).
+            reads no other file). Default: `bazel/<package>:<name>` made
+            valid as a reference (lowercase, separators fixed;
+            `bazel/root:<name>` in the root package; see docs/guide.md).
         fleet: the `py_image_fleet` (`//:fleet`) whose lock this image
             follows, so that its layers shared with other images are
             byte-identical. The image depends on its own slice of the lock

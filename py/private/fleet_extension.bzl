@@ -286,6 +286,17 @@ pyimage = module_extension(
 
 ```starlark
 pyimage = use_extension("@rules_pyimage//py:extensions.bzl", "pyimage")
-pyimage.fleet(fleet = "//:fleet", lock = "//:fleet.lock.json")
-```""",
+pyimage.fleet(fleet = "//:fleet", lock = "//:fleet.lock.json", hubs = ["@pypi"])
+```
+
+It writes one repository, `@rules_pyimage_fleets`: per image of each lock, a
+package with its slice (a lock of that image alone) and the shared layers it
+names; per shared layer, a package with its merge (mnemonic
+`PyImageFleetMerge`), from the members' targets in `hubs` (`@pypi//six`:
+the same label across bumps and rules_python versions, checked to exist when
+the lock is read), else, for a package of the main repository, the label the
+lock records. An image depends on its own slice only, never on the fleet
+target or another image. A missing lock gives no slices (images are planned
+alone); one that does not parse, or is of another format, gives none and a
+one-line warning naming the file and the fleet's `.update`.""",
 )

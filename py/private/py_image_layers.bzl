@@ -339,6 +339,19 @@ Builds, for a `py_binary`:
   then `env`), in rules_oci's file formats.
 - `<name>.plan.json`: the plan report (layers, members, sizes, reasons).
 
+Output groups: `layout`, `app_layer`, `entrypoint`, `env`, `plan`.
+Provider: `PyImageLayersInfo`. Copy a layout out of `bazel-bin` with its
+links followed (`cp -rL`); it is valid as built, not after another build
+rewrote a blob it links.
+
+Errors at analysis: `binary` not a `py_binary`; `max_layers` above 125, or
+with no room for one package layer; a `base` without one `index.json` or
+directory; an `args` entry or `env` key or value rules_oci's file formats
+cannot carry; a binary whose runfiles path holds `$`. At execution: a base
+that is not a readable OCI layout or has no manifest for `platform`; a cap
+too small once the base's layers are counted; one path in two packages
+(naming both and the path).
+
 `py_image` wraps this rule and rules_oci's `oci_image`; use this rule alone to
 finish images with another tool.""",
     attrs = {

@@ -1,0 +1,1 @@
+"""Generated API docs: starlark_doc_extract output rendered as Markdown (docs/BUILD.bazel)."""
