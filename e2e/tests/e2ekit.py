@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ E2E = REPO / "e2e"
 HARNESS = E2E / "harness"
 BAZEL = REPO / "tools" / "offline" / "bazel"
 CACHE = Path(os.environ.get("PYIMAGE_CACHE", "/var/cache/rules_pyimage"))
+#: The annotation of our package layers: the packages each holds.
+PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 
 #: Scratch workspaces whose Bazel server outlives each command (PYIMAGE_KEEP_SERVER=1 of the
@@ -74,3 +79,73 @@ def scratch_copy(keep_server: bool = False) -> Iterator[Path]:
             subprocess.run([str(BAZEL), "clean", "--expunge"], cwd=ws, check=False,
                            capture_output=True, env=bazel_env(ws))  # fmt: skip
             KEPT_SERVERS.discard(ws)
+
+
+def manifest_digest(layout: Path) -> str:
+    """The digest of the first (only) image's manifest in an OCI layout."""
+    return str(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"])
+
+
+def read_manifest(layout: Path) -> dict[str, object]:
+    """The manifest of the first (only) image of an OCI layout."""
+    digest = manifest_digest(layout).split(":", 1)[1]
+    return json.loads((layout / "blobs" / "sha256" / digest).read_text())
+
+
+@dataclass
+class Built:
+    """What py_image_layers built for one app (copied out of bazel-bin)."""
+
+    app: str
+    layout: Path
+    app_layer: Path
+    entrypoint: Path
+    env: Path
+    plan: dict[str, object]
+
+    def manifest(self) -> dict[str, object]:
+        return read_manifest(self.layout)
+
+    def package_layers(self) -> dict[str, str]:
+        """Annotation (packages held) -> layer digest, for our package layers."""
+        return {
+            lay["annotations"][PACKAGES_ANNOTATION]: lay["digest"]
+            for lay in self.manifest()["layers"]
+            if PACKAGES_ANNOTATION in lay.get("annotations", {})
+        }
+
+
+def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
+    """Copy an app's image.layers outputs out of bazel-bin (the next build may replace them)."""
+    bin_dir = workspace / "bazel-bin" / "apps" / app
+    out = dest / app
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    parts = {}
+    for suffix in ("layout", "app.tar.gz", "entrypoint.txt", "env.txt", "plan.json"):
+        src = bin_dir / f"image.layers.{suffix}"
+        dst = out / suffix
+        if src.is_dir():
+            shutil.copytree(src, dst, symlinks=False)
+        else:
+            shutil.copyfile(src, dst)
+        parts[suffix] = dst
+    return Built(
+        app,
+        parts["layout"],
+        parts["app.tar.gz"],
+        parts["entrypoint.txt"],
+        parts["env.txt"],
+        json.loads(parts["plan.json"].read_text()),
+    )
+
+
+def finish(b: Built, dest: Path, layout: Path | None = None) -> Path:
+    """Finish an image with umoci as oci_image would; `layout` replaces b.layout."""
+    harness(
+        "finish_image.py", "--layout", str(layout or b.layout), "--app-layer", str(b.app_layer),
+        "--entrypoint", str(b.entrypoint), "--env", str(b.env),
+        "--out", str(dest), "--tag", b.app,
+    )  # fmt: skip
+    return dest

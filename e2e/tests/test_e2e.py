@@ -20,14 +20,28 @@ import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 # The harness (e2e/harness) and pyimage (tools) are on pytest's pythonpath
 # (pyproject.toml).
-from e2ekit import BAZEL, CACHE, E2E, REPO, bazel, harness, run, scratch_copy
+from e2ekit import (
+    BAZEL,
+    CACHE,
+    E2E,
+    PACKAGES_ANNOTATION,
+    REPO,
+    Built,
+    bazel,
+    copy_outputs,
+    finish,
+    harness,
+    manifest_digest,
+    read_manifest,
+    run,
+    scratch_copy,
+)
 from harnesslib import (
     executed_counts,
     executed_spawns,
@@ -46,7 +60,6 @@ APPS = {"api": "", "worker": "", "web": "", "hermetic": "--config=hermetic"}
 SHAPE_APPS = ("rp022", "rp1x", "rp2x", "rp1x_venv")
 APPS.update(dict.fromkeys(SHAPE_APPS, ""))
 FLEET_APPS = ("api", "web", "worker")  # the apps of //:fleet (e2e/BUILD.bazel)
-PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 
 
 def groups_of(lock: dict) -> dict[str, list[str]]:
@@ -69,66 +82,6 @@ def merges_run(log: Path) -> dict[str, int]:
 
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
-
-
-def manifest_digest(layout: Path) -> str:
-    """The digest of the first (only) image's manifest in an OCI layout."""
-    return str(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"])
-
-
-def read_manifest(layout: Path) -> dict[str, object]:
-    """The manifest of the first (only) image of an OCI layout."""
-    digest = manifest_digest(layout).split(":", 1)[1]
-    return json.loads((layout / "blobs" / "sha256" / digest).read_text())
-
-
-@dataclass
-class Built:
-    """What py_image_layers built for one app (copied out of bazel-bin)."""
-
-    app: str
-    layout: Path
-    app_layer: Path
-    entrypoint: Path
-    env: Path
-    plan: dict[str, object]
-
-    def manifest(self) -> dict[str, object]:
-        return read_manifest(self.layout)
-
-    def package_layers(self) -> dict[str, str]:
-        """Annotation (packages held) -> layer digest, for our package layers."""
-        return {
-            lay["annotations"][PACKAGES_ANNOTATION]: lay["digest"]
-            for lay in self.manifest()["layers"]
-            if PACKAGES_ANNOTATION in lay.get("annotations", {})
-        }
-
-
-def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
-    """Copy an app's image.layers outputs out of bazel-bin (the next build may replace them)."""
-    bin_dir = workspace / "bazel-bin" / "apps" / app
-    out = dest / app
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    parts = {}
-    for suffix in ("layout", "app.tar.gz", "entrypoint.txt", "env.txt", "plan.json"):
-        src = bin_dir / f"image.layers.{suffix}"
-        dst = out / suffix
-        if src.is_dir():
-            shutil.copytree(src, dst, symlinks=False)
-        else:
-            shutil.copyfile(src, dst)
-        parts[suffix] = dst
-    return Built(
-        app,
-        parts["layout"],
-        parts["app.tar.gz"],
-        parts["entrypoint.txt"],
-        parts["env.txt"],
-        json.loads(parts["plan.json"].read_text()),
-    )
 
 
 def build_apps(
@@ -157,16 +110,6 @@ def finished(built: dict[str, Built], tmp_path_factory: pytest.TempPathFactory) 
         app: finish(b, tmp_path_factory.mktemp(f"image-{app}") / "layout")
         for app, b in built.items()
     }
-
-
-def finish(b: Built, dest: Path, layout: Path | None = None) -> Path:
-    """Finish an image with umoci as oci_image would; `layout` replaces b.layout."""
-    harness(
-        "finish_image.py", "--layout", str(layout or b.layout), "--app-layer", str(b.app_layer),
-        "--entrypoint", str(b.entrypoint), "--env", str(b.env),
-        "--out", str(dest), "--tag", b.app,
-    )  # fmt: skip
-    return dest
 
 
 def push_all(layouts: dict[str, Path]) -> dict[str, object]:
