@@ -12,12 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from e2ekit import E2E, bazel, bazel_may_fail
+from e2ekit import (
+    E2E,
+    PACKAGES_ANNOTATION,
+    bazel,
+    bazel_may_fail,
+    copy_outputs,
+    finish,
+    harness,
+    read_manifest,
+)
 from harnesslib import executed_counts
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot)")
@@ -207,3 +217,75 @@ def test_the_whole_workspace_merges_each_shared_layer_once(scratch: Path) -> Non
     print(f"{len(merges)} merge actions for {len(groups)} shared layers of two fleets")
     assert len(merges) == len(set(merges)) == len(groups), merges
     assert {group_of(m) for m in merges} == groups
+
+
+def finished_fleet(ws: Path, dest: Path) -> dict[str, Path]:
+    """The fleet's images built now, each finished as oci_image would (umoci)."""
+    bazel(ws, "build", *(f"//apps/{app}:image.layers" for app in (*OTHERS, "web")))
+    out = {}
+    for app in (*OTHERS, "web"):
+        built = copy_outputs(ws, app, dest)
+        out[app] = finish(built, dest / f"{app}-image")
+    return out
+
+
+def pushed(images: dict[str, Path], registry: Path) -> dict[str, object]:
+    """Push ``images`` to the registry whose store is kept in ``registry``; what it uploaded."""
+    args: list[str] = ["--keep", str(registry)]
+    for app, layout in sorted(images.items()):
+        args += ["--push", str(layout), app, f"e2e/{app}"]
+    return json.loads(harness("registry.py", *args).stdout)
+
+
+def test_a_rollout_report_names_the_new_layers_and_the_registry_receives_them(
+    scratch: Path, tmp_path: Path
+) -> None:
+    # The state CI keeps of main, then the change: a bump of a package only web holds, with
+    # `.update`. The report says what nodes pull and the registry stores; pushing the old
+    # images and then the new ones to a registry shows the same blobs arrive.
+    bazel(scratch, "build", "//:fleet.report")
+    shutil.copyfile(scratch / "bazel-bin" / "fleet.state.json", scratch / "main.state.json")
+    before = finished_fleet(scratch, tmp_path / "before")
+    with edited(scratch, "requirements_lock.txt", "fleet.lock.json", "main.state.json"):
+        reqs = scratch / "requirements_lock.txt"
+        reqs.write_text(reqs.read_text().replace(f"{WEB_ONLY}\n", f"{WEB_ONLY_BUMPED}\n"))
+        bazel(scratch, "run", "//:fleet.update")
+        r = bazel(scratch, "run", "//:fleet.report", "--", "--since", "main.state.json",
+                  "--json", "rollout.json", "--markdown", "rollout.md")  # fmt: skip
+        rollout = json.loads((scratch / "rollout.json").read_text())
+        print(r.stdout[-3000:], (scratch / "rollout.md").read_text(), sep="\n")
+        after = finished_fleet(scratch, tmp_path / "after")
+        new_layers = {
+            app: {
+                lay["digest"]: lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+                for lay in read_manifest(after[app])["layers"]
+            }
+            for app in after
+        }
+        (scratch / "rollout.json").unlink()
+        (scratch / "rollout.md").unlink()
+    ours = rollout["layerings"]["rules_pyimage"]
+    images = {app: ours["images"][f"//apps/{app}:image"]["linux/amd64"] for app in after}
+    # Exactly the layers holding the bumped package are new, whole; nothing for api and worker.
+    for app in OTHERS:
+        assert images[app]["added_digests"] == [] and images[app]["status"] == "unchanged"
+    web = images["web"]
+    holding = sorted(
+        d for d, held in new_layers["web"].items() if WEB_ONLY_BUMPED in held.split(",")
+    )
+    assert len(holding) == 1 and sorted(web["added_digests"]) == holding, (web, holding)
+    # What the registry receives when the new images follow the old ones: those blobs, and the
+    # new config and manifest (counted apart).
+    registry = tmp_path / "registry"
+    pushed(before, registry)
+    uploads = pushed(after, registry)["blobs"]
+    layers = {d for app in after for d in new_layers[app]}
+    received = {d: b["size"] for d, b in uploads.items() if b["uploads"] and d in layers}
+    print(
+        f"the registry received {received}; the report: {web['added_digests']},"
+        f" {ours['registry_new']} bytes new, web's node pulls {web['pull_image']}"
+    )
+    assert sorted(received) == holding
+    assert sum(received.values()) == ours["registry_new"] == web["pull_image"]
+    baseline = rollout["layerings"]["one-layer-per-app"]
+    assert baseline["registry_new"] > 10 * ours["registry_new"]

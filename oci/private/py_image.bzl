@@ -29,7 +29,8 @@ def py_image(
     Makes these targets:
     - `<name>`: rules_oci's `oci_image`: the OCI layout of `<name>.layers`
       (base, interpreter and package layers) plus the app layer and config.
-    - `<name>.layers`: `py_image_layers`, everything but rules_oci's part.
+    - `<name>.layers`: `py_image_layers`, everything but rules_oci's part
+      (visible to every package, for a fleet's `.report`).
     - `<name>.digest`: made by rules_oci's `oci_image` macro: a file
       `<name>.json.sha256` holding the image manifest's digest.
     - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`

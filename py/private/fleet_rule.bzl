@@ -92,6 +92,8 @@ def _py_image_fleet_impl(ctx):
             plan = plan,
             report = report,
             report_json = report_json,
+            inputs = inputs_json,
+            inputs_files = inputs,
         ),
     ]
 

@@ -1,7 +1,7 @@
 """A fleet's executables: `.update` writes its lock, `_test` checks it, `.report` prints what it shares."""
 
-load(":providers.bzl", "PyImageFleetInfo")
-load(":pyimage_action.bzl", "PYIMAGE_RUN_TOOL")
+load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
+load(":pyimage_action.bzl", "PYIMAGE_RUN_TOOL", "PYIMAGE_TOOL", "pyimage_action")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
 visibility(["//py/..."])
@@ -36,25 +36,61 @@ _SCRIPT_ATTRS = {
     "_run_template": RUN_TEMPLATE,
 }
 
+def _state(ctx, fleet):
+    """`<fleet>.state.json`: what every image holds as built (`pyimage fleet-state`)."""
+    state = ctx.actions.declare_file(fleet.label.rpartition(":")[2] + ".state.json")
+    args = ctx.actions.args()
+    args.add("fleet-state")
+    args.add(fleet.label, format = "--fleet-label=%s")
+    args.add("--inputs", fleet.inputs)
+    files = []
+    for target in ctx.attr.images:
+        info = target[PyImageLayersInfo]
+        args.add(info.image_name, format = "--image=%s")
+        args.add("--layout", info.layout.path)
+        args.add("--plan", info.plan)
+        args.add("--app-layer", info.app_layer)
+        files += [info.layout, info.plan, info.app_layer]
+    args.add("--out", state)
+    pyimage_action(
+        ctx,
+        args,
+        inputs = depset(files, transitive = [fleet.inputs_files]),
+        outputs = [state],
+        mnemonic = "PyImageFleetState",
+        progress_message = "Recording what the images of fleet %{label} hold",
+    )
+    return state
+
 def _report_impl(ctx):
     fleet = ctx.attr.fleet[PyImageFleetInfo]
-    script = run_script(ctx, "fleet-report", report = fleet.report, report_json = fleet.report_json)
-    return [
-        DefaultInfo(
-            executable = script,
-            files = depset([fleet.report, fleet.report_json]),
-            runfiles = ctx.runfiles(files = [fleet.report, fleet.report_json]),
-        ),
-    ]
+    state = _state(ctx, fleet)
+    script = run_script(
+        ctx,
+        "fleet-report",
+        tool = ctx.executable._pyimage_run,
+        report = fleet.report,
+        report_json = fleet.report_json,
+        state = state,
+    )
+    files = [fleet.report, fleet.report_json, state]
+    runfiles = ctx.runfiles(files = files).merge(ctx.attr._pyimage_run[DefaultInfo].default_runfiles)
+    return [DefaultInfo(executable = script, files = depset(files), runfiles = runfiles)]
 
 py_image_fleet_report = rule(
     implementation = _report_impl,
     executable = True,
     attrs = {
         "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
+        "images": attr.label_list(
+            providers = [PyImageLayersInfo],
+            doc = "The images' `<name>.layers` targets (the macro adds `.layers`), for the state.",
+        ),
+        "_pyimage": PYIMAGE_TOOL,
+        "_pyimage_run": PYIMAGE_RUN_TOOL,
         "_run_template": RUN_TEMPLATE,
     },
-    doc = "`bazel run` prints what the fleet's plan shares and the bytes it stores.",
+    doc = "`bazel run` prints what the fleet's plan shares and the bytes it stores; with `-- --since STATE`, what rolling out this state costs where STATE runs.",
 )
 
 py_image_fleet_update = rule(

@@ -38,6 +38,7 @@ PyImageLayersInfo = provider(
         "entrypoint": "File: the entrypoint, one argument per line (rules_oci's format).",
         "env": "File: the environment, `KEY=VALUE` per line (rules_oci's format).",
         "plan": "File: the layer plan report (JSON).",
+        "image_name": "The image's name in a fleet lock (`//pkg:name`).",
     },
 )
 
@@ -65,6 +66,8 @@ PyImageFleetInfo = provider(
         "plan": "File: the fleet plan made now, from the lock (the lock's next content).",
         "report": "File: the plan's report as text (`pyimage fleet-report`).",
         "report_json": "File: the same report as JSON.",
+        "inputs": "File: FLEET_INPUTS.json, what the fleet plans of its images.",
+        "inputs_files": "depset: `inputs` and the files it names (bases, package descriptors).",
     },
 )
 

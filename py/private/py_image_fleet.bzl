@@ -26,7 +26,15 @@ def py_image_fleet(name, images, lock = None, **kwargs):
       images share each; per layer, its digest, size and the images that hold
       it; and the compressed bytes the fleet stores beside one site-packages
       layer per app. `bazel build` writes it as `<name>.report.txt` and
-      `<name>.report.json`.
+      `<name>.report.json`, and the fleet's state, `<name>.state.json`: what
+      every image holds as built (it builds every image). `bazel run
+      //:fleet.report -- --since OLD.state.json` says what rolling out this
+      state costs where the old one runs: per image, the layers added, kept
+      and dropped, the bytes a node pulls, and the bytes the registry stores
+      new, beside one site-packages layer per app and the heavy-list; with
+      `--json FILE`, `--markdown FILE` (for a review comment), `--max-pull
+      BYTES` (exit 1 when an image would pull more) and `--max-new BYTES`
+      (the fleet's new registry bytes). See docs/guide.md.
 
     Its images follow the lock once MODULE.bazel declares it (Bazel reads the
     lock there, and gives each image its own slice of it: an image depends on
@@ -87,6 +95,7 @@ def py_image_fleet(name, images, lock = None, **kwargs):
     py_image_fleet_report(
         name = name + ".report",
         fleet = ":" + name,
+        images = [image + ".layers" for image in images],
         **kwargs
     )
     py_image_fleet_update(

@@ -306,6 +306,7 @@ def _py_image_layers_impl(ctx):
             entrypoint = entrypoint,
             env = env_file,
             plan = plan,
+            image_name = ctx.attr.image_name or str(ctx.label),
         ),
         OutputGroupInfo(
             app_layer = depset([app.blob]),

@@ -46,7 +46,8 @@ def py_image_parts(
     """The targets of a `py_image` that rules_oci does not make.
 
     Makes `<name>.layers` (`py_image_layers`), `<name>.inputs` (what a
-    `py_image_fleet` plans of the image), `<name>.plan` (its plan report;
+    `py_image_fleet` plans of the image; both visible to every package, for
+    the fleet and its report), `<name>.plan` (its plan report;
     `bazel run` prints it) and the filegroups of `<name>.layers`' outputs
     that `oci_image` takes: `<name>.layers_layout`, `_app_layer`,
     `_entrypoint`, `_env`. All get only Bazel's common attributes of
@@ -81,6 +82,8 @@ def py_image_parts(
         platform = platform,
         **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
+
+    # ... and report what it holds (the fleet's `.report` reads its outputs).
     layers = name + ".layers"
     py_image_layers(
         name = layers,
@@ -93,7 +96,7 @@ def py_image_parts(
         platform = platform,
         fleet_slice = _fleet_slice(fleet, image_name) if fleet else None,
         image_name = image_name,
-        **internal
+        **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
     parts = {}
     for group in ["layout", "app_layer", "entrypoint", "env"]:

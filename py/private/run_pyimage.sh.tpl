@@ -14,6 +14,8 @@ lock_path={{LOCK_PATH}}
 update_target={{UPDATE_TARGET}}
 report={{REPORT}}
 report_json={{REPORT_JSON}}
+state={{STATE}}
+state_path={{STATE_PATH}}
 undeclared={{UNDECLARED}}
 fleet_label={{FLEET_LABEL}}
 
@@ -51,9 +53,18 @@ case "$mode" in
     fi
     ;;
   fleet-report)
-    # What the fleet's plan shares and the bytes it stores.
-    cat "$r/$report"
-    echo "(JSON: bazel-bin/$report_json)"
+    # What the fleet's plan shares and the bytes it stores; with arguments
+    # (`-- --since OLD.json ...`), what rolling out this state costs.
+    if [ $# -eq 0 ]; then
+      cat "$r/$report"
+      echo "(JSON: bazel-bin/$report_json; the fleet's state: bazel-bin/$state_path)"
+      exit 0
+    fi
+    # Paths the user gives are relative to where `bazel run` was started.
+    case "$r" in /*) ;; *) r="$PWD/$r" ;; esac
+    export RUNFILES_DIR="$r"
+    cd "${BUILD_WORKING_DIRECTORY:-.}"
+    exec "$r/$tool" fleet-rollout --state "$r/$state" "$@"
     ;;
   *)
     echo "$0: unknown mode $mode" >&2

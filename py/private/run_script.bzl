@@ -33,6 +33,7 @@ def run_script(
         update_target = "",
         report = None,
         report_json = None,
+        state = None,
         undeclared = "",
         fleet_label = ""):
     """Declares `<name>.sh`, run_pyimage.sh.tpl expanded for `mode`.
@@ -48,6 +49,7 @@ def run_script(
         update_target: the label of the fleet's `.update` target.
         report: the fleet's text report (File), in the script's runfiles.
         report_json: the fleet's JSON report (File), for its path under bazel-bin.
+        state: the fleet's state (File), in the script's runfiles.
         undeclared: the MODULE.bazel lines that declare the fleet, when they are missing.
         fleet_label: the fleet's label, for messages.
 
@@ -72,6 +74,8 @@ def run_script(
             "{{PLAN}}": rf(plan),
             "{{REPORT_JSON}}": shell_quote(report_json.short_path if report_json else ""),
             "{{REPORT}}": rf(report),
+            "{{STATE}}": rf(state),
+            "{{STATE_PATH}}": shell_quote(state.short_path if state else ""),
             "{{TARGET}}": str(ctx.label).replace("\n", " "),
             "{{TOOL}}": rf(tool),
             "{{UNDECLARED}}": shell_quote(undeclared),

@@ -131,6 +131,12 @@ def _cases(w: Path) -> dict[str, list[str]]:
         "fleet-report --json = a listed descriptor": [
             "fleet-report", "--inputs", inputs, "--plan", plan, "--json", a[0],
         ],
+        "fleet-state --out = --inputs": [
+            "fleet-state", "--fleet-label=//:fleet", "--inputs", inputs, "--out", inputs,
+        ],
+        "fleet-rollout --markdown = --since": [
+            "fleet-rollout", "--state", inputs, "--since", plan, "--markdown", plan,
+        ],
     }  # fmt: skip
 
 
@@ -147,6 +153,8 @@ CASES = [
     "fleet-merge-group --descriptor = an input blob",
     "fleet-report --out = --plan",
     "fleet-report --json = a listed descriptor",
+    "fleet-state --out = --inputs",
+    "fleet-rollout --markdown = --since",
 ]
 
 

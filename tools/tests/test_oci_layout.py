@@ -563,3 +563,28 @@ def test_a_full_disk_while_copying_blobs_says_so_and_leaves_nothing(
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_summarize_reads_a_layout_of_ours_and_refuses_what_is_not_one(
+    pkgs: dict[str, layer.Member], tmp_path: Path
+) -> None:
+    out = tmp_path / "layout"
+    members = list(pkgs.values())[:2]
+    write_layout(out, [LayerInput((m,)) for m in members], platform="linux/arm64/v8")
+    summary = oci_layout.summarize(out)
+    manifest, _ = image_of(out)
+    index = json.loads((out / "index.json").read_text())
+    assert summary.platform == "linux/arm64/v8"
+    assert [lay["digest"] for lay in summary.layers] == [m.descriptor.digest for m in members]
+    assert summary.metadata_bytes == index["manifests"][0]["size"] + manifest["config"]["size"]
+    index["manifests"].append(index["manifests"][0])
+    (out / "index.json").write_text(json.dumps(index))
+    with pytest.raises(PyimageError, match=r"index\.json lists no single image; rebuild the image"):
+        oci_layout.summarize(out)
+    index["manifests"] = index["manifests"][:1]
+    (out / "index.json").write_text(json.dumps(index))
+    config = out / "blobs" / "sha256" / manifest["config"]["digest"][7:]
+    config.chmod(0o644)
+    config.write_text("{}")
+    with pytest.raises(PyimageError, match=r"config blob .* does not match its digest or size"):
+        oci_layout.summarize(out)

@@ -16,9 +16,10 @@ MODULE_LINES = (
 )
 
 
-def run(var: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(var: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the script of ``var`` (a runfiles path, made absolute: it may be run elsewhere)."""
     return subprocess.run(
-        [os.environ[var]],
+        [str(Path.cwd() / os.environ[var]), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -64,9 +65,35 @@ class FleetScriptsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("image //py/tests/fleet:odd_image", r.stdout)
         self.assertTrue(
-            r.stdout.endswith("(JSON: bazel-bin/py/tests/fleet/odd_fleet.report.json)\n"),
+            r.stdout.endswith(
+                "(JSON: bazel-bin/py/tests/fleet/odd_fleet.report.json;"
+                " the fleet's state: bazel-bin/py/tests/fleet/odd_fleet.state.json)\n"
+            ),
             r.stdout,
         )
+
+    def test_report_since_a_state_compares_from_where_bazel_run_started(self) -> None:
+        state = json.loads(Path("py/tests/fleet/odd_fleet.state.json").read_text())
+        self.assertEqual(list(state["images"]), ["//py/tests/fleet:odd_image"])
+        with tempfile.TemporaryDirectory() as cwd:
+            # The same state, given relative to the folder `bazel run` started in.
+            (Path(cwd) / "old.json").write_text(json.dumps(state))
+            r = run("REPORT_BIN", BUILD_WORKING_DIRECTORY=cwd)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run(
+                "REPORT_BIN", "--since", "old.json", "--markdown", "rollout.md",
+                BUILD_WORKING_DIRECTORY=cwd,
+            )  # fmt: skip
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(
+                "unchanged, nothing to pull: //py/tests/fleet:odd_image (linux/amd64)", r.stdout
+            )
+            self.assertIn("1 images unchanged", (Path(cwd) / "rollout.md").read_text())
+            # A lock is not a state.
+            (Path(cwd) / "lock.json").write_text('{"format": "rules_pyimage.fleet-lock/v3"}')
+            r = run("REPORT_BIN", "--since", "lock.json", BUILD_WORKING_DIRECTORY=cwd)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("this is a fleet lock, not a state", r.stderr)
 
     def test_an_images_slice_is_the_lock_of_that_image_alone(self) -> None:
         lock = json.loads((Path("py/tests/fleet/groups_fleet.lock.json")).read_text())

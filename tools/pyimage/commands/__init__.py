@@ -9,9 +9,9 @@ formats, the fleet, the engine, the planner), never another command.
 
 from pyimage.commands.actions import fleet, image, layers
 from pyimage.commands.dev import layers as dev_layers
-from pyimage.commands.dev import plan, report, show_plan
+from pyimage.commands.dev import plan, report, rollout, show_plan
 
 #: Modules whose subcommands Bazel's actions run, in --help order.
 ACTIONS = (layers, image, fleet)
 #: Modules whose subcommands people run, in --help order.
-DEV = (plan, report, show_plan, dev_layers)
+DEV = (plan, report, rollout, show_plan, dev_layers)

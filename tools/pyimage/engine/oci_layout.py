@@ -143,29 +143,34 @@ def _read_json_file(path: Path, what: str) -> object:
     return jsonio.load(path, what, "re-pull the base image")
 
 
-def _read_json_blob(root: Path, desc: object, what: str) -> dict[str, object]:
+def _read_json_blob(
+    root: Path,
+    desc: object,
+    what: str,
+    kind: str = "base layout",
+    fix: str = "re-pull the base image",
+) -> dict[str, object]:
     """Read a small JSON blob named by an OCI descriptor, checking size and digest."""
+    where = f"{kind} {root}"
     if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
-        raise PyimageError(f"base layout {root}: {what} descriptor is malformed; re-pull it")
+        raise PyimageError(f"{where}: {what} descriptor is malformed; {fix}")
     digest = str(desc["digest"])
     path = _blob_path(root, digest)
     try:
         size = path.stat().st_size
         if size > MAX_JSON_BLOB:
-            raise PyimageError(f"base layout {root}: {what} blob {digest} is too big for JSON")
+            raise PyimageError(f"{where}: {what} blob {digest} is too big for JSON; {fix}")
         data = path.read_bytes()
     except FileNotFoundError as err:
-        raise PyimageError(
-            f"base layout {root}: {what} blob {digest} is missing; re-pull the base image"
-        ) from err
+        raise PyimageError(f"{where}: {what} blob {digest} is missing; {fix}") from err
     if _sha(data) != digest or ("size" in desc and desc["size"] != len(data)):
         raise PyimageError(
-            f"base layout {root}: {what} blob {digest} does not match its digest or size;"
-            " the layout is corrupt, re-pull the base image"
+            f"{where}: {what} blob {digest} does not match its digest or size;"
+            f" the layout is corrupt, {fix}"
         )
-    obj = jsonio.parse(data, f"base layout {root}: {what} blob {digest}", "re-pull the base")
+    obj = jsonio.parse(data, f"{where}: {what} blob {digest}", fix)
     if not isinstance(obj, dict):
-        raise PyimageError(f"base layout {root}: {what} blob {digest} is not a JSON object")
+        raise PyimageError(f"{where}: {what} blob {digest} is not a JSON object; {fix}")
     return obj
 
 
@@ -514,6 +519,45 @@ def _write_tree(
         layers=descs,
         base_layers=image.layer_count,
         placed=store.placed,
+    )
+
+
+@dataclass(frozen=True)
+class LayoutSummary:
+    """What a layout of ours holds, read from its index, manifest and config alone."""
+
+    platform: str
+    layers: list[dict[str, object]]  # the manifest's layer descriptors, bottom to top
+    metadata_bytes: int  # the manifest's and the config's sizes
+
+
+def summarize(root: Path) -> LayoutSummary:
+    """Read the one image of a layout ``write_layout`` wrote (no layer blob is read)."""
+    fix = "rebuild the image"
+    index = jsonio.load(Path(root) / "index.json", f"image layout {root}: index", fix)
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or len(manifests) != 1:
+        raise PyimageError(f"image layout {root}: index.json lists no single image; {fix}")
+    entry = manifests[0]
+    manifest = _read_json_blob(root, entry, "manifest", "image layout", fix)
+    config_desc = manifest.get("config")
+    _read_json_blob(root, config_desc, "config", "image layout", fix)
+    layers = manifest.get("layers")
+    platform = entry.get("platform") if isinstance(entry, dict) else None
+    ok = isinstance(layers, list) and all(
+        isinstance(lay, dict) and isinstance(lay.get("digest"), str)
+        and isinstance(lay.get("size"), int) for lay in layers
+    ) and isinstance(platform, dict)  # fmt: skip
+    if not ok:
+        raise PyimageError(f"image layout {root}: its manifest or platform is malformed; {fix}")
+    assert isinstance(config_desc, dict) and isinstance(platform, dict)
+    plat = Platform(
+        str(platform.get("os")), str(platform.get("architecture")), str(platform.get("variant", ""))
+    )
+    return LayoutSummary(
+        str(plat),
+        list(layers),
+        int(entry["size"]) + int(config_desc["size"]),  # type: ignore[arg-type]
     )
 
 

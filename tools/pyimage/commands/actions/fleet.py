@@ -1,4 +1,5 @@
-"""A fleet's actions: ``fleet-plan``, ``fleet-merge-group``, ``fleet-check``, ``fleet-report``.
+"""A fleet's actions: ``fleet-plan``, ``fleet-merge-group``, ``fleet-check``, ``fleet-report``,
+``fleet-state``.
 
 ``fleet-plan`` plans every image of FLEET_INPUTS.json (:mod:`pyimage.formats.inputs`)
 at once, keeping the layers of ``--previous`` (the current lock) whose
@@ -14,7 +15,8 @@ marker: those images then merge their packages themselves.
 
 ``fleet-check`` says whether the lock is the plan made from it, and why not.
 ``fleet-report`` says what the plan shares and the bytes it stores
-(:mod:`pyimage.fleet.report`).
+(:mod:`pyimage.fleet.report`). ``fleet-state`` writes what every image holds
+as built (:mod:`pyimage.fleet.state`), for ``fleet-rollout`` to compare.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from pathlib import Path
 
 from pyimage import jsonio
 from pyimage.engine import layer
-from pyimage.fleet import check, groups, load, plan, report
+from pyimage.errors import PyimageError
+from pyimage.fleet import check, groups, load, plan, report, state
 from pyimage.formats import inputs, lock
+from pyimage.formats import state as state_format
 from pyimage.fsutil import check_paths, replace_together
 
 
@@ -105,8 +109,38 @@ def _fleet_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fleet_state(args: argparse.Namespace) -> int:
+    specs = inputs.read_inputs(args.inputs)
+    names, layouts, plans, apps = (
+        args.image or [],
+        args.layout or [],
+        args.plan or [],
+        args.app_layer or [],
+    )
+    if not len(names) == len(layouts) == len(plans) == len(apps):
+        raise PyimageError(
+            "fleet-state: give each --image with one --layout, --plan and --app-layer, in order"
+        )
+    built = [
+        state.BuiltImage(name, Path(layout), Path(plan_json), Path(app))
+        for name, layout, plan_json, app in zip(names, layouts, plans, apps, strict=True)
+    ]
+    check_paths(
+        {"--out": args.out},
+        {
+            "--inputs": args.inputs,
+            **{f"--image {b.name} {what}": path for b in built
+               for what, path in (("layout", b.layout), ("plan", b.plan), ("app", b.app_layer))},
+            **inputs.fleet_input_paths(specs),
+        },
+    )  # fmt: skip
+    made = state.build(args.fleet_label, load.load_images(specs), built)
+    state_format.write(args.out, made)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``fleet-plan``, ``fleet-merge-group``, ``fleet-check`` and ``fleet-report``."""
+    """Add the fleet's action commands (``fleet-plan`` ... ``fleet-state``)."""
     p = sub.add_parser("fleet-plan", help="plan all images of a fleet (the lock file's content)")
     p.add_argument("--inputs", required=True, metavar="FLEET_INPUTS.json")
     p.add_argument("--previous", metavar="LOCK.json", help="the current lock, to keep its layers")
@@ -158,3 +192,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", metavar="FILE", help="write the text here (default: stdout)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=_fleet_report)
+
+    p = sub.add_parser(
+        "fleet-state", help="what every image of a fleet holds as built (for fleet-rollout)"
+    )
+    p.add_argument("--fleet-label", required=True, help="the fleet's label (//:fleet)")
+    p.add_argument("--inputs", required=True, metavar="FLEET_INPUTS.json")
+    p.add_argument("--image", action="append", metavar="NAME", help="an image's name (repeat)")
+    p.add_argument("--layout", action="append", help="its layout (py_image_layers), in order")
+    p.add_argument("--plan", action="append", help="its plan report, in order")
+    p.add_argument("--app-layer", action="append", help="its app layer, in order")
+    p.add_argument("--out", required=True, metavar="STATE.json")
+    p.set_defaults(func=_fleet_state)
