@@ -22,14 +22,15 @@ from pyimage.errors import PyimageError
 from pyimage.fleet import groups
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import plan_report
+from pyimage.formats import state as state_format
 from pyimage.formats.state import FleetState, ImageState, StateLayer
 from pyimage.planner import baselines
 
-#: The baselines of a state: name -> the strategy that lays out one image's packages.
-BASELINES: dict[str, baselines.Baseline] = {
-    "one-layer-per-app": baselines.one_layer,
-    "heavy-list": baselines.heavy_list,
-}
+#: The baselines of a state (the names its format lists) -> the strategy that lays out one
+#: image's packages.
+BASELINES: dict[str, baselines.Baseline] = dict(
+    zip(state_format.BASELINES, (baselines.one_layer, baselines.heavy_list), strict=True)
+)
 
 
 @dataclass(frozen=True)

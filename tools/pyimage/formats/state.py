@@ -143,8 +143,8 @@ class _Reader:
         )
 
 
-def read(path: str | Path, fleet: str, fix: str) -> FleetState:
-    """The state at ``path``, checked to be a state of ``fleet``; ``fix`` says what to give."""
+def read(path: str | Path, fleet: str | None, fix: str) -> FleetState:
+    """The state at ``path``, checked to be a state of ``fleet`` (None: of any fleet)."""
     doc = jsonio.load(path, "fleet state", fix)
     reader = _Reader(path, fix)
     kind = doc.get("format") if isinstance(doc, dict) else None
@@ -153,8 +153,10 @@ def read(path: str | Path, fleet: str, fix: str) -> FleetState:
     if kind != FORMAT:
         shown = repr(kind) if isinstance(kind, str) else "none"
         raise reader.fail(f"format {shown} is not a fleet state of this rules_pyimage ({FORMAT})")
-    if doc.get("fleet") != fleet:
-        raise reader.fail(f"it is the state of fleet {doc.get('fleet')!r}, not of {fleet}")
+    if not isinstance(doc.get("fleet"), str):
+        raise reader.fail("it names no fleet")
+    if fleet not in (None, doc["fleet"]):
+        raise reader.fail(f"it is the state of fleet {doc['fleet']!r}, not of {fleet}")
     images = doc.get("images")
     if not isinstance(images, dict):
         raise reader.fail("'images' is not an object")
@@ -164,4 +166,4 @@ def read(path: str | Path, fleet: str, fix: str) -> FleetState:
             raise reader.fail(f"image {name} is not an object of platforms")
         for platform, value in sorted(platforms.items()):
             out[(name, platform)] = reader.image(value, f"image {name} ({platform})")
-    return FleetState(fleet, out)
+    return FleetState(doc["fleet"], out)

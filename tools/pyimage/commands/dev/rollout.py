@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from pyimage import jsonio
-from pyimage.errors import PyimageError
 from pyimage.fleet import rollout
 from pyimage.formats import state
 from pyimage.fsutil import atomic_output, check_paths
@@ -37,12 +36,11 @@ def _fleet_rollout(args: argparse.Namespace) -> int:
         {"--json": args.json, "--markdown": args.markdown},
         {"--state": args.state, "--since": args.since},
     )
-    new = jsonio.load(args.state, "fleet state", "rebuild the fleet's .report")
-    fleet = new.get("fleet") if isinstance(new, dict) else None
-    if not isinstance(fleet, str):
-        raise PyimageError(f"fleet state {args.state} names no fleet; rebuild the fleet's .report")
-    fix = f"give a state of {fleet} that `bazel build {fleet}.report` wrote (its .state.json)"
-    made = rollout.compare(state.read(args.since, fleet, fix), state.read(args.state, fleet, fix))
+    new = state.read(args.state, None, "rebuild the fleet's .report")
+    fix = (
+        f"give a state of {new.fleet} that `bazel build {new.fleet}.report` wrote (its .state.json)"
+    )
+    made = rollout.compare(state.read(args.since, new.fleet, fix), new)
     for path, text in ((args.json, jsonio.dumps(rollout.to_json(made))),
                        (args.markdown, rollout.markdown(made) + "\n")):  # fmt: skip
         if path:
