@@ -7,9 +7,12 @@ thousands of small files, about 2 GB in all (``--total-mb`` to scale), with
 content that compresses like wheels do (text mixed with random bytes). Then
 measures, in one run:
 
-* per-package gzip blob + descriptor (``package.write_package``) against
-  ``gzip -6`` on the same tars (each blob inflated once, untimed, to give the
+* per-package gzip blob + descriptor (``package.write_package``, compressing
+  on every core) against ``gzip -6`` and ``pigz -6`` (Debian's pigz, every
+  core) on the same tars (each blob inflated once, untimed, to give the
   shell tools the bytes pyimage tarred), and ``cat``/``sha256sum`` of them;
+  the median of ``--repeat`` runs each (default 5), and the blob bytes beside
+  ``gzip -6``'s and ``pigz -6``'s;
 * the merge of 50 packages into one layer (blob, digest and diff_id), which
   reads the blobs alone (it inflates them for the diff_id, as the Bazel
   actions do), against ``cat`` of the member blobs into one file +
@@ -17,7 +20,8 @@ measures, in one run:
   the cheaper shell work with ``cat`` of ready tars in place of ``gzip -dc``;
 * layout assembly from existing blobs against ``cp`` of the same blobs.
 
-Usage: ``PYTHONPATH=tools python3 tools/bench/bench_engine.py [--total-mb 2048]``.
+Usage: ``PYTHONPATH=tools python3 tools/bench/bench_engine.py [--total-mb 2048]
+[--repeat 5] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,10 +55,25 @@ class Timing:
     seconds: float
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """The median wall time of ``repeat`` calls of ``fn``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compressed_bytes(cmd: str, tars: str) -> int:
+    """Total output bytes of ``cmd`` (reading stdin, writing stdout) over every tar."""
+    out = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"for t in {tars}; do {cmd} < $t; done | wc -c"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout)
 
 
 def sh(cmd: str) -> None:
@@ -153,12 +173,30 @@ def generate(root: Path, total_mb: int, packages: int) -> list[Path]:
     return manifests
 
 
+def shell_compressors(tars: str, repeat: int, results: dict[str, float]) -> dict[str, int]:
+    """Time ``gzip -6`` and ``pigz -6`` over the tars into ``results``; return their sizes."""
+    results["gzip6_tars"] = timed(
+        lambda: sh(f"for t in {tars}; do gzip -6 -n -c $t > /dev/null; done"), repeat
+    )
+    sizes = {"gzip -6": compressed_bytes("gzip -6 -n -c", tars)}
+    if shutil.which("pigz"):
+        results["pigz6_tars"] = timed(
+            lambda: sh(f"for t in {tars}; do pigz -6 -n -c $t > /dev/null; done"), repeat
+        )
+        sizes["pigz -6"] = compressed_bytes("pigz -6 -n -c", tars)
+    else:
+        print("pigz is not installed (apt-get install pigz): no pigz -6 column")
+    return sizes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--total-mb", type=int, default=2048, help="size of the package set")
     parser.add_argument("--packages", type=int, default=50, help="number of packages (merged)")
     parser.add_argument("--workdir", help="where to generate (default: a temp dir, removed)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per compressor (median)")
+    parser.add_argument("--threads", type=int, help="pyimage's compression threads (default: all)")
     args = parser.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="pyimage-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -178,14 +216,16 @@ def run(root: Path, args: argparse.Namespace) -> int:
     members: list[layer.Member] = []
 
     def build_all() -> None:
+        members.clear()
         for m in manifests:
             stem = out / m.name.replace(".manifest.json", "")
             blob, desc = Path(f"{stem}.tar.gz"), Path(f"{stem}.json")
-            d = package.write_package(package.load_manifest(m), blob, desc)
+            d = package.write_package(package.load_manifest(m), blob, desc, threads=args.threads)
             members.append(layer.Member(d, blob, desc))
 
     results: dict[str, float] = {}
-    results["package_tar_gzip"] = timed(build_all)
+    sh(f"cat {root / 'src'}/*/* > /dev/null")  # warm the page cache for the sources
+    results["package_tar_gzip"] = timed(build_all, args.repeat)
     blobs = " ".join(str(m.blob) for m in members)
     for m in members:  # the tars, for the shell tools (pyimage keeps none)
         sh(f"gzip -dc {m.blob} > {str(m.blob)[: -len('.gz')]}")
@@ -196,9 +236,7 @@ def run(root: Path, args: argparse.Namespace) -> int:
     sh(f"cat {tars} > /dev/null")  # warm the page cache for every contender alike
     results["cat_tars_devnull"] = timed(lambda: sh(f"cat {tars} > /dev/null"))
     results["sha256sum_tars"] = timed(lambda: sh(f"sha256sum {tars}"))
-    results["gzip6_tars"] = timed(
-        lambda: sh(f"for t in {tars}; do gzip -6 -n -c $t > /dev/null; done")
-    )
+    sizes = {"pyimage": blob_bytes, **shell_compressors(tars, args.repeat, results)}
     (root / "cp").mkdir()
     results["cp_tars"] = timed(lambda: sh(f"cp {tars} {root / 'cp'}"))
     shutil.rmtree(root / "cp")
@@ -231,24 +269,28 @@ def run(root: Path, args: argparse.Namespace) -> int:
     (root / "cpb").mkdir()
     results["cp_blobs"] = timed(lambda: sh(f"cp {blobs} {root / 'cpb'}"))
 
-    report(results, len(layers), blob_bytes, tar_bytes, args.json)
+    report(results, len(layers), sizes, tar_bytes, args.json)
     return 0
 
 
 def report(
     results: dict[str, float],
     layer_count: int,
-    blob_bytes: int,
+    sizes: dict[str, int],
     tar_bytes: int,
     json_out: str | None,
 ) -> None:
-    """Prints the times and the ratios (and writes them as JSON if asked)."""
+    """Prints the times, the ratios and the sizes (and writes them as JSON if asked)."""
+    blob_bytes = sizes["pyimage"]
     width = max(len(k) for k in results)
     print()
     for key, value in results.items():
         print(f"{key:<{width}}  {value * 1000:10.1f} ms")
     ratios = {
         "package_tar_gzip / gzip -6": results["package_tar_gzip"] / results["gzip6_tars"],
+        "package_tar_gzip / pigz -6": results["package_tar_gzip"]
+        / results.get("pigz6_tars", float("nan")),
+        "pigz -6 / gzip -6": results.get("pigz6_tars", float("nan")) / results["gzip6_tars"],
         "merge_50 / shell (cat+sha256sum, gzip -dc|sha256sum)": results["merge_50"]
         / results["shell_merge_50_gzip_d"],
         "merge_50 / shell with openssl sha256": results["merge_50"]
@@ -262,6 +304,11 @@ def report(
     width = max(len(k) for k in ratios)
     for key, value in ratios.items():
         print(f"{key:<{width}}  {value:6.3f}x")
+    print()
+    for key, value in sizes.items():
+        print(
+            f"{key + ' bytes':<{width}}  {value:12d}  ({value / sizes['gzip -6']:.4f}x gzip -6's)"
+        )
     print(
         f"\nlayout assembly: {layer_count} layers, {blob_bytes / MB:.0f} MiB of blobs in"
         f" {results['layout_existing_blobs'] * 1000:.1f} ms"
@@ -269,7 +316,10 @@ def report(
     )
     if json_out:
         Path(json_out).write_text(
-            json.dumps({"seconds": results, "ratios": ratios, "tar_bytes": tar_bytes}, indent=1)
+            json.dumps(
+                {"seconds": results, "ratios": ratios, "sizes": sizes, "tar_bytes": tar_bytes},
+                indent=1,
+            )
         )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,6 +54,38 @@ def build_package(workdir: Path, name: str, spec: Spec) -> layer.Member:
     blob, desc = (Path(f"{stem}{ext}") for ext in (".tar.gz", ".json"))
     d: LayerDescriptor = package.write_package(package.load_manifest(manifest), blob, desc)
     return layer.Member(d, blob, desc)
+
+
+def mixed_bytes(size: int, seed: bytes = b"pyimage") -> bytes:
+    """``size`` bytes that compress like wheel contents (text and incompressible runs).
+
+    Made from SHA-256 alone, so they are the same on every machine and Python.
+    """
+    out = bytearray()
+    block = 0
+    while len(out) < size:
+        digest = hashlib.sha256(seed + block.to_bytes(8, "little")).digest()
+        if digest[0] & 1:
+            out += digest * 64  # 2 KiB of a repeating run: compresses well
+        else:
+            for i in range(64):
+                out += hashlib.sha256(digest + bytes([i])).digest()  # 2 KiB of noise
+        block += 1
+    return bytes(out[:size])
+
+
+def gzip_members(blob: bytes) -> list[tuple[int, int]]:
+    """The (start, end) byte ranges of the gzip members of ``blob``, read with zlib."""
+    ranges = []
+    pos = 0
+    while pos < len(blob):
+        inflate = zlib.decompressobj(wbits=31)
+        inflate.decompress(blob[pos:])
+        assert inflate.eof, f"gzip member at byte {pos} is truncated"
+        end = len(blob) - len(inflate.unused_data)
+        ranges.append((pos, end))
+        pos = end
+    return ranges
 
 
 def tar_of(member: layer.Member) -> bytes:

@@ -12,12 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from enginekit import build_package, pyimage, tar_of
+from enginekit import build_package, gzip_members, mixed_bytes, pyimage, tar_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
+from pyimage.engine.tarformat import MEMBER_INPUT
 from pyimage.errors import PyimageError
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
@@ -134,6 +135,59 @@ def test_merge_checks_each_blob_against_its_descriptor(
             layer.merge(members, tmp_path / "m.tgz", tmp_path / "m.json")
         assert "\n" not in str(err.value) and a.name in str(err.value)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tgz"]
+
+
+def _big_members(workdir: Path) -> list[layer.Member]:
+    """Two packages whose files parts are several gzip members, sharing one identical file."""
+    shared = mixed_bytes(MEMBER_INPUT // 2, b"shared")
+    return [
+        build_package(
+            workdir,
+            f"big{i}==1",
+            {
+                f"site-packages/big{i}/_C.so": mixed_bytes(2 * MEMBER_INPUT + 777 * i, b"%d" % i),
+                "site-packages/ns/common.bin": shared,
+                f"site-packages/big{i}/z.py": b"Z = %d\n" % i,
+            },
+        )
+        for i in range(2)
+    ]
+
+
+def test_merge_of_multi_member_parts_is_the_union(tmp_path: Path) -> None:
+    # The second package's files part is recompressed without the shared file
+    # (the one case that compresses in a merge); the first is copied as it is.
+    members = _big_members(tmp_path)
+    d = layer.merge(members, tmp_path / "m.tgz")
+    blob = (tmp_path / "m.tgz").read_bytes()
+    tar = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=True).stdout
+    assert d.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        names = tf.getnames()
+    assert names.count("site-packages/ns/common.bin") == 1
+    assert {"site-packages/big0/_C.so", "site-packages/big1/_C.so"} <= set(names)
+    first = members[0].blob.read_bytes()
+    d0 = members[0].descriptor
+    assert first[d0.gzip_dirs_size : d0.gzip_body_size] in blob  # copied, never recompressed
+    assert len(gzip_members(blob)) > 6
+
+
+def test_a_corrupt_member_inside_a_files_part_is_named(tmp_path: Path) -> None:
+    # A blob whose descriptor was written for its corrupt bytes passes the
+    # digest check; inflating its files part refuses it, naming the blob.
+    a, b = _big_members(tmp_path)
+    data = bytearray(a.blob.read_bytes())
+    second = gzip_members(bytes(data))[2]  # a member in the middle of the files part
+    data[second[0] + 40] ^= 0xFF
+    bad = tmp_path / "bad.tgz"
+    bad.write_bytes(bytes(data))
+    forged = replace(a.descriptor, digest="sha256:" + hashlib.sha256(data).hexdigest())
+    with pytest.raises(PyimageError) as err:
+        layer.merge([layer.Member(forged, bad), b], tmp_path / "m.tgz")
+    message = str(err.value)
+    assert "\n" not in message and str(bad) in message and "rebuild" in message
+    assert "is corrupt" in message and "digest" not in message
+    assert not (tmp_path / "m.tgz").exists()
 
 
 def test_merged_size_is_exact_for_distinct_files(tmp_path: Path) -> None:

@@ -11,15 +11,16 @@ import re
 import subprocess
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
-from enginekit import TOOLS, build_package, tar_of, write_manifest
+from enginekit import TOOLS, build_package, gzip_members, mixed_bytes, tar_of, write_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.engine import package
-from pyimage.engine.tarformat import END_MEMBER, GZIP_HEADER, tar_header
+from pyimage.engine.tarformat import END_MEMBER, GZIP_HEADER, MEMBER_INPUT, tar_header
 from pyimage.errors import PyimageError
 
 # Names that exercise sorting, PAX (long and non-ASCII) and nesting.
@@ -122,7 +123,7 @@ def test_size_of_8gib_goes_to_pax() -> None:
     assert len(small) == 512
 
 
-def test_blob_is_two_deterministic_gzip_members(tmp_path: Path) -> None:
+def test_blob_is_three_deterministic_gzip_parts(tmp_path: Path) -> None:
     m = build_package(tmp_path, "p==1", {"a/b.py": b"hello " * 1000})
     blob = m.blob.read_bytes()
     d = m.descriptor
@@ -137,6 +138,47 @@ def test_blob_is_two_deterministic_gzip_members(tmp_path: Path) -> None:
     assert gzip.decompress(END_MEMBER) == b"\0" * 1024
     r = subprocess.run(["gzip", "-t", str(m.blob)], check=False)
     assert r.returncode == 0
+
+
+def _big_package(workdir: Path, threads: int) -> tuple[bytes, package.desc_mod.LayerDescriptor]:
+    spec = {
+        "site-packages/big/_C.so": mixed_bytes(3 * MEMBER_INPUT + 12345),
+        **{f"site-packages/big/m{i}.py": mixed_bytes(5000 + i, b"m%d" % i) for i in range(40)},
+    }
+    manifest = write_manifest(workdir, "big==1", spec)
+    blob = workdir / f"big-{threads}.tar.gz"
+    d = package.write_package(package.load_manifest(manifest), blob, threads=threads)
+    return blob.read_bytes(), d
+
+
+def test_blob_bytes_do_not_depend_on_the_threads_that_compress_it(tmp_path: Path) -> None:
+    one, d1 = _big_package(tmp_path, threads=1)
+    for threads in (2, 3, 8):
+        many, d = _big_package(tmp_path, threads=threads)
+        assert many == one and d == d1, f"{threads} threads gave other bytes than 1"
+    # One member per MiB of tar in each part, then the end member.
+    body = d1.tar_body_size - d1.tar_dirs_size
+    members = gzip_members(one)
+    assert len(members) == 1 + -(-body // MEMBER_INPUT) + 1
+    assert members[0] == (0, d1.gzip_dirs_size) and members[-1][0] == d1.gzip_body_size
+    # Every reader sees one gzip stream: GNU gzip gives the tar of the diff_id.
+    r = subprocess.run(["gzip", "-dc"], input=one, capture_output=True, check=True)
+    assert "sha256:" + hashlib.sha256(r.stdout).hexdigest() == d1.diff_id
+
+
+def test_golden_digest_of_ci_zlib(tmp_path: Path) -> None:
+    # Pins the compressed bytes that CI's compressor (Python's zlib, level 6)
+    # gives on a fixed input, so that a change of chunking or settings is
+    # seen. A machine with another zlib may give other blob bytes (never
+    # another diff_id, which is all a lock records).
+    _, d = _big_package(tmp_path, threads=2)
+    assert d.diff_id == "sha256:3bfb77e4182e6dc8e2054b0ce50c183b08a8738dfdc5bc1c8b59b45460e5d19a"
+    if zlib.ZLIB_RUNTIME_VERSION != "1.2.13":
+        pytest.skip(f"zlib {zlib.ZLIB_RUNTIME_VERSION} is not CI's 1.2.13: other deflate bytes")
+    assert (
+        d.digest == "sha256:c89304d44450bed7050062b16223c7c49cbd906530184d58a2a1775e205eab90"
+        and d.size == 1707397
+    )
 
 
 def test_descriptor_indexes_every_path(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.engine.tarformat import (
     END_BLOCKS,
     END_MEMBER,
+    GunzipMembers,
     GzipMembers,
     dir_header,
     sort_key,
@@ -205,9 +206,8 @@ class _Part:
 
 
 def _inflate_files_part(member: Member, feed: Feed) -> None:
-    """Stream the uncompressed files part of ``member``'s blob (its second gzip member)."""
+    """Stream the uncompressed files part of ``member``'s blob (its gzip members after the dirs)."""
     d = member.descriptor
-    inflate = zlib.decompressobj(wbits=31)  # one gzip member, header and trailer checked
     want = d.tar_body_size - d.tar_dirs_size
     got = [0]
 
@@ -221,20 +221,17 @@ def _inflate_files_part(member: Member, feed: Feed) -> None:
         if chunk:
             feed(chunk)
 
-    def out(data: bytes | memoryview) -> None:
-        # At most CHUNK bytes out per call: memory stays flat however well it compressed.
-        emit(inflate.decompress(data, CHUNK))
-        while inflate.unconsumed_tail:
-            emit(inflate.decompress(inflate.unconsumed_tail, CHUNK))
-
+    inflate = GunzipMembers(emit)  # at most CHUNK bytes out per call: memory stays flat
     try:
-        _read_range(member.blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, out, "blob")
-        emit(inflate.flush())
+        _read_range(
+            member.blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, inflate.feed, "blob"
+        )
+        inflate.finish()
     except zlib.error as err:
         raise PyimageError(
             f"package {member.name}: blob {member.blob} is corrupt ({err}); rebuild the package"
         ) from err
-    if got[0] != want or not inflate.eof or inflate.unused_data:
+    if got[0] != want:
         raise PyimageError(
             f"package {member.name}: blob {member.blob} does not match its descriptor;"
             " rebuild the package"
@@ -314,7 +311,7 @@ def merged_size(members: Iterable[Member]) -> MergedSize:
         d = ordered[0].descriptor
         return MergedSize(d.size, d.tar_size, True)
     dirs, parts = _plan_parts(ordered)
-    gz = GzipMembers(_Counter())  # type: ignore[arg-type]
+    gz = GzipMembers(_Counter(), threads=1)  # type: ignore[arg-type]
     gz.start()
     gz.write(dirs)
     gz.end()
@@ -388,8 +385,7 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
     worker.start()
     try:
-        with blob_path.open("wb", buffering=0) as out:
-            gz = GzipMembers(out)  # type: ignore[arg-type]
+        with blob_path.open("wb", buffering=0) as out, GzipMembers(out) as gz:  # type: ignore[arg-type]
             gz.start()
             gz.write(dirs)
             gz.end()

@@ -36,11 +36,13 @@ file bytes and link targets (never of mtimes, owners, umask or host):
   ustar headers plus a PAX extended header only where ustar cannot say it
   (path or link target over 100 bytes or not ASCII, file of 8 GiB or more);
   no padding to a record size beyond the two 512-byte end blocks. It is
-  three gzip members: gzip(directory entries), gzip(file and symlink
-  entries), then the constant :data:`END_MEMBER` = gzip(two zero blocks).
-  gzip headers carry no name, mtime 0, XFL 0, OS 255; deflate level 6. This
-  split is what lets :mod:`pyimage.engine.layer` merge blobs by
-  concatenation while writing each directory only once. The tar itself is
+  three parts: gzip(directory entries), gzip(file and symlink entries), then
+  the constant :data:`END_MEMBER` = gzip(two zero blocks); each of the first
+  two is one gzip member per MiB of tar, compressed on every core
+  (:class:`~pyimage.engine.tarformat.GzipMembers`). gzip headers carry no
+  name, mtime 0, XFL 0, OS 255; deflate level 6. This split is what lets
+  :mod:`pyimage.engine.layer` merge blobs by concatenation while writing each
+  directory only once. The tar itself is
   never written: whoever needs it inflates the blob.
 * a descriptor (:mod:`pyimage.engine.descriptor`).
 """
@@ -56,7 +58,6 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
@@ -295,8 +296,8 @@ def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
 class _Sink:
     """Takes tar bytes; writes the gzip members of the blob, hashing the tar and the blob."""
 
-    def __init__(self, gz_out: BinaryIO) -> None:
-        self.gz = GzipMembers(gz_out)
+    def __init__(self, gz: GzipMembers) -> None:
+        self.gz = gz
         self.tar_hash = hashlib.sha256()
         self.tar_size = 0
         self.gz.start()
@@ -446,18 +447,22 @@ def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
 
 
 def write_package(
-    manifest: Manifest, blob_path: Path, descriptor_path: Path | None = None
+    manifest: Manifest,
+    blob_path: Path,
+    descriptor_path: Path | None = None,
+    threads: int | None = None,
 ) -> desc_mod.LayerDescriptor:
     """Write the package's gzip blob and descriptor; return the descriptor.
 
     Streams every source once, in chunks of 1 MiB; memory use does not grow with
-    file size. Both outputs appear together or not at all.
+    file size. Compresses on ``threads`` threads (default: every CPU); the
+    bytes do not depend on it. Both outputs appear together or not at all.
     """
     entries_index: dict[str, str] = {}
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps, contextlib.ExitStack() as stack:
         gz_out = stack.enter_context(tmps[0].open("wb"))
-        sink = _Sink(gz_out)
+        sink = _Sink(stack.enter_context(GzipMembers(gz_out, threads=threads)))
         buf = _Buffer(sink)
         tree = _tree(manifest)
         for path, entry in tree:
