@@ -6,6 +6,9 @@
 Loads ``oci:DIR:TAG`` into a podman store of its own (``--root``/``--runroot``
 in temporary directories, overlay driver, runc, cgroupfs, file events), runs
 it with ``--rm --pull=never --network=none`` and 4096 open files/processes,
+as production runs it: a read-only root with no tmpfs anywhere
+(``--read-only --read-only-tmpfs=false``, so nothing can be written at start)
+and a user the image does not have (``--user 4242:4242``, :data:`RUN_AS`),
 prints the container's stdout (and its stderr to stderr) and exits with the
 container's exit code. The store is removed afterwards, also on failure
 (its overlay mounts are undone first).
@@ -45,6 +48,8 @@ from harnesslib import (
 MAX_DEPTH = "max depth exceeded"
 OVERLAY_LIMIT = 128
 EXIT_MAX_DEPTH = 3
+#: The user and group every e2e image runs as: in no image's /etc/passwd.
+RUN_AS = "4242:4242"
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ def run_image(
             raise HarnessError(f"podman pull of {layout}:{tag} printed no image id")
         image = ids[-1]
         cmd = [*podman, "run", "--rm", "--pull=never", "--network=none"]
+        cmd += ["--read-only", "--read-only-tmpfs=false", "--user", RUN_AS]
         cmd += ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
         if entrypoint is not None:
             cmd += ["--entrypoint", entrypoint]

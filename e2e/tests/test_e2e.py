@@ -50,6 +50,7 @@ from harnesslib import (
     read_image,
     sha256_file,
 )
+from podman_run import RUN_AS
 
 from pyimage.fleet.groups import group_id
 
@@ -128,11 +129,18 @@ def podman_output(layout: Path, tag: str) -> list[str]:
 def test_image_runs_and_imports_packages_from_their_fixed_path(
     app: str, finished: dict[str, Path], built: dict[str, Built]
 ) -> None:
+    # Run as production runs it (podman_run.py): a read-only root, no tmpfs,
+    # a user the image does not have; the app imports every top-level module
+    # of its package folder, and nothing may need writing for that.
     lines = podman_output(finished[app], app)
-    print(f"podman run {app} (--network=none) printed:", *lines, sep="\n  ")
+    print(f"podman run {app} (--read-only, --user {RUN_AS}) printed:", *lines, sep="\n  ")
     assert lines[0] == f"app {app} on python 3.11", lines
     imported = [ln for ln in lines if re.match(r"^\S+==\S+ from ", ln)]
     assert len(imported) >= 2, lines
+    failed = [ln for ln in lines if ln.startswith("import failed: ")]
+    assert not failed, failed
+    totals = [ln.split() for ln in lines if ln.startswith("imported ")]
+    assert len(totals) == 1 and totals[0][1] == totals[0][3] and int(totals[0][1]) > 0, lines
     for ln in imported:
         assert f" from {SITE}/" in ln, ln
     plan = built[app].plan
