@@ -6,6 +6,7 @@ images as production does (read-only root, a user the image does not have),
 where nothing can be written at start.
 """
 
+import os
 import sys
 from importlib import import_module, metadata
 from pathlib import Path
@@ -56,12 +57,34 @@ def import_everything(not_importable: dict[str, str], folder: Path = PACKAGES) -
     print(f"imported {len(names) - len(failed)} of {len(names)} top-level modules of {folder}")
     for line in failed:
         print(line)
+    # Which of the loaded modules of the folder came with their bytecode.
+    under = [
+        m
+        for m in list(sys.modules.values())
+        if getattr(m, "__file__", None)
+        and str(m.__file__).startswith(f"{folder}/")
+        and str(m.__file__).endswith(".py")
+    ]
+    cached = [m for m in under if m.__cached__ and Path(m.__cached__).is_file()]
+    print(f"bytecode for {len(cached)} of {len(under)} loaded modules of {folder}")
+
+
+def seconds_since_start() -> float:
+    """Wall time since this process started (Linux: /proc; 10 ms resolution)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
 
 
 def report(app: str, modules: dict[str, str], not_importable: dict[str, str] | None = None) -> None:
-    """Import each module and print `dist==version from path`, one per line; then all."""
+    """Import each module and print `dist==version from path`, one per line; then all.
+
+    Ends with the time from the process's start to the last import (the
+    interpreter's start included), for e2e/harness/bench_startup.py.
+    """
     print(f"app {app} on python {sys.version_info[0]}.{sys.version_info[1]}")
     for dist, module in sorted(modules.items()):
         mod = import_module(module)
         print(f"{dist}=={metadata.version(dist)} from {mod.__file__}")
     import_everything(not_importable or {})
+    print(f"imports done {seconds_since_start():.3f} s after the start")

@@ -108,6 +108,51 @@ def private_podman() -> Iterator[list[str]]:
         remove_tree(store)
 
 
+def pull(podman: list[str], layout: Path, tag: str, timeout: float = 600) -> RunResult | str:
+    """Pull ``oci:layout:tag`` into the store of ``podman``: the image id, or the failure."""
+    read_image(layout, tag)  # a clear error for a missing layout or tag
+    # podman names the image after the layout's path, and a name must be
+    # lowercase: pull through a lowercase link in the store's folder.
+    link = Path(podman[podman.index("--root") + 1]).parent / "layout"
+    link.unlink(missing_ok=True)
+    link.symlink_to(layout.resolve(), target_is_directory=True)
+    pulled = subprocess.run(
+        [*podman, "pull", "-q", f"oci:{link}:{tag}"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if pulled.returncode != 0:
+        return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
+    ids = pulled.stdout.split()
+    if not ids:
+        raise HarnessError(f"podman pull of {layout}:{tag} printed no image id")
+    return ids[-1]
+
+
+def run_pulled(
+    podman: list[str],
+    image: str,
+    args: Sequence[str] = (),
+    entrypoint: str | None = None,
+    timeout: float = 600,
+) -> RunResult:
+    """Run a pulled image as production runs it (see the module docstring)."""
+    cmd = [*podman, "run", "--rm", "--pull=never", "--network=none"]
+    cmd += ["--read-only", "--read-only-tmpfs=false", "--user", RUN_AS]
+    cmd += ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
+    if entrypoint is not None:
+        cmd += ["--entrypoint", entrypoint]
+    try:
+        ran = subprocess.run(
+            [*cmd, image, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise HarnessError(f"the container ran longer than {timeout:.0f}s") from None
+    return RunResult("run", ran.returncode, ran.stdout, ran.stderr)
+
+
 def run_image(
     layout: Path,
     tag: str,
@@ -116,37 +161,12 @@ def run_image(
     timeout: float = 600,
 ) -> RunResult:
     """Load ``oci:layout:tag`` into a private store and run it; return what happened."""
-    read_image(layout, tag)  # a clear error for a missing layout or tag
+    read_image(layout, tag)  # a clear error for a missing layout or tag, before any store
     with private_podman() as podman:
-        # podman names the image after the layout's path, and a name must be
-        # lowercase: pull through a lowercase link in the store's folder.
-        link = Path(podman[podman.index("--root") + 1]).parent / "layout"
-        link.symlink_to(layout.resolve(), target_is_directory=True)
-        pulled = subprocess.run(
-            [*podman, "pull", "-q", f"oci:{link}:{tag}"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if pulled.returncode != 0:
-            return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
-        ids = pulled.stdout.split()
-        if not ids:
-            raise HarnessError(f"podman pull of {layout}:{tag} printed no image id")
-        image = ids[-1]
-        cmd = [*podman, "run", "--rm", "--pull=never", "--network=none"]
-        cmd += ["--read-only", "--read-only-tmpfs=false", "--user", RUN_AS]
-        cmd += ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
-        if entrypoint is not None:
-            cmd += ["--entrypoint", entrypoint]
-        try:
-            ran = subprocess.run(
-                [*cmd, image, *args], capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise HarnessError(f"the container ran longer than {timeout:.0f}s") from None
-        return RunResult("run", ran.returncode, ran.stdout, ran.stderr)
+        image = pull(podman, layout, tag, timeout)
+        if isinstance(image, RunResult):
+            return image
+        return run_pulled(podman, image, args, entrypoint, timeout)
 
 
 def describe_max_depth(layout: Path, tag: str, result: RunResult) -> str:

@@ -141,6 +141,11 @@ def test_image_runs_and_imports_packages_from_their_fixed_path(
     assert not failed, failed
     totals = [ln.split() for ln in lines if ln.startswith("imported ")]
     assert len(totals) == 1 and totals[0][1] == totals[0][3] and int(totals[0][1]) > 0, lines
+    # Every module the app loaded from its packages came with its bytecode
+    # (e2e/.bazelrc: 3.11): nothing to compile at start, on a read-only root.
+    (cached,) = [ln.split() for ln in lines if ln.startswith("bytecode for ")]
+    assert cached[2] == cached[4] and int(cached[2]) >= len(imported), lines
+    assert built[app].plan["bytecode"] == "3.11"
     for ln in imported:
         assert f" from {SITE}/" in ln, ln
     plan = built[app].plan

@@ -29,6 +29,18 @@ def binary_packages(binary):
         fail("binary {} is not a py_binary; pass a py_binary".format(binary.label))
     return info
 
+def toolchain_runtime(ctx):
+    """The Python toolchain's py3 runtime, or None (no toolchain, or no py3 runtime).
+
+    Args:
+        ctx: a rule or aspect context whose toolchains include the Python toolchain.
+
+    Returns:
+        A PyRuntimeInfo or None.
+    """
+    toolchain = ctx.toolchains[PY_TOOLCHAIN]
+    return getattr(toolchain, "py3_runtime", None) if toolchain else None
+
 def interpreter_runtime(ctx):
     """The Python toolchain's runtime when it brings interpreter files.
 
@@ -38,7 +50,7 @@ def interpreter_runtime(ctx):
     Returns:
         The PyRuntimeInfo, or None when the toolchain names its interpreter by path.
     """
-    runtime = ctx.toolchains[PY_TOOLCHAIN].py3_runtime
+    runtime = toolchain_runtime(ctx)
     if runtime == None or runtime.interpreter == None:
         return None
     return runtime

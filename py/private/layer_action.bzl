@@ -4,7 +4,7 @@ load(":pyimage_action.bzl", "pyimage_action")
 
 visibility(["//py/..."])
 
-def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, drop_rules_python_shims = False, drop_links_into = []):
+def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, bytecode, drop_rules_python_shims = False, drop_links_into = []):
     """Declares `<prefix>manifest.json`, `<prefix>tar.gz`, `<prefix>json` and the action.
 
     No uncompressed `.tar` is written: nothing reads one (a merge inflates
@@ -20,6 +20,9 @@ def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_messag
         inputs: depset of the source files.
         mnemonic: the action's mnemonic.
         progress_message: its progress message.
+        bytecode: what `bytecode_version` (bytecode.bzl) gives: with a
+            `version`, the layer carries its modules' bytecode for that Python,
+            compiled by `interpreter` (with `inputs`); None or no version: none.
         drop_rules_python_shims: leave out rules_python's namespace `__init__.py` shims.
         drop_links_into: folders in the image: symlinks resolving into them are left out.
 
@@ -39,12 +42,18 @@ def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_messag
     args.add("--src-root", ".")
     if drop_rules_python_shims:
         args.add("--drop-rules-python-shims")
+    extra = []
+    if bytecode and bytecode.version:
+        args.add("--python-version", bytecode.version)
+        if bytecode.interpreter:
+            args.add("--python", bytecode.interpreter)
+        extra.append(bytecode.inputs)
     args.add("--blob", blob)
     args.add("--descriptor", descriptor)
     pyimage_action(
         ctx,
         args,
-        inputs = depset([manifest], transitive = [inputs]),
+        inputs = depset([manifest], transitive = [inputs] + extra),
         outputs = [blob, descriptor],
         mnemonic = mnemonic,
         progress_message = progress_message,

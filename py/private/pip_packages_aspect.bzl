@@ -1,5 +1,7 @@
 """`pip_packages_aspect`: finds the pip packages a py_binary depends on."""
 
+load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
+load(":image_common.bzl", "PY_TOOLCHAIN", "toolchain_runtime")
 load(":image_paths.bzl", "SITE_PACKAGES")
 load(":layer_action.bzl", "write_layer")
 load(":providers.bzl", "PyImagePackagesInfo", "PyPipPackageInfo")
@@ -132,6 +134,7 @@ def _package_info(target, ctx, name, version):
         inputs = files,
         mnemonic = "PyImagePackageLayer",
         progress_message = "Writing the layer of pip package {} (%{{label}})".format(package_id),
+        bytecode = bytecode_version(ctx, toolchain_runtime(ctx)),
         drop_rules_python_shims = True,
     )
     return PyPipPackageInfo(
@@ -203,10 +206,10 @@ def _main_of(target, ctx):
 pip_packages_aspect = aspect(
     implementation = _pip_packages_aspect_impl,
     attr_aspects = _ATTR_ASPECTS,
-    attrs = {
-        "_pyimage": PYIMAGE_TOOL,
-    },
+    attrs = dict(BYTECODE_ATTRS, _pyimage = PYIMAGE_TOOL),
     provides = [PyImagePackagesInfo],
+    # The Python toolchain may state the image's Python version (bytecode.bzl).
+    toolchains = [config_common.toolchain_type(PY_TOOLCHAIN, mandatory = False)],
     doc = """Walks a target's `deps` (and the `actual` of aliases) and gathers
 every pip package of rules_python's `pip.parse` under it into
 `PyImagePackagesInfo`. Packages are told by their `pypi_name=` and
@@ -221,7 +224,9 @@ under the package's import root (`site-packages`) go in its layer; the
 
 For each package it runs one action that writes the package's deterministic
 gzip blob and descriptor (no uncompressed tar), with its files under the fixed, binary-
-independent folder `/opt/pyimage/site-packages` of the image. The action
+independent folder `/opt/pyimage/site-packages` of the image, and the
+bytecode of its modules for the image's Python (`--@rules_pyimage//py:precompile`,
+`--@rules_pyimage//py:python_version`; see docs/guide.md). The action
 depends only on the package, so every binary and image that uses the package
 (in one configuration) shares its outputs.""",
 )

@@ -7,8 +7,9 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 """
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":config_files.bzl", "entrypoint_text", "env_text")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
@@ -17,7 +18,7 @@ load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
 
-def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
+def _write_layer(ctx, name, package, entries, inputs, bytecode, drop_links_into = []):
     """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
     return write_layer(
         ctx,
@@ -27,6 +28,7 @@ def _write_layer(ctx, name, package, entries, inputs, drop_links_into = []):
         inputs = inputs,
         mnemonic = "PyImageLayer",
         progress_message = "Writing the {} layer of %{{label}}".format(name),
+        bytecode = bytecode,
         drop_links_into = drop_links_into,
     )
 
@@ -72,7 +74,7 @@ def _folders(paths):
             out["/".join(parts[:i])] = None
     return out
 
-def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root):
+def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root, bytecode):
     """The binary's runfiles minus the pip packages' files, under runfiles_root.
 
     Nothing under a package's import root goes in: neither its files nor what
@@ -129,6 +131,7 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
         "app:" + str(binary.label),
         entries,
         depset(inputs),
+        bytecode = bytecode,
         drop_links_into = package_dirs,
     )
     return layer, _folders([e["path"] for e in entries])
@@ -162,6 +165,7 @@ def _interpreter(ctx):
         "interpreter:" + str(owner),
         [{"path": path, "src": src} for path, src in entries.items()],
         depset([interpreter], transitive = [runtime.files]),
+        bytecode = None,  # the runtime's files as they are
     )
     return layer, "/" + _interpreter_path(ctx, prefix, interpreter), files
 
@@ -196,7 +200,11 @@ def _py_image_layers_impl(ctx):
     interpreter_layer, python, runtime_files = _interpreter(ctx)
 
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
-    app, app_folders = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root)
+    bytecode = bytecode_version(ctx, toolchain_runtime(ctx))
+    if bytecode.note:
+        # buildifier: disable=print
+        print(bytecode.note)
+    app, app_folders = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root, bytecode)
 
     # The image action: plan the package layers under the cap (counting the
     # base's layers), then write the layout of base + interpreter + packages.
@@ -214,6 +222,8 @@ def _py_image_layers_impl(ctx):
     args.add("--reserved", reserved)
     args.add("--platform", ctx.attr.platform)
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
+    if bytecode.version:
+        args.add("--python-version", bytecode.version)
     inputs = []
 
     # Blobs other actions wrote are linked from the layout (pyimage --link),
@@ -351,7 +361,12 @@ directory; an `args` entry or `env` key or value rules_oci's file formats
 cannot carry; a binary whose runfiles path holds `$`. At execution: a base
 that is not a readable OCI layout or has no manifest for `platform`; a cap
 too small once the base's layers are counted; one path in two packages
-(naming both and the path).
+(naming both and the path); bytecode for a Python other than the base's
+(`PYTHON_VERSION` in its config, where it records one).
+
+Package and app layers carry the bytecode of their modules for the image's
+Python when it is known (`--@rules_pyimage//py:precompile`,
+`--@rules_pyimage//py:python_version`; docs/guide.md).
 
 `py_image` wraps this rule and rules_oci's `oci_image`; use this rule alone to
 finish images with another tool.""",
@@ -391,6 +406,6 @@ finish images with another tool.""",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    },
+    } | BYTECODE_ATTRS,
     toolchains = [PY_TOOLCHAIN],
 )

@@ -362,9 +362,15 @@ def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
         ("{", "not valid JSON"),
         ('{"format": "other"}', "not a rules_pyimage.layer/v1 descriptor"),
         ('{"format": "rules_pyimage.layer/v1", "packages": ["a==1"]}', "missing"),
+        ("BYTECODE", "'bytecode' must be {python: '3.N', skipped: [paths]}"),
     ],
 )
-def test_bad_descriptor_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+def test_bad_descriptor_is_one_line(
+    packages: list[layer.Member], tmp_path: Path, text: str, needle: str
+) -> None:
+    if text == "BYTECODE":  # a good descriptor but for its bytecode field
+        good = packages[0].descriptor.to_json()
+        text = json.dumps({**good, "bytecode": {"python": "3", "skipped": []}})
     (tmp_path / "d.json").write_text(text)
     r = pyimage("check-conflicts", str(tmp_path / "d.json"))
     assert r.returncode == 2

@@ -21,11 +21,13 @@ paths for conflict checks. Example (one package)::
         "site-packages/six.py": "f 644 sha256:<hex of the file's bytes>",
         "bin/tool": "f 755 sha256:...",
         "site-packages/link": "l six.py"
-      }
+      },
+      "bytecode": {"python": "3.11", "skipped": ["site-packages/py2only.py"]}
     }
 
-The blob is three gzip members: the directory entries (``gzip_dirs_size``
-bytes), then the files and symlinks (up to ``gzip_body_size``), then the
+The blob is three parts of gzip members: the directory entries
+(``gzip_dirs_size`` bytes), then the files and symlinks (up to
+``gzip_body_size``), then the
 constant :data:`pyimage.engine.tarformat.END_MEMBER` (the two 512-byte end blocks).
 The tar splits at the same points: ``tar_dirs_size`` bytes of directory
 entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
@@ -33,7 +35,9 @@ entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
 sha256:<hex>`` (mode 644 or 755). A merged layer's descriptor lists all its
 packages, the union of their entries and, under ``"members"``, the
 ``diff_id`` of each package layer it was merged from (``{id: "sha256:..."}``),
-so that a merged layer says exactly which builds it holds.
+so that a merged layer says exactly which builds it holds. ``bytecode``,
+present when the layer carries precompiled bytecode, says for which Python
+and which modules did not compile (for a merged layer, all of its members').
 """
 
 from __future__ import annotations
@@ -79,6 +83,10 @@ class LayerDescriptor:
     media_type: str = MEDIA_TYPE_GZIP
     #: A merged layer's packages -> the diff_ids of the layers merged ({} for one package).
     members: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: The Python version (``3.N``) the layer's bytecode is for; "" when it has none.
+    bytecode: str = ""
+    #: Modules (paths in the image) that did not compile and have no bytecode.
+    bytecode_skipped: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The JSON object written to disk (keys in a fixed order)."""
@@ -96,6 +104,11 @@ class LayerDescriptor:
             "tar_body_size": self.tar_body_size,
             "entries": dict(sorted(self.entries.items())),
             **({"members": dict(sorted(self.members.items()))} if self.members else {}),
+            **(
+                {"bytecode": {"python": self.bytecode, "skipped": list(self.bytecode_skipped)}}
+                if self.bytecode
+                else {}
+            ),
         }
 
     def member_builds(self) -> dict[str, str]:
@@ -160,6 +173,7 @@ def parse(obj: object, where: str) -> LayerDescriptor:
                 " or f MODE DIGEST); rebuild it"
             )
     members = _members(obj, packages, where)
+    bytecode, skipped = _bytecode(obj, where)
     media_type = obj.get("media_type", MEDIA_TYPE_GZIP)
     if not isinstance(media_type, str):
         raise PyimageError(f"{where}: 'media_type' must be a string; rebuild it")
@@ -176,7 +190,29 @@ def parse(obj: object, where: str) -> LayerDescriptor:
         entries=entries,
         media_type=media_type,
         members=members,
+        bytecode=bytecode,
+        bytecode_skipped=skipped,
     )
+
+
+def _bytecode(obj: dict[str, object], where: str) -> tuple[str, tuple[str, ...]]:
+    """The ``bytecode`` field: (Python version, modules skipped), ("", ()) when absent."""
+    value = obj.get("bytecode")
+    if value is None:
+        return "", ()
+    ok = (
+        isinstance(value, dict)
+        and set(value) == {"python", "skipped"}
+        and isinstance(value["python"], str)
+        and re.fullmatch(r"3\.\d+", value["python"]) is not None
+        and isinstance(value["skipped"], list)
+        and all(isinstance(p, str) for p in value["skipped"])
+    )
+    if not ok:
+        raise PyimageError(
+            f"{where}: 'bytecode' must be {{python: '3.N', skipped: [paths]}}; rebuild it"
+        )
+    return str(value["python"]), tuple(value["skipped"])  # type: ignore[index, arg-type]
 
 
 def _members(obj: dict[str, object], packages: list[str], where: str) -> dict[str, str]:

@@ -354,6 +354,11 @@ def _copy_body_checked(member: Member, feed: Feed) -> None:
         )
 
 
+def _bytecode_of(member: Member) -> str:
+    version = member.descriptor.bytecode
+    return f"bytecode for Python {version}" if version else "no bytecode"
+
+
 def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     for m in ordered:
         if len(m.descriptor.packages) != 1:
@@ -365,6 +370,14 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
                 f"package {m.name}: its blob does not end with the standard end member;"
                 " rebuild it with this pyimage"
             )
+    versions = sorted({m.descriptor.bytecode for m in ordered})
+    if len(versions) > 1:
+        a, b = (next(m for m in ordered if m.descriptor.bytecode == v) for v in versions[:2])
+        raise PyimageError(
+            f"packages {a.name} ({_bytecode_of(a)}) and {b.name} ({_bytecode_of(b)}) cannot"
+            " share a layer; build every package of an image with one python_version and"
+            " precompile setting"
+        )
     dirs, parts = _plan_parts(ordered)
     tar_hash = hashlib.sha256()
     tar_size = [0]
@@ -423,4 +436,6 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
         tar_body_size=tar_size[0],
         entries=entries,
         members={m.name: m.descriptor.diff_id for m in ordered},
+        bytecode=versions[0],
+        bytecode_skipped=tuple(sorted({p for m in ordered for p in m.descriptor.bytecode_skipped})),
     )

@@ -451,12 +451,16 @@ def write_package(
     blob_path: Path,
     descriptor_path: Path | None = None,
     threads: int | None = None,
+    bytecode: tuple[str, tuple[str, ...]] = ("", ()),
 ) -> desc_mod.LayerDescriptor:
     """Write the package's gzip blob and descriptor; return the descriptor.
 
     Streams every source once, in chunks of 1 MiB; memory use does not grow with
     file size. Compresses on ``threads`` threads (default: every CPU); the
-    bytes do not depend on it. Both outputs appear together or not at all.
+    bytes do not depend on it. ``bytecode`` is recorded in the descriptor: the
+    Python version of the bytecode the manifest holds (see
+    :mod:`pyimage.engine.bytecode`) and the modules left without.
+    Both outputs appear together or not at all.
     """
     entries_index: dict[str, str] = {}
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
@@ -493,6 +497,8 @@ def write_package(
             tar_dirs_size=tar_dirs,
             tar_body_size=tar_body,
             entries=entries_index,
+            bytecode=bytecode[0],
+            bytecode_skipped=bytecode[1],
         )
         if descriptor_path is not None:
             desc_mod.save(result, tmps[1])

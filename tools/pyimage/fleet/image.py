@@ -41,6 +41,36 @@ class ImageSpec:
     shared: dict[str, layer.Member] = field(default_factory=dict)
     #: Blobs (or folders of them) to link rather than copy.
     link: Sequence[Path] = ()
+    #: The Python (``3.N``) the packages' bytecode is for; "" for none.
+    python_version: str = ""
+
+
+_FLAG = "--@rules_pyimage//py:python_version"
+
+
+def check_bytecode(spec: ImageSpec) -> None:
+    """Every package's bytecode is for the image's Python, and so is the base's Python.
+
+    The base's Python is known where its config records ``PYTHON_VERSION``
+    (the official ``python`` images do).
+    """
+    for member in spec.packages:
+        if member.descriptor.bytecode != spec.python_version:
+            have = member.descriptor.bytecode or "none"
+            raise PyimageError(
+                f"package {member.name} has bytecode for {have}, the image's is for"
+                f" {spec.python_version or 'none'}; build them with the same {_FLAG}"
+            )
+    config = spec.base.config.get("config") if spec.base else None
+    env = config.get("Env") if isinstance(config, dict) else None
+    said = [e.split("=", 1)[1] for e in env or [] if str(e).startswith("PYTHON_VERSION=")]
+    if spec.python_version and said:
+        minor = ".".join(said[0].split(".")[:2])
+        if minor != spec.python_version:
+            raise PyimageError(
+                f"the base image's Python is {said[0]} (its PYTHON_VERSION) but the layers'"
+                f" bytecode is for {spec.python_version}; set {_FLAG}={minor}"
+            )
 
 
 def fleet_groups(given: Sequence[Sequence[str]]) -> dict[str, layer.Member]:
@@ -97,6 +127,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     Both are put in place as one unit. Returns the report.
     """
     by_id = _by_id(spec.packages)
+    check_bytecode(spec)
     interpreter = [spec.interpreter] if spec.interpreter else []
     reserved = spec.reserved if spec.reserved is not None else 1 + len(interpreter)
     base_layers = spec.base.layer_count if spec.base else 0
@@ -128,12 +159,18 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
                 "total_layers": base_layers + len(layers) + reserved - len(interpreter),
                 "manifest": result.manifest_digest,
                 "fleet_lock": spec.lock is not None,
+                "bytecode": spec.python_version or None,
                 "layers": [
                     {
                         "packages": list(lay.packages),
                         "bytes": lay.bytes,
                         "reason": _reason(lay, followed),
                         "digest": desc.digest,
+                        **(
+                            {"bytecode_skipped": list(desc.bytecode_skipped)}
+                            if desc.bytecode_skipped
+                            else {}
+                        ),
                     }
                     for lay, desc in zip(planned.layers, package_layers, strict=True)
                 ],

@@ -5,11 +5,14 @@ show-plan`` (``bazel run //pkg:image.plan``)::
 
     {"max_layers": 60, "total_layers": 12, "base_layers": 5,
      "interpreter_layer": false, "package_layers": 6, "app_layers": 1,
-     "manifest": "sha256:...", "fleet_lock": true,
-     "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:..."}]}
+     "manifest": "sha256:...", "fleet_lock": true, "bytecode": "3.11",
+     "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:...",
+                 "bytecode_skipped": [path, ...]}]}
 
 ``layers`` are the package layers, bottom to top; ``bytes`` their
-uncompressed size.
+uncompressed size. ``bytecode`` is the Python the layers' bytecode is for
+(null: none); ``bytecode_skipped``, where present, the modules of a layer
+that did not compile (they run from source).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def check(report: object, where: str) -> dict[str, Any]:
     return report
 
 
+def _first(paths: Sequence[str], shown: int = 5) -> str:
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
 def render(report: dict[str, Any]) -> str:
     """The plan report as a readable table, bottom to top."""
     layers: Sequence[dict[str, Any]] = report["layers"]
@@ -62,4 +70,12 @@ def render(report: dict[str, Any]) -> str:
     ]
     total = sum(int(lay["bytes"]) for lay in layers)
     lines.append(f"  packages: {total / MIB:.2f} MiB in {len(layers)} layers")
+    skipped = [path for lay in layers for path in lay.get("bytecode_skipped", [])]
+    if report.get("bytecode"):
+        lines.append(
+            f"  bytecode: Python {report['bytecode']}"
+            + (f"; {len(skipped)} modules did not compile: {_first(skipped)}" if skipped else "")
+        )
+    else:
+        lines.append("  bytecode: none")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ outputs against every input and reads the files::
                   [--image-name NAME] [--fleet-lock SLICE.json]
                   [--fleet-group GID DESC BLOB ...]
                   [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
+                  [--python-version 3.N]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
@@ -56,6 +57,7 @@ def _image(args: argparse.Namespace) -> int:
         lock=lock.read(args.fleet_lock, "fleet lock") if args.fleet_lock else None,
         shared=image.fleet_groups(groups),
         link=[Path(p) for p in args.link],
+        python_version=args.python_version or "",
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -98,5 +100,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=[],
         help="a blob given above (or a folder of them: the base) to link with a relative "
         "symlink rather than copy; it must stay where it is, beside the layout (repeat)",
+    )
+    p.add_argument(
+        "--python-version",
+        metavar="3.N",
+        help="the Python the packages' bytecode is for (checked against them and the base)",
     )
     p.set_defaults(func=_image)

@@ -1,16 +1,18 @@
 """``pyimage package-tar`` and ``pyimage layout``: a package's layer, an OCI layout.
 
-Thin argparse wrappers over :mod:`pyimage.engine.package` and
-:mod:`pyimage.engine.oci_layout`; see docs/layer-engine.md for the file formats.
+Thin argparse wrappers over :mod:`pyimage.engine.package` (with
+:mod:`pyimage.engine.bytecode`) and :mod:`pyimage.engine.oci_layout`; see
+docs/layer-engine.md for the file formats.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
-from pyimage.engine import layer, oci_layout, package
+from pyimage.engine import bytecode, layer, oci_layout, package
 from pyimage.formats import inputs
 from pyimage.fsutil import check_paths
 
@@ -25,7 +27,19 @@ def _package_tar(args: argparse.Namespace) -> int:
     )
     if args.drop_rules_python_shims:
         manifest = package.drop_rules_python_shims(manifest)
-    package.write_package(manifest, Path(args.blob), Path(args.descriptor))
+    if not args.python_version:
+        package.write_package(manifest, Path(args.blob), Path(args.descriptor))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="pyimage-bytecode-") as tmp:
+        manifest, done = bytecode.add_bytecode(
+            manifest, args.python_version, Path(tmp), python=args.python
+        )
+        package.write_package(
+            manifest,
+            Path(args.blob),
+            Path(args.descriptor),
+            bytecode=(done.python_version, done.skipped),
+        )
     return 0
 
 
@@ -72,6 +86,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--drop-rules-python-shims",
         action="store_true",
         help="leave out the namespace __init__.py shims rules_python adds to wheels",
+    )
+    p.add_argument(
+        "--python-version",
+        metavar="3.N",
+        help="add the bytecode of every module, for this Python",
+    )
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the interpreter that compiles it, of that version (default: pyimage's own)",
     )
     p.add_argument("--blob", required=True, help="output .tar.gz blob")
     p.add_argument("--descriptor", required=True, help="output descriptor JSON")
