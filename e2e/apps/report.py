@@ -58,14 +58,16 @@ def import_everything(not_importable: dict[str, str], folder: Path = PACKAGES) -
     for line in failed:
         print(line)
     # Which of the loaded modules of the folder came with their bytecode.
+    specs = [getattr(m, "__spec__", None) for m in list(sys.modules.values())]
     under = [
-        m
-        for m in list(sys.modules.values())
-        if getattr(m, "__file__", None)
-        and str(m.__file__).startswith(f"{folder}/")
-        and str(m.__file__).endswith(".py")
+        s
+        for s in specs
+        if s is not None
+        and isinstance(s.origin, str)
+        and s.origin.startswith(f"{folder}/")
+        and s.origin.endswith(".py")
     ]
-    cached = [m for m in under if m.__cached__ and Path(m.__cached__).is_file()]
+    cached = [s for s in under if s.cached and Path(s.cached).is_file()]
     print(f"bytecode for {len(cached)} of {len(under)} loaded modules of {folder}")
 
 
