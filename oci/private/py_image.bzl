@@ -23,6 +23,7 @@ def py_image(
         volumes = None,
         repo_tags = None,
         fleet = None,
+        compression = "gzip",
         **kwargs):
     """A container image of a `py_binary`, its pip packages in shared layers.
 
@@ -84,6 +85,11 @@ def py_image(
             byte-identical. The image depends on its own slice of the lock
             (from MODULE.bazel's `pyimage.fleet`), never on the fleet target
             or another image.
+        compression: how every layer of the image is compressed: `gzip`
+            (default), or `zstd` (`tar+zstd` layers, written with
+            aspect_bazel_lib's zstd toolchain, which rules_oci registers, at
+            `--@rules_pyimage//py:zstd_level`, default 3). Every image of a
+            fleet has the fleet's (the lock records it); see docs/guide.md.
         **kwargs: attributes of `<name>` and `<name>.load` (`tags`,
             `visibility`, `testonly`, ...); the macro's other targets get
             only the common ones, and `manual`.
@@ -98,6 +104,7 @@ def py_image(
         python = python,
         platform = platform,
         fleet = fleet,
+        compression = compression,
         **kwargs
     )
     image_name = parts.image_name

@@ -28,6 +28,8 @@ either, with a one-line warning naming the file and `.update`: no image
 breaks, the fleet's test fails, and `.update` writes a good lock.
 """
 
+load(":compression.bzl", "COMPRESSIONS")
+
 visibility(["//py/..."])
 
 # The lock format this reads (tools/pyimage/formats/lock.py writes it).
@@ -141,6 +143,13 @@ def _group_labels(rctx, doc, layer, hubs):
         labels.extend(found)
     return labels
 
+def _group_compression(doc, layer):
+    """The one compression the lock records for a shared layer's members, or None."""
+    found = {doc["packages"][p][layer["diff_ids"][p]].get("compression"): None for p in layer["packages"]}
+    if len(found) != 1 or list(found)[0] not in COMPRESSIONS:
+        return None
+    return list(found)[0]
+
 def _write_fleet(rctx, home, doc, hubs):
     """Write a fleet's slices and groups under `home`; return {image: slice package}."""
     slices = {}
@@ -152,9 +161,10 @@ def _write_fleet(rctx, home, doc, hubs):
             if not gid:
                 continue
             labels = _group_labels(rctx, doc, layer, hubs)
-            if labels == None:
-                continue  # no target to build it from: each image merges its own
-            groups[gid] = (layer["packages"], labels)
+            compression = _group_compression(doc, layer)
+            if labels == None or compression == None:
+                continue  # nothing to build it from: each image merges its own
+            groups[gid] = (layer["packages"], labels, compression)
             own.append("//{}/g/{}:group".format(home, gid))
         where = "{}/i/{}".format(home, _where(name))
         rctx.file(where + "/slice.json", json.encode_indent(_slice(doc, name), indent = " ") + "\n")
@@ -165,10 +175,15 @@ def _write_fleet(rctx, home, doc, hubs):
             lock = "slice.json",
         ))
         slices[name] = where
-    for gid, (members, labels) in sorted(groups.items()):
+    for gid, (members, labels, compression) in sorted(groups.items()):
         rctx.file(
             "{}/g/{}/BUILD.bazel".format(home, gid),
-            _GROUP_BUILD.format(group = repr(gid), members = repr(members), packages = repr(labels)),
+            _GROUP_BUILD.format(
+                group = repr(gid),
+                members = repr(members),
+                packages = repr(labels),
+                compression = repr(compression),
+            ),
         )
 
     # The whole lock and all its groups, for the fleet's own targets (its report).
@@ -211,6 +226,7 @@ fleet_group(
     group = {group},
     members = {members},
     packages = {packages},
+    compression = {compression},
     visibility = ["//visibility:public"],
 )
 """

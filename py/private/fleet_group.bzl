@@ -8,6 +8,7 @@ bump before `.update`), it writes a "not built" marker and the images that
 hold the group merge their own packages.
 """
 
+load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of", "merge_args")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageFleetGroupInfo", "PyImagePackagesInfo")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
@@ -21,7 +22,8 @@ def _fleet_group_impl(ctx):
         entry = target[PyImagePackagesInfo].entry
         if entry and entry.id in ctx.attr.members:
             candidates[entry.descriptor] = entry
-    blob = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
+    compression = compression_of(ctx, ctx.attr.compression)
+    blob = ctx.actions.declare_file(ctx.label.name + "." + compression.suffix)
     descriptor = ctx.actions.declare_file(ctx.label.name + ".json")
     args = ctx.actions.args()
     args.add("fleet-merge-group")
@@ -30,12 +32,13 @@ def _fleet_group_impl(ctx):
         args.add_all("--package", [p.descriptor, p.blob])
     args.add("--blob", blob)
     args.add("--descriptor", descriptor)
+    args.add_all(merge_args(compression))
     members = ctx.attr.members
     shown = ", ".join(members[:3]) + (" and {} more".format(len(members) - 3) if len(members) > 3 else "")
     pyimage_action(
         ctx,
         args,
-        inputs = [f for p in candidates.values() for f in (p.descriptor, p.blob)],
+        inputs = [f for p in candidates.values() for f in (p.descriptor, p.blob)] + compression.inputs,
         outputs = [blob, descriptor],
         mnemonic = "PyImageFleetMerge",
         progress_message = "Merging a shared layer of a fleet: {}".format(shown),
@@ -56,5 +59,6 @@ fleet_group = rule(
             doc = "The labels the lock records for the members' builds.",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    },
+    } | COMPRESSION_ATTRS,
+    toolchains = [ZSTD_TOOLCHAIN_OPTIONAL],
 )

@@ -1,11 +1,11 @@
-"""The one action that writes a layer: manifest -> gzip blob and descriptor."""
+"""The one action that writes a layer: manifest -> blob (gzip or zstd) and descriptor."""
 
 load(":pyimage_action.bzl", "pyimage_action")
 
 visibility(["//py/..."])
 
-def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, bytecode, drop_rules_python_shims = False, drop_links_into = []):
-    """Declares `<prefix>manifest.json`, `<prefix>tar.gz`, `<prefix>json` and the action.
+def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_message, bytecode, compression, drop_rules_python_shims = False, drop_links_into = []):
+    """Declares `<prefix>manifest.json`, `<prefix>tar.gz` (or `.tar.zst`), `<prefix>json` and the action.
 
     No uncompressed `.tar` is written: nothing reads one (a merge inflates
     the blob's files part), and every cache would store it.
@@ -23,6 +23,7 @@ def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_messag
         bytecode: what `bytecode_version` (bytecode.bzl) gives: with a
             `version`, the layer carries its modules' bytecode for that Python,
             compiled by `interpreter` (with `inputs`); None or no version: none.
+        compression: what `compression_of` (compression.bzl) gives.
         drop_rules_python_shims: leave out rules_python's namespace `__init__.py` shims.
         drop_links_into: folders in the image: symlinks resolving into them are left out.
 
@@ -34,7 +35,7 @@ def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_messag
     if drop_links_into:
         content["drop_links_into"] = drop_links_into
     ctx.actions.write(manifest, json.encode(content))
-    blob = ctx.actions.declare_file(prefix + "tar.gz")
+    blob = ctx.actions.declare_file(prefix + compression.suffix)
     descriptor = ctx.actions.declare_file(prefix + "json")
     args = ctx.actions.args()
     args.add("package-tar")
@@ -42,7 +43,8 @@ def write_layer(ctx, prefix, package, entries, inputs, mnemonic, progress_messag
     args.add("--src-root", ".")
     if drop_rules_python_shims:
         args.add("--drop-rules-python-shims")
-    extra = []
+    args.add_all(compression.args)
+    extra = [depset(compression.inputs)]
     if bytecode and bytecode.version:
         args.add("--python-version", bytecode.version)
         if bytecode.interpreter:

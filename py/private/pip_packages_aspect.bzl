@@ -1,6 +1,7 @@
 """`pip_packages_aspect`: finds the pip packages a py_binary depends on."""
 
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
+load(":compression.bzl", "COMPRESSIONS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":image_common.bzl", "PY_TOOLCHAIN", "toolchain_runtime")
 load(":image_paths.bzl", "SITE_PACKAGES")
 load(":layer_action.bzl", "write_layer")
@@ -126,15 +127,18 @@ def _package_info(target, ctx, name, version):
         ],
     )
     import_dir = "/".join([p for p in [target.label.workspace_root, target.label.package, imports[0]] if p])
+    compression = ctx.attr.compression
     layer = write_layer(
         ctx,
-        prefix = target.label.name + ".pyimage/layer.",
+        # An image of each compression may hold the package: one blob each.
+        prefix = target.label.name + (".pyimage/layer." if compression == "gzip" else ".pyimage/{}/layer.".format(compression)),
         package = package_id,
         entries = _manifest_entries(import_dir, files.to_list()),
         inputs = files,
         mnemonic = "PyImagePackageLayer",
         progress_message = "Writing the layer of pip package {} (%{{label}})".format(package_id),
         bytecode = bytecode_version(ctx, toolchain_runtime(ctx)),
+        compression = compression_of(ctx, compression),
         drop_rules_python_shims = True,
     )
     return PyPipPackageInfo(
@@ -206,10 +210,17 @@ def _main_of(target, ctx):
 pip_packages_aspect = aspect(
     implementation = _pip_packages_aspect_impl,
     attr_aspects = _ATTR_ASPECTS,
-    attrs = dict(BYTECODE_ATTRS, _pyimage = PYIMAGE_TOOL),
+    attrs = dict(
+        BYTECODE_ATTRS,
+        # A parameter: the `compression` of the rule that applies the aspect.
+        compression = attr.string(default = "gzip", values = COMPRESSIONS),
+        _pyimage = PYIMAGE_TOOL,
+        _zstd_level = attr.label(default = Label("//py:zstd_level")),
+    ),
     provides = [PyImagePackagesInfo],
-    # The Python toolchain may state the image's Python version (bytecode.bzl).
-    toolchains = [config_common.toolchain_type(PY_TOOLCHAIN, mandatory = False)],
+    # The Python toolchain may state the image's Python version (bytecode.bzl);
+    # zstd layers run the zstd toolchain's binary (compression.bzl).
+    toolchains = [config_common.toolchain_type(PY_TOOLCHAIN, mandatory = False), ZSTD_TOOLCHAIN_OPTIONAL],
     doc = """Walks a target's `deps` (and the `actual` of aliases) and gathers
 every pip package of rules_python's `pip.parse` under it into
 `PyImagePackagesInfo`. Packages are told by their `pypi_name=` and
@@ -223,7 +234,8 @@ under the package's import root (`site-packages`) go in its layer; the
 `bin/`, `data/` and `include/` folders 2.x adds are left out.
 
 For each package it runs one action that writes the package's deterministic
-gzip blob and descriptor (no uncompressed tar), with its files under the fixed, binary-
+blob (gzip, or zstd: the `compression` of the rule that applies the aspect)
+and descriptor (no uncompressed tar), with its files under the fixed, binary-
 independent folder `/opt/pyimage/site-packages` of the image, and the
 bytecode of its modules for the image's Python (`--@rules_pyimage//py:precompile`,
 `--@rules_pyimage//py:python_version`; see docs/guide.md). The action

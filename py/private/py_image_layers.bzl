@@ -8,6 +8,7 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
+load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
@@ -19,7 +20,7 @@ load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 visibility(["//py/..."])
 
 def _write_layer(ctx, name, package, entries, inputs, bytecode, drop_links_into = []):
-    """One action: `<name>.<layer>.manifest.json` -> tar, gzip blob and descriptor."""
+    """One action: `<name>.<layer>.manifest.json` -> blob (of the image's compression) and descriptor."""
     return write_layer(
         ctx,
         prefix = "{}.{}.".format(ctx.label.name, name),
@@ -29,6 +30,7 @@ def _write_layer(ctx, name, package, entries, inputs, bytecode, drop_links_into 
         mnemonic = "PyImageLayer",
         progress_message = "Writing the {} layer of %{{label}}".format(name),
         bytecode = bytecode,
+        compression = compression_of(ctx, ctx.attr.compression),
         drop_links_into = drop_links_into,
     )
 
@@ -224,7 +226,9 @@ def _py_image_layers_impl(ctx):
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     if bytecode.version:
         args.add("--python-version", bytecode.version)
-    inputs = []
+    compression = compression_of(ctx, ctx.attr.compression)
+    args.add_all(compression.args)
+    inputs = list(compression.inputs)
 
     # Blobs other actions wrote are linked from the layout (pyimage --link),
     # not copied: the layout is metadata, each blob stays its own action's
@@ -406,6 +410,6 @@ finish images with another tool.""",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    } | BYTECODE_ATTRS,
-    toolchains = [PY_TOOLCHAIN],
+    } | BYTECODE_ATTRS | COMPRESSION_ATTRS,
+    toolchains = [PY_TOOLCHAIN, ZSTD_TOOLCHAIN_OPTIONAL],
 )

@@ -42,6 +42,7 @@ def py_image_parts(
         python = "python3",
         platform = "linux/amd64",
         fleet = None,
+        compression = "gzip",
         **kwargs):
     """The targets of a `py_image` that rules_oci does not make.
 
@@ -63,6 +64,7 @@ def py_image_parts(
         python: the interpreter command when the toolchain brings none.
         platform: the platform of the base image to build on.
         fleet: the `py_image_fleet` (label) whose lock the image follows.
+        compression: `gzip` or `zstd`: how every layer of the image is compressed.
         **kwargs: the image's keyword arguments (their common ones are used).
 
     Returns:
@@ -80,6 +82,7 @@ def py_image_parts(
         image_name = image_name,
         max_layers = max_layers,
         platform = platform,
+        compression = compression,
         **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
 
@@ -96,6 +99,7 @@ def py_image_parts(
         platform = platform,
         fleet_slice = _fleet_slice(fleet, image_name) if fleet else None,
         image_name = image_name,
+        compression = compression,
         **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
     parts = {}

@@ -9,11 +9,11 @@ SITE = "opt/pyimage/site-packages"
 SUFFIXES = (".layout", ".app.tar.gz", ".entrypoint.txt", ".env.txt", ".plan.json")
 
 
-def outputs(variable: str) -> dict[str, Path]:
+def outputs(variable: str, suffixes: tuple[str, ...] = SUFFIXES) -> dict[str, Path]:
     """Suffix -> path of each output, from `$(rootpaths ...)` in ``variable``."""
     paths = [Path(p) for p in os.environ[variable].split()]
     found = {}
-    for suffix in SUFFIXES:
+    for suffix in suffixes:
         matches = [p for p in paths if p.name.endswith(suffix)]
         assert len(matches) == 1, (suffix, paths)
         found[suffix] = matches[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyimage.engine import layer, package
+from pyimage.engine.compression import DEFAULT, SUFFIXES, Compression
 from pyimage.engine.descriptor import LayerDescriptor
 
 TOOLS = Path(__file__).resolve().parent.parent
@@ -47,12 +48,16 @@ def write_manifest(workdir: Path, name: str, spec: Spec, root: str = "") -> Path
     return out
 
 
-def build_package(workdir: Path, name: str, spec: Spec) -> layer.Member:
+def build_package(
+    workdir: Path, name: str, spec: Spec, compression: Compression = DEFAULT
+) -> layer.Member:
     """Build one package: manifest, blob, descriptor; return it as a merge member."""
     manifest = write_manifest(workdir, name, spec)
     stem = workdir / name.replace("=", "_")
-    blob, desc = (Path(f"{stem}{ext}") for ext in (".tar.gz", ".json"))
-    d: LayerDescriptor = package.write_package(package.load_manifest(manifest), blob, desc)
+    blob, desc = (Path(f"{stem}{ext}") for ext in (SUFFIXES[compression.name], ".json"))
+    d: LayerDescriptor = package.write_package(
+        package.load_manifest(manifest), blob, desc, compression=compression
+    )
     return layer.Member(d, blob, desc)
 
 
@@ -89,8 +94,18 @@ def gzip_members(blob: bytes) -> list[tuple[int, int]]:
 
 
 def tar_of(member: layer.Member) -> bytes:
-    """The uncompressed tar of a member's blob (its ``diff_id``'s bytes)."""
+    """The uncompressed tar of a member's blob (its ``diff_id``'s bytes), by gzip or zstd."""
+    if member.descriptor.compression == "zstd":
+        return unzstd(member.blob.read_bytes())
     return gzip.decompress(member.blob.read_bytes())
+
+
+def unzstd(data: bytes) -> bytes:
+    """``data`` decompressed by the zstd program (skips the test when there is none)."""
+    zstd = need_tool("zstd")
+    return subprocess.run(
+        [zstd, "-dc", "--format=zstd"], input=data, capture_output=True, check=True
+    ).stdout
 
 
 def need_tool(name: str) -> str:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
-from pyimage.engine.tarformat import MEMBER_INPUT
+from pyimage.engine.compression import MEMBER_INPUT
 from pyimage.errors import PyimageError
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
@@ -102,7 +102,7 @@ def test_merge_from_a_blob_that_is_not_its_descriptors_fails_in_one_line(
     a, b = packages[0], packages[1]
     bad = tmp_path / "bad.tgz"
     data = bytearray(a.blob.read_bytes())
-    body = a.descriptor.gzip_dirs_size + 12  # inside the files member's deflate data
+    body = a.descriptor.blob_dirs_size + 12  # inside the files member's deflate data
     data[body] ^= 0xFF
     bad.write_bytes(bytes(data))
     members = [layer.Member(a.descriptor, bad), layer.Member(b.descriptor, b.blob)]
@@ -119,7 +119,7 @@ def test_merge_checks_each_blob_against_its_descriptor(
     # (same size) or of another size is refused.
     a, b = packages[0], packages[1]
     flipped = bytearray(a.blob.read_bytes())
-    flipped[a.descriptor.gzip_dirs_size + 12] ^= 0xFF
+    flipped[a.descriptor.blob_dirs_size + 12] ^= 0xFF
     longer = a.blob.read_bytes() + b"\0"
     for data, needle in (
         (flipped, "does not match its descriptor's digest"),
@@ -168,7 +168,7 @@ def test_merge_of_multi_member_parts_is_the_union(tmp_path: Path) -> None:
     assert {"site-packages/big0/_C.so", "site-packages/big1/_C.so"} <= set(names)
     first = members[0].blob.read_bytes()
     d0 = members[0].descriptor
-    assert first[d0.gzip_dirs_size : d0.gzip_body_size] in blob  # copied, never recompressed
+    assert first[d0.blob_dirs_size : d0.blob_body_size] in blob  # copied, never recompressed
     assert len(gzip_members(blob)) > 6
 
 
@@ -360,8 +360,8 @@ def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
     ("text", "needle"),
     [
         ("{", "not valid JSON"),
-        ('{"format": "other"}', "not a rules_pyimage.layer/v1 descriptor"),
-        ('{"format": "rules_pyimage.layer/v1", "packages": ["a==1"]}', "missing"),
+        ('{"format": "other"}', "not a rules_pyimage.layer/v2 descriptor"),
+        ('{"format": "rules_pyimage.layer/v2", "packages": ["a==1"]}', "missing"),
         ("BYTECODE", "'bytecode' must be {python: '3.N', skipped: [paths]}"),
     ],
 )

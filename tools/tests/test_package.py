@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyimage.engine import package
-from pyimage.engine.tarformat import END_MEMBER, GZIP_HEADER, MEMBER_INPUT, tar_header
+from pyimage.engine.compression import END_MEMBER, GZIP_HEADER, MEMBER_INPUT
+from pyimage.engine.tarformat import tar_header
 from pyimage.errors import PyimageError
 
 # Names that exercise sorting, PAX (long and non-ASCII) and nesting.
@@ -81,7 +82,7 @@ def test_headers_follow_the_policy(tmp_path: Path) -> None:
     ]
     d = m.descriptor
     assert d.tar_dirs_size == 3 * 512
-    assert gzip.decompress(m.blob.read_bytes()[: d.gzip_dirs_size]) == raw[: d.tar_dirs_size]
+    assert gzip.decompress(m.blob.read_bytes()[: d.blob_dirs_size]) == raw[: d.tar_dirs_size]
     for info in infos:
         assert (info.uid, info.gid, info.uname, info.gname, info.mtime) == (0, 0, "", "", 0)
         assert not info.pax_headers
@@ -128,9 +129,9 @@ def test_blob_is_three_deterministic_gzip_parts(tmp_path: Path) -> None:
     blob = m.blob.read_bytes()
     d = m.descriptor
     assert blob.startswith(GZIP_HEADER)  # no name, mtime 0, OS 255
-    assert blob[d.gzip_body_size :] == END_MEMBER
+    assert blob[d.blob_body_size :] == END_MEMBER
     tar = gzip.decompress(blob)
-    assert gzip.decompress(blob[: d.gzip_body_size]) == tar[:-1024]
+    assert gzip.decompress(blob[: d.blob_body_size]) == tar[:-1024]
     assert tar.endswith(b"\0" * 1024) and len(tar) == d.tar_size
     assert d.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
     assert d.size == len(blob)
@@ -160,7 +161,7 @@ def test_blob_bytes_do_not_depend_on_the_threads_that_compress_it(tmp_path: Path
     body = d1.tar_body_size - d1.tar_dirs_size
     members = gzip_members(one)
     assert len(members) == 1 + -(-body // MEMBER_INPUT) + 1
-    assert members[0] == (0, d1.gzip_dirs_size) and members[-1][0] == d1.gzip_body_size
+    assert members[0] == (0, d1.blob_dirs_size) and members[-1][0] == d1.blob_body_size
     # Every reader sees one gzip stream: GNU gzip gives the tar of the diff_id.
     r = subprocess.run(["gzip", "-dc"], input=one, capture_output=True, check=True)
     assert "sha256:" + hashlib.sha256(r.stdout).hexdigest() == d1.diff_id

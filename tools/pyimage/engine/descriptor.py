@@ -7,12 +7,12 @@ split points that the merge needs, the packages it holds and an index of its
 paths for conflict checks. Example (one package)::
 
     {
-      "format": "rules_pyimage.layer/v1",
+      "format": "rules_pyimage.layer/v2",
       "packages": ["six==1.16.0"],
       "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
       "digest": "sha256:...", "size": 12345,
-      "gzip_dirs_size": 61,
-      "gzip_body_size": 12316,
+      "blob_dirs_size": 61,
+      "blob_body_size": 12316,
       "diff_id": "sha256:...", "tar_size": 40960,
       "tar_dirs_size": 1024,
       "tar_body_size": 39936,
@@ -25,10 +25,11 @@ paths for conflict checks. Example (one package)::
       "bytecode": {"python": "3.11", "skipped": ["site-packages/py2only.py"]}
     }
 
-The blob is three parts of gzip members: the directory entries
-(``gzip_dirs_size`` bytes), then the files and symlinks (up to
-``gzip_body_size``), then the
-constant :data:`pyimage.engine.tarformat.END_MEMBER` (the two 512-byte end blocks).
+The blob is three compressed parts (gzip members or zstd frames, as its
+``media_type`` says; :mod:`pyimage.engine.compression`): the directory
+entries (``blob_dirs_size`` bytes), then the files and symlinks (up to
+``blob_body_size``), then the compression's constant end (the two 512-byte
+end blocks).
 The tar splits at the same points: ``tar_dirs_size`` bytes of directory
 entries, ``tar_body_size`` bytes without the end blocks. Directory keys of
 ``entries`` end in ``/``; its values are ``d``, ``l <target>`` or ``f <mode>
@@ -48,16 +49,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage import jsonio
+from pyimage.engine.compression import GZIP, MEDIA_TYPES, Compression
 from pyimage.errors import PyimageError
 
-FORMAT = "rules_pyimage.layer/v1"
-MEDIA_TYPE_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-#: Media type -> the compression a fleet lock records.
-COMPRESSIONS = {MEDIA_TYPE_GZIP: "gzip"}
+FORMAT = "rules_pyimage.layer/v2"
+MEDIA_TYPE_GZIP = MEDIA_TYPES[GZIP]
 SIZE_FIELDS = (
     "size",
-    "gzip_dirs_size",
-    "gzip_body_size",
+    "blob_dirs_size",
+    "blob_body_size",
     "tar_size",
     "tar_dirs_size",
     "tar_body_size",
@@ -73,8 +73,8 @@ class LayerDescriptor:
     packages: tuple[str, ...]
     digest: str
     size: int
-    gzip_dirs_size: int
-    gzip_body_size: int
+    blob_dirs_size: int
+    blob_body_size: int
     diff_id: str
     tar_size: int
     tar_dirs_size: int
@@ -96,8 +96,8 @@ class LayerDescriptor:
             "media_type": self.media_type,
             "digest": self.digest,
             "size": self.size,
-            "gzip_dirs_size": self.gzip_dirs_size,
-            "gzip_body_size": self.gzip_body_size,
+            "blob_dirs_size": self.blob_dirs_size,
+            "blob_body_size": self.blob_body_size,
             "diff_id": self.diff_id,
             "tar_size": self.tar_size,
             "tar_dirs_size": self.tar_dirs_size,
@@ -117,8 +117,8 @@ class LayerDescriptor:
 
     @property
     def compression(self) -> str:
-        """How the blob is compressed: ``gzip`` (from the media type)."""
-        return COMPRESSIONS.get(self.media_type, self.media_type)
+        """How the blob is compressed: ``gzip`` or ``zstd`` (from the media type)."""
+        return Compression.of_media_type(self.media_type, f"layer {self.label}")
 
     @property
     def label(self) -> str:
@@ -154,7 +154,7 @@ def parse(obj: object, where: str) -> LayerDescriptor:
         raise PyimageError(f"{where}: 'packages' must be a non-empty list of names; rebuild it")
     ints = {k: int(_need(obj, k, int, where)) for k in SIZE_FIELDS}  # type: ignore[call-overload]
     if not (
-        0 <= ints["gzip_dirs_size"] <= ints["gzip_body_size"] <= ints["size"]
+        0 <= ints["blob_dirs_size"] <= ints["blob_body_size"] <= ints["size"]
         and 0 <= ints["tar_dirs_size"] <= ints["tar_body_size"] <= ints["tar_size"]
     ):
         raise PyimageError(f"{where}: sizes are inconsistent; rebuild it")
@@ -174,21 +174,20 @@ def parse(obj: object, where: str) -> LayerDescriptor:
             )
     members = _members(obj, packages, where)
     bytecode, skipped = _bytecode(obj, where)
-    media_type = obj.get("media_type", MEDIA_TYPE_GZIP)
-    if not isinstance(media_type, str):
-        raise PyimageError(f"{where}: 'media_type' must be a string; rebuild it")
+    media_type = obj.get("media_type")
+    Compression.of_media_type(str(media_type), where)
     return LayerDescriptor(
         packages=tuple(packages),
         digest=str(obj["digest"]),
         size=ints["size"],
-        gzip_dirs_size=ints["gzip_dirs_size"],
-        gzip_body_size=ints["gzip_body_size"],
+        blob_dirs_size=ints["blob_dirs_size"],
+        blob_body_size=ints["blob_body_size"],
         diff_id=str(obj["diff_id"]),
         tar_size=ints["tar_size"],
         tar_dirs_size=ints["tar_dirs_size"],
         tar_body_size=ints["tar_body_size"],
         entries=entries,
-        media_type=media_type,
+        media_type=str(media_type),
         members=members,
         bytecode=bytecode,
         bytecode_skipped=skipped,

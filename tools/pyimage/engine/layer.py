@@ -1,16 +1,19 @@
 """Merged layers and conflict checks.
 
-Every package blob is gzip(directories) + gzip(files and symlinks) + the
-constant :data:`~pyimage.engine.tarformat.END_MEMBER`. A merged layer is:
+Every package blob is three compressed parts (gzip members or zstd frames,
+:mod:`pyimage.engine.compression`): its directories, its files and
+symlinks, then the compression's constant end. A merged layer is:
 
-1. one fresh gzip member holding the union of the members' directory entries
+1. one fresh part holding the union of the members' directory entries
    (headers only: small, built from the descriptors' path index);
-2. each member's files member, copied byte for byte, in canonical order
+2. each member's files part, copied byte for byte, in canonical order
    (package name, then digest), so the bytes depend only on the member set;
-3. one END_MEMBER.
+3. one constant end.
 
-Gzip readers read multi-member files as one stream and tar readers read
-concatenated tar streams as one archive, so this is a valid ``.tar.gz``; and
+All members of a layer have one compression (a layer's identity includes it).
+gzip readers read multi-member files and zstd readers concatenated frames as
+one stream, and tar readers read concatenated tar streams as one archive, so
+this is a valid ``.tar.gz`` or ``.tar.zst``; and
 each path occurs once in it, which containers/storage (podman) requires:
 it refuses a layer with duplicate paths. An identical file shared by two
 members (a namespace ``__init__.py``, allowed by the conflict check) is kept in
@@ -34,26 +37,19 @@ index), so it can run over every layer of an image without reading a blob.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import tempfile
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage.engine import descriptor as desc_mod
+from pyimage.engine.compression import DEFAULT, Compression, CorruptBlobError
 from pyimage.engine.descriptor import LayerDescriptor
-from pyimage.engine.tarformat import (
-    END_BLOCKS,
-    END_MEMBER,
-    GunzipMembers,
-    GzipMembers,
-    dir_header,
-    sort_key,
-    tar_spans,
-)
+from pyimage.engine.tarformat import END_BLOCKS, dir_header, sort_key, tar_spans
 from pyimage.errors import PyimageError
 from pyimage.fsutil import place_blob, replace_together
 
@@ -62,7 +58,7 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Member:
-    """A package's cached outputs: its descriptor and gzip blob."""
+    """A package's cached outputs: its descriptor and blob."""
 
     descriptor: LayerDescriptor
     blob: Path
@@ -183,6 +179,7 @@ class _Part:
     """The files part of one member in a merge; ``skip`` lists duplicate paths to drop."""
 
     member: Member
+    compression: Compression
     skip: set[str] = field(default_factory=set)
 
     def feed_tar(self, feed: Feed) -> None:
@@ -191,7 +188,7 @@ class _Part:
         Inflated from the files member of the member's blob.
         """
         if not self.skip:
-            _inflate_files_part(self.member, feed)
+            _inflate_files_part(self.member, feed, self.compression)
             return
         # Duplicates to drop: the files part is walked entry by entry, from a
         # temporary copy of it (small: only packages with shared files get here).
@@ -199,14 +196,14 @@ class _Part:
         with tempfile.TemporaryDirectory(prefix="pyimage-part-") as tmp:
             part = Path(tmp) / "files.tar"
             with part.open("wb") as out:
-                _inflate_files_part(self.member, out.write)
+                _inflate_files_part(self.member, out.write, self.compression)
             for name, lo, hi in tar_spans(part, 0, d.tar_body_size - d.tar_dirs_size):
                 if name not in self.skip:
                     _read_range(part, lo, hi - lo, feed, "tar")
 
 
-def _inflate_files_part(member: Member, feed: Feed) -> None:
-    """Stream the uncompressed files part of ``member``'s blob (its gzip members after the dirs)."""
+def _inflate_files_part(member: Member, feed: Feed, compression: Compression) -> None:
+    """Stream the uncompressed files part of ``member``'s blob (the part after the dirs)."""
     d = member.descriptor
     want = d.tar_body_size - d.tar_dirs_size
     got = [0]
@@ -221,13 +218,14 @@ def _inflate_files_part(member: Member, feed: Feed) -> None:
         if chunk:
             feed(chunk)
 
-    inflate = GunzipMembers(emit)  # at most CHUNK bytes out per call: memory stays flat
-    try:
+    def source(inflate: Feed) -> None:
         _read_range(
-            member.blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, inflate.feed, "blob"
+            member.blob, d.blob_dirs_size, d.blob_body_size - d.blob_dirs_size, inflate, "blob"
         )
-        inflate.finish()
-    except zlib.error as err:
+
+    try:  # at most CHUNK bytes out at a time: memory stays flat
+        compression.inflate(source, emit)
+    except CorruptBlobError as err:
         raise PyimageError(
             f"package {member.name}: blob {member.blob} is corrupt ({err}); rebuild the package"
         ) from err
@@ -238,7 +236,7 @@ def _inflate_files_part(member: Member, feed: Feed) -> None:
         )
 
 
-def _plan_parts(ordered: Sequence[Member]) -> tuple[bytes, list[_Part]]:
+def _plan_parts(ordered: Sequence[Member], compression: Compression) -> tuple[bytes, list[_Part]]:
     """The union directory part and, per member, the paths already given by an earlier one."""
     dirs = sorted(
         {p.rstrip("/") for m in ordered for p, v in m.descriptor.entries.items() if v == "d"},
@@ -248,9 +246,25 @@ def _plan_parts(ordered: Sequence[Member]) -> tuple[bytes, list[_Part]]:
     parts = []
     for m in ordered:
         files = {p for p, v in m.descriptor.entries.items() if v != "d"}
-        parts.append(_Part(m, files & seen))
+        parts.append(_Part(m, compression, files & seen))
         seen |= files
     return b"".join(dir_header(p) for p in dirs), parts
+
+
+def layer_compression(members: Sequence[Member], settings: Compression) -> Compression:
+    """The one compression of ``members``' blobs, with ``settings``' zstd program and level.
+
+    A layer's identity includes its compression: members of two compressions
+    are refused, naming one of each.
+    """
+    names = {m.descriptor.compression: m for m in members}
+    if len(names) > 1:
+        (a, ma), (b, mb) = sorted(names.items())[:2]
+        raise PyimageError(
+            f"packages {ma.name} ({a}) and {mb.name} ({b}) cannot share a layer; build every"
+            " package of an image, or of a fleet, with one compression"
+        )
+    return dataclasses.replace(settings, name=next(iter(names), settings.name))
 
 
 def merge(
@@ -258,25 +272,28 @@ def merge(
     blob_path: Path,
     descriptor_path: Path | None = None,
     check: bool = True,
+    settings: Compression = DEFAULT,
 ) -> LayerDescriptor:
     """Write the merged layer of ``members`` to ``blob_path``; return its descriptor.
 
     One member: its blob is placed (reflink, hard link or copy) and its
     descriptor returned unchanged. Several: see the module docstring. The path
     conflicts among members are checked first unless ``check`` is False.
+    ``settings`` gives the zstd program (and level) that zstd members need.
     """
     ordered = order(members)
     if not ordered:
         raise PyimageError("a layer needs at least one package; give one or more members")
     if check:
         check_conflicts([m.descriptor for m in ordered])
+    compression = layer_compression(ordered, settings)
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps:
         if len(ordered) == 1:
             result = ordered[0].descriptor
             place_blob(ordered[0].blob, tmps[0])
         else:
-            result = _merge_many(ordered, tmps[0])
+            result = _merge_many(ordered, tmps[0], compression)
         if descriptor_path is not None:
             desc_mod.save(result, tmps[1])
     return result
@@ -288,37 +305,29 @@ class MergedSize:
 
     blob: int
     tar: int
-    exact: bool  # False when identical duplicates would be dropped (then an upper bound)
-
-
-class _Counter:
-    """A write-only sink that keeps nothing (GzipMembers counts the bytes)."""
-
-    def write(self, data: bytes | memoryview) -> int:
-        return len(data)
+    exact: bool  # False when an upper bound (see merged_size)
 
 
 def merged_size(members: Iterable[Member]) -> MergedSize:
     """The blob and tar sizes of ``merge(members)`` without reading any blob or tar.
 
-    Only the union directory member is compressed (it is small); the files
-    parts are reused as they are, exactly as :func:`merge` does. A member whose
-    files repeat an earlier member's would be recompressed without them: the
-    size is then an upper bound.
+    Only the union directory part is compressed (it is small; a zstd one is
+    bounded, not compressed: no zstd runs here); the files parts are reused as
+    they are, exactly as :func:`merge` does. A member whose files repeat an
+    earlier member's would be recompressed without them. In both cases the
+    size is an upper bound.
     """
     ordered = order(members)
     if len(ordered) == 1:
         d = ordered[0].descriptor
         return MergedSize(d.size, d.tar_size, True)
-    dirs, parts = _plan_parts(ordered)
-    gz = GzipMembers(_Counter(), threads=1)  # type: ignore[arg-type]
-    gz.start()
-    gz.write(dirs)
-    gz.end()
+    compression = layer_compression(ordered, DEFAULT)
+    dirs, parts = _plan_parts(ordered, compression)
+    dirs_size, exact = compression.part_bound(dirs)
     ds = [m.descriptor for m in ordered]
-    blob = gz.size + sum(d.gzip_body_size - d.gzip_dirs_size for d in ds) + len(END_MEMBER)
+    blob = dirs_size + sum(d.blob_body_size - d.blob_dirs_size for d in ds) + len(compression.end)
     tar = len(dirs) + sum(d.tar_body_size - d.tar_dirs_size for d in ds) + len(END_BLOCKS)
-    return MergedSize(blob, tar, not any(part.skip for part in parts))
+    return MergedSize(blob, tar, exact and not any(part.skip for part in parts))
 
 
 def _copy_body_checked(member: Member, feed: Feed) -> None:
@@ -344,9 +353,9 @@ def _copy_body_checked(member: Member, feed: Feed) -> None:
         check.update(data)
         feed(data)
 
-    _read_range(blob, 0, d.gzip_dirs_size, check.update, "blob")
-    _read_range(blob, d.gzip_dirs_size, d.gzip_body_size - d.gzip_dirs_size, both, "blob")
-    _read_range(blob, d.gzip_body_size, d.size - d.gzip_body_size, check.update, "blob")
+    _read_range(blob, 0, d.blob_dirs_size, check.update, "blob")
+    _read_range(blob, d.blob_dirs_size, d.blob_body_size - d.blob_dirs_size, both, "blob")
+    _read_range(blob, d.blob_body_size, d.size - d.blob_body_size, check.update, "blob")
     if "sha256:" + check.hexdigest() != d.digest:
         raise PyimageError(
             f"package {member.name}: blob {blob} does not match its descriptor's digest;"
@@ -359,15 +368,16 @@ def _bytecode_of(member: Member) -> str:
     return f"bytecode for Python {version}" if version else "no bytecode"
 
 
-def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
+def _mergeable(ordered: list[Member], compression: Compression) -> str:
+    """Check that ``ordered`` can be merged into one layer; return their bytecode's Python."""
     for m in ordered:
         if len(m.descriptor.packages) != 1:
             raise PyimageError(
                 f"layer of {m.name} is already merged; merge the per-package descriptors instead"
             )
-        if m.descriptor.size - m.descriptor.gzip_body_size != len(END_MEMBER):
+        if m.descriptor.size - m.descriptor.blob_body_size != len(compression.end):
             raise PyimageError(
-                f"package {m.name}: its blob does not end with the standard end member;"
+                f"package {m.name}: its blob does not end with the standard end part;"
                 " rebuild it with this pyimage"
             )
     versions = sorted({m.descriptor.bytecode for m in ordered})
@@ -378,7 +388,14 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
             " share a layer; build every package of an image with one python_version and"
             " precompile setting"
         )
-    dirs, parts = _plan_parts(ordered)
+    return versions[0]
+
+
+def _merge_many(
+    ordered: list[Member], blob_path: Path, compression: Compression
+) -> LayerDescriptor:
+    version = _mergeable(ordered, compression)
+    dirs, parts = _plan_parts(ordered, compression)
     tar_hash = hashlib.sha256()
     tar_size = [0]
     errors: list[BaseException] = []
@@ -398,7 +415,7 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
     worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
     worker.start()
     try:
-        with blob_path.open("wb", buffering=0) as out, GzipMembers(out) as gz:  # type: ignore[arg-type]
+        with blob_path.open("wb", buffering=0) as out, compression.writer(out) as gz:  # type: ignore[arg-type]
             gz.start()
             gz.write(dirs)
             gz.end()
@@ -414,7 +431,7 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
                 else:
                     _copy_body_checked(part.member, gz.emit)
             gz_body = gz.size
-            gz.emit(END_MEMBER)
+            gz.emit(compression.end)
             worker.join()
             if errors:
                 raise errors[0]
@@ -428,14 +445,15 @@ def _merge_many(ordered: list[Member], blob_path: Path) -> LayerDescriptor:
         packages=tuple(m.name for m in ordered),
         digest="sha256:" + gz.hash.hexdigest(),
         size=gz.size,
-        gzip_dirs_size=gz_dirs,
-        gzip_body_size=gz_body,
+        blob_dirs_size=gz_dirs,
+        blob_body_size=gz_body,
         diff_id="sha256:" + tar_hash.hexdigest(),
         tar_size=tar_size[0] + len(END_BLOCKS),
         tar_dirs_size=len(dirs),
         tar_body_size=tar_size[0],
         entries=entries,
+        media_type=compression.media_type,
         members={m.name: m.descriptor.diff_id for m in ordered},
-        bytecode=versions[0],
+        bytecode=version,
         bytecode_skipped=tuple(sorted({p for m in ordered for p in m.descriptor.bytecode_skipped})),
     )

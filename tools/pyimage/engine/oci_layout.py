@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pyimage import jsonio
 from pyimage.engine import layer
+from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import link_blob, place_blob, replace_together, temp_name, under
@@ -322,8 +323,11 @@ class LayoutResult:
 class _BlobStore:
     """The blobs/sha256 directory of the layout being written; each digest once."""
 
-    def __init__(self, root: Path, final: Path, link: Sequence[Path]) -> None:
+    def __init__(
+        self, root: Path, final: Path, link: Sequence[Path], settings: Compression
+    ) -> None:
         self.dir = root / "blobs" / "sha256"
+        self.settings = settings
         self.dir.mkdir(parents=True)
         # Where the blobs will be once the layout is in place (links are relative to it).
         self.final_dir = final / "blobs" / "sha256"
@@ -360,7 +364,7 @@ class _BlobStore:
 
     def put_merged(self, members: Sequence[layer.Member]) -> LayerDescriptor:
         tmp = temp_name(self.dir / "merge")
-        desc = layer.merge(members, tmp, check=False)
+        desc = layer.merge(members, tmp, check=False, settings=self.settings)
         if desc.digest in self.placed:
             tmp.unlink()
         else:
@@ -410,6 +414,7 @@ def write_layout(
     check_conflicts: bool = True,
     link: Sequence[Path] = (),
     sidecar: tuple[Path, Callable[[LayoutResult], bytes]] | None = None,
+    settings: Compression = DEFAULT,
 ) -> LayoutResult:
     """Write an OCI layout at ``out``: ``base`` (or scratch) plus ``layers``, bottom to top.
 
@@ -425,6 +430,7 @@ def write_layout(
     (a plan report) and its bytes, made from the result: it is put in place
     with the layout as one unit (:func:`pyimage.fsutil.replace_together`),
     so that no interruption leaves a layout beside a report of another.
+    Merges of zstd packages run the zstd program of ``settings``.
     """
     out = Path(out)
     check_out_dir(out)
@@ -436,7 +442,14 @@ def write_layout(
     with replace_together(paths, check=lambda: check_out_dir(out)) as tmps:
         tmps[0].mkdir()
         result = _write_tree(
-            tmps[0], out, image=image, plat=plat, tag=tag, layers=layers, link=link
+            tmps[0],
+            out,
+            image=image,
+            plat=plat,
+            tag=tag,
+            layers=layers,
+            link=link,
+            settings=settings,
         )
         if sidecar:
             tmps[1].write_bytes(sidecar[1](result))
@@ -452,9 +465,10 @@ def _write_tree(
     tag: str,
     layers: Sequence[LayerInput],
     link: Sequence[Path],
+    settings: Compression,
 ) -> LayoutResult:
     """Write the layout into the new folder ``tmp`` that will be moved to ``out``."""
-    store = _BlobStore(tmp, out, link)
+    store = _BlobStore(tmp, out, link, settings)
     manifest_layers: list[dict[str, object]] = []
     for item in image.layers:
         assert image.root is not None

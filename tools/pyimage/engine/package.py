@@ -1,4 +1,4 @@
-"""Deterministic per-package tar and its gzip blob, written in one streaming pass.
+"""Deterministic per-package tar and its compressed blob, written in one streaming pass.
 
 Input is a manifest (JSON)::
 
@@ -28,21 +28,20 @@ manifest's directory.
 Output, all pure functions of the manifest's paths, kinds, executable bits,
 file bytes and link targets (never of mtimes, owners, umask or host):
 
-* ``<pkg>.tar.gz``, the blob: the gzip of the package's tar (its ``diff_id``),
-  which holds all directory entries first (every parent of every entry,
-  sorted by path components, so parents precede children), then files and
-  symlinks sorted the same way; mtime 0, uid/gid 0, empty user/group names,
-  modes 0755 (directories, executables), 0644 (other files), 0777 (symlinks);
-  ustar headers plus a PAX extended header only where ustar cannot say it
-  (path or link target over 100 bytes or not ASCII, file of 8 GiB or more);
-  no padding to a record size beyond the two 512-byte end blocks. It is
-  three parts: gzip(directory entries), gzip(file and symlink entries), then
-  the constant :data:`END_MEMBER` = gzip(two zero blocks); each of the first
-  two is one gzip member per MiB of tar, compressed on every core
-  (:class:`~pyimage.engine.tarformat.GzipMembers`). gzip headers carry no
-  name, mtime 0, XFL 0, OS 255; deflate level 6. This split is what lets
-  :mod:`pyimage.engine.layer` merge blobs by concatenation while writing each
-  directory only once. The tar itself is
+* ``<pkg>.tar.gz`` (or ``.tar.zst``), the blob: the package's tar (its
+  ``diff_id``) compressed with gzip or zstd
+  (:mod:`pyimage.engine.compression`). The tar holds all directory entries
+  first (every parent of every entry, sorted by path components, so parents
+  precede children), then files and symlinks sorted the same way; mtime 0,
+  uid/gid 0, empty user/group names, modes 0755 (directories, executables),
+  0644 (other files), 0777 (symlinks); ustar headers plus a PAX extended
+  header only where ustar cannot say it (path or link target over 100 bytes
+  or not ASCII, file of 8 GiB or more); no padding to a record size beyond
+  the two 512-byte end blocks. The blob is three parts: the compressed
+  directory entries, the compressed file and symlink entries (both on every
+  core), then the compression's constant end (the two zero blocks). This
+  split is what lets :mod:`pyimage.engine.layer` merge blobs by
+  concatenation while writing each directory only once. The tar itself is
   never written: whoever needs it inflates the blob.
 * a descriptor (:mod:`pyimage.engine.descriptor`).
 """
@@ -61,16 +60,14 @@ from pathlib import Path
 
 from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
+from pyimage.engine.compression import CHUNK, DEFAULT, Compression, PartWriter
 from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.engine.tarformat import (
     BLOCK,
-    CHUNK,
     END_BLOCKS,
-    END_MEMBER,
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
-    GzipMembers,
     dir_header,
     sort_key,
     tar_header,
@@ -294,33 +291,34 @@ def load_manifest(path: Path, src_root: Path | None = None) -> Manifest:
 
 
 class _Sink:
-    """Takes tar bytes; writes the gzip members of the blob, hashing the tar and the blob."""
+    """Takes tar bytes; writes the compressed parts of the blob, hashing the tar and the blob."""
 
-    def __init__(self, gz: GzipMembers) -> None:
-        self.gz = gz
+    def __init__(self, parts: PartWriter, end: bytes) -> None:
+        self.parts = parts
+        self.end = end
         self.tar_hash = hashlib.sha256()
         self.tar_size = 0
-        self.gz.start()
+        self.parts.start()
 
     def write(self, data: bytes | memoryview) -> None:
         self.tar_hash.update(data)
         self.tar_size += len(data)
-        self.gz.write(data)
+        self.parts.write(data)
 
     def cut(self) -> tuple[int, int]:
-        """End the current member and start the next; return (tar, gzip) sizes so far."""
-        self.gz.end()
-        sizes = (self.tar_size, self.gz.size)
-        self.gz.start()
+        """End the current part and start the next; return (tar, blob) sizes so far."""
+        self.parts.end()
+        sizes = (self.tar_size, self.parts.size)
+        self.parts.start()
         return sizes
 
     def finish(self) -> tuple[int, int]:
-        """Close the last member, append the end blocks and END_MEMBER; return body sizes."""
-        self.gz.end()
-        body_sizes = (self.tar_size, self.gz.size)
+        """Close the last part, append the end blocks and their constant; return body sizes."""
+        self.parts.end()
+        body_sizes = (self.tar_size, self.parts.size)
         self.tar_hash.update(END_BLOCKS)
         self.tar_size += len(END_BLOCKS)
-        self.gz.emit(END_MEMBER)
+        self.parts.emit(self.end)
         return body_sizes
 
 
@@ -450,10 +448,12 @@ def write_package(
     manifest: Manifest,
     blob_path: Path,
     descriptor_path: Path | None = None,
+    *,
     threads: int | None = None,
     bytecode: tuple[str, tuple[str, ...]] = ("", ()),
+    compression: Compression = DEFAULT,
 ) -> desc_mod.LayerDescriptor:
-    """Write the package's gzip blob and descriptor; return the descriptor.
+    """Write the package's blob (gzip unless ``compression`` says) and descriptor; return it.
 
     Streams every source once, in chunks of 1 MiB; memory use does not grow with
     file size. Compresses on ``threads`` threads (default: every CPU); the
@@ -466,7 +466,8 @@ def write_package(
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps, contextlib.ExitStack() as stack:
         gz_out = stack.enter_context(tmps[0].open("wb"))
-        sink = _Sink(stack.enter_context(GzipMembers(gz_out, threads=threads)))
+        writer = compression.writer(gz_out, threads=threads)
+        sink = _Sink(stack.enter_context(writer), compression.end)
         buf = _Buffer(sink)
         tree = _tree(manifest)
         for path, entry in tree:
@@ -488,15 +489,16 @@ def write_package(
         stack.close()  # the blob is complete
         result = desc_mod.LayerDescriptor(
             packages=(manifest.package,),
-            digest="sha256:" + sink.gz.hash.hexdigest(),
-            size=sink.gz.size,
-            gzip_dirs_size=gz_dirs,
-            gzip_body_size=gz_body,
+            digest="sha256:" + sink.parts.hash.hexdigest(),
+            size=sink.parts.size,
+            blob_dirs_size=gz_dirs,
+            blob_body_size=gz_body,
             diff_id="sha256:" + sink.tar_hash.hexdigest(),
             tar_size=sink.tar_size,
             tar_dirs_size=tar_dirs,
             tar_body_size=tar_body,
             entries=entries_index,
+            media_type=compression.media_type,
             bytecode=bytecode[0],
             bytecode_skipped=bytecode[1],
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
 from pyimage.engine import layer
+from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import replace_together
@@ -38,7 +39,11 @@ def group_id(members: Iterable[Build]) -> str:
 
 
 def write_group(
-    group: str, candidates: Sequence[layer.Member], blob: Path, descriptor: Path
+    group: str,
+    candidates: Sequence[layer.Member],
+    blob: Path,
+    descriptor: Path,
+    settings: Compression = DEFAULT,
 ) -> str | None:
     """Merge the shared layer ``group`` (a :func:`group_id`) from ``candidates``.
 
@@ -49,7 +54,7 @@ def write_group(
     was bumped or rebuilt since the lock was written), a "not built" marker
     is written in its place, which :func:`read_group` reads as no layer, and
     the reason is returned: the images that hold the group then merge their
-    own packages.
+    own packages. Merges of zstd packages run the zstd program of ``settings``.
     """
     by_id: dict[str, dict[str, layer.Member]] = {}
     for member in candidates:
@@ -58,7 +63,7 @@ def write_group(
         by_id.setdefault(member.name, {})[member.descriptor.digest] = member
     for choice in itertools.product(*(builds.values() for _, builds in sorted(by_id.items()))):
         if group_id(build_of(m.descriptor) for m in choice) == group:
-            layer.merge(list(choice), blob, descriptor)
+            layer.merge(list(choice), blob, descriptor, settings=settings)
             return None
     reason = (
         f"no build of {', '.join(sorted(by_id))} is the bytes the fleet lock records for"

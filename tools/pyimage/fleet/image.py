@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pyimage import jsonio, planner
 from pyimage.engine import layer, oci_layout
+from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.errors import PyimageError
 from pyimage.fleet import groups
 from pyimage.fleet.follow import Followed, follow
@@ -43,6 +44,8 @@ class ImageSpec:
     link: Sequence[Path] = ()
     #: The Python (``3.N``) the packages' bytecode is for; "" for none.
     python_version: str = ""
+    #: The image's compression: its packages' must be it (with the zstd program to merge).
+    compression: Compression = DEFAULT
 
 
 _FLAG = "--@rules_pyimage//py:python_version"
@@ -70,6 +73,18 @@ def check_bytecode(spec: ImageSpec) -> None:
             raise PyimageError(
                 f"the base image's Python is {said[0]} (its PYTHON_VERSION) but the layers'"
                 f" bytecode is for {spec.python_version}; set {_FLAG}={minor}"
+            )
+
+
+def check_compression(spec: ImageSpec) -> None:
+    """Every package layer (and the interpreter's) has the image's compression."""
+    want = spec.compression.name
+    for member in [*spec.packages, *([spec.interpreter] if spec.interpreter else [])]:
+        have = member.descriptor.compression
+        if have != want:
+            raise PyimageError(
+                f"package {member.name} is compressed with {have}, the image with {want};"
+                " build them with the same `compression`"
             )
 
 
@@ -128,6 +143,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     """
     by_id = _by_id(spec.packages)
     check_bytecode(spec)
+    check_compression(spec)
     interpreter = [spec.interpreter] if spec.interpreter else []
     reserved = spec.reserved if spec.reserved is not None else 1 + len(interpreter)
     base_layers = spec.base.layer_count if spec.base else 0
@@ -186,5 +202,6 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         tag=spec.tag,
         link=spec.link,
         sidecar=(plan_out, report),
+        settings=spec.compression,
     )
     return written[0]

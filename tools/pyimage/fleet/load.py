@@ -58,5 +58,20 @@ def load_image(spec: FleetImageSpec) -> FleetImage:
 
 
 def load_images(specs: Sequence[FleetImageSpec]) -> list[FleetImage]:
-    """:func:`load_image` of each spec, in their order."""
-    return [load_image(spec) for spec in specs]
+    """:func:`load_image` of each spec, in their order; all of one compression.
+
+    A fleet has one compression: a layer's identity includes it, so images
+    of two would share no layer (refused in one line, naming one of each).
+    """
+    images = [load_image(spec) for spec in specs]
+    seen: dict[str, str] = {}
+    for im in images:
+        for member in im.members.values():
+            seen.setdefault(member.descriptor.compression, im.name)
+    if len(seen) > 1:
+        (a, im_a), (b, im_b) = sorted(seen.items())[:2]
+        raise PyimageError(
+            f"images '{im_a}' ({a}) and '{im_b}' ({b}) of one fleet have two compressions;"
+            " give every image of a fleet the same `compression`"
+        )
+    return images

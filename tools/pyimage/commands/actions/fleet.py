@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from pyimage import jsonio
+from pyimage.commands import flags
 from pyimage.engine import layer
 from pyimage.errors import PyimageError
 from pyimage.fleet import check, groups, load, plan, report, state
@@ -54,7 +55,9 @@ def _fleet_merge_group(args: argparse.Namespace) -> int:
         inputs.member_paths(candidates, "--package"),
     )
     members = layer.load_members(candidates)
-    reason = groups.write_group(args.group, members, Path(args.blob), Path(args.descriptor))
+    reason = groups.write_group(
+        args.group, members, Path(args.blob), Path(args.descriptor), flags.compression(args)
+    )
     if reason:
         print(f"pyimage: note: {reason}")
     return 0
@@ -152,8 +155,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--group", required=True, help="the layer's group id (its `group` in the lock)")
     inputs.add_member_flag(p, "--package", "a build of a member of the group (repeat)")
-    p.add_argument("--blob", required=True, help="output: the merged blob (.tar.gz)")
+    p.add_argument("--blob", required=True, help="output: the merged blob (.tar.gz or .tar.zst)")
     p.add_argument("--descriptor", required=True, help="output: its descriptor (JSON)")
+    flags.add_compression_flags(p, choose=False)
     p.set_defaults(func=_fleet_merge_group)
 
     p = sub.add_parser("fleet-check", help="say whether a fleet lock is up to date")

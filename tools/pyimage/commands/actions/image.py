@@ -9,7 +9,7 @@ outputs against every input and reads the files::
                   [--image-name NAME] [--fleet-lock SLICE.json]
                   [--fleet-group GID DESC BLOB ...]
                   [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
-                  [--python-version 3.N]
+                  [--python-version 3.N] [--compression zstd --zstd PATH]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
@@ -23,6 +23,7 @@ import argparse
 from pathlib import Path
 
 from pyimage import planner
+from pyimage.commands import flags
 from pyimage.engine import layer, oci_layout
 from pyimage.fleet import image
 from pyimage.formats import inputs, lock
@@ -58,6 +59,7 @@ def _image(args: argparse.Namespace) -> int:
         shared=image.fleet_groups(groups),
         link=[Path(p) for p in args.link],
         python_version=args.python_version or "",
+        compression=flags.compression(args),
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -106,4 +108,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="3.N",
         help="the Python the packages' bytecode is for (checked against them and the base)",
     )
+    flags.add_compression_flags(p, choose=True)
     p.set_defaults(func=_image)

@@ -12,6 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from pyimage.commands import flags
 from pyimage.engine import bytecode, layer, oci_layout, package
 from pyimage.formats import inputs
 from pyimage.fsutil import check_paths
@@ -27,8 +28,11 @@ def _package_tar(args: argparse.Namespace) -> int:
     )
     if args.drop_rules_python_shims:
         manifest = package.drop_rules_python_shims(manifest)
+    compression = flags.compression(args)
     if not args.python_version:
-        package.write_package(manifest, Path(args.blob), Path(args.descriptor))
+        package.write_package(
+            manifest, Path(args.blob), Path(args.descriptor), compression=compression
+        )
         return 0
     with tempfile.TemporaryDirectory(prefix="pyimage-bytecode-") as tmp:
         manifest, done = bytecode.add_bytecode(
@@ -39,6 +43,7 @@ def _package_tar(args: argparse.Namespace) -> int:
             Path(args.blob),
             Path(args.descriptor),
             bytecode=(done.python_version, done.skipped),
+            compression=compression,
         )
     return 0
 
@@ -60,6 +65,7 @@ def _layout(args: argparse.Namespace) -> int:
         base=oci_layout.read_base(Path(args.base), plat) if args.base else None,
         platform=args.platform,
         tag=args.tag,
+        settings=flags.compression(args),
     )
     if not args.quiet:
         summary = {
@@ -75,7 +81,7 @@ def _layout(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``package-tar`` and ``layout``."""
     p = sub.add_parser(
-        "package-tar", help="write a package's deterministic layer: gzip blob and descriptor"
+        "package-tar", help="write a package's deterministic layer: blob and descriptor"
     )
     p.add_argument("--manifest", required=True, help="package manifest JSON")
     p.add_argument(
@@ -97,7 +103,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PATH",
         help="the interpreter that compiles it, of that version (default: pyimage's own)",
     )
-    p.add_argument("--blob", required=True, help="output .tar.gz blob")
+    flags.add_compression_flags(p, choose=True)
+    p.add_argument("--blob", required=True, help="output blob (.tar.gz, or .tar.zst for zstd)")
     p.add_argument("--descriptor", required=True, help="output descriptor JSON")
     p.set_defaults(func=_package_tar)
 
@@ -113,4 +120,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--layers", help="LAYERS.json: layers and their members, bottom to top")
     inputs.add_member_flag(p, "--layer", "a one-package layer appended after --layers (repeat)")
     p.add_argument("--quiet", action="store_true", help="print no summary (Bazel's actions)")
+    flags.add_compression_flags(p, choose=False)
     p.set_defaults(func=_layout)

@@ -1,0 +1,3 @@
+#!/bin/sh
+# The chroot's zstd, for the offline zstd toolchain (BUILD.bazel).
+exec /usr/bin/zstd "$@"
