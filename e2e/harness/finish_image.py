@@ -5,9 +5,10 @@
                     --out DIR [--tag TAG] [--cmd CMD.txt] [--keep-cmd]
 
 ``--layout`` is the layout the Bazel rule writes (base + interpreter + package
-layers, one image). ``--app-layer`` is the app layer, a tar or a gzip tar
-(``<name>.app.tar.gz``); umoci only takes uncompressed archives, so a gzip one
-is decompressed to a temporary tar first and umoci compresses it again: the
+layers, one image). ``--app-layer`` is the app layer, a tar, a gzip tar
+(``<name>.app.tar.gz``) or a zstd tar (``.app.tar.zst``); umoci only takes
+uncompressed archives, so a compressed one is decompressed to a temporary
+tar first and umoci compresses it again (gzip): the
 app layer's ``diff_id`` is the tar's digest either way, its blob digest is
 umoci's. ``--entrypoint`` and ``--cmd`` are read as rules_oci 2.3's image.sh
 reads them: split on newlines, empty lines dropped, each ``%5Cn`` turned into
@@ -23,7 +24,9 @@ Then it checks the result: every layer below the app layer has the same
 descriptor (digest, size, media type) and ``diff_id`` as in the input and its
 blob still hashes to its digest, the app layer's ``diff_id`` is the tar's, the
 config says what was asked, and ``umoci unpack`` (strict: digests, sizes,
-diff_ids) succeeds. The output is written beside ``--out`` and renamed into
+diff_ids) succeeds; Debian's umoci (0.4.7) reads no zstd layers, so an image
+with one is checked by ``skopeo copy`` (digests, sizes) and its zstd layers'
+diff_ids by ``zstd -dc`` instead. The output is written beside ``--out`` and renamed into
 place. Prints a JSON summary. Needs root and umoci.
 """
 
@@ -33,7 +36,9 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -60,6 +65,7 @@ from harnesslib import (
 )
 
 GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = bytes.fromhex("28b52ffd")
 
 
 NEWLINE_CODE = "%5Cn"
@@ -116,14 +122,31 @@ def merged_env(base: list[str], extra: list[tuple[str, str]]) -> list[str]:
     return [f"{k}={v}" for k, v in env]
 
 
+def unzstd_digest(path: Path, out: Path | None = None) -> str:
+    """The sha256 of a zstd file's decompressed bytes (written to ``out`` when given)."""
+    zstd = need_tool("zstd")
+    h = hashlib.sha256()
+    with subprocess.Popen([zstd, "-dc", str(path)], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        with (out or Path(os.devnull)).open("wb") as dst:
+            while chunk := proc.stdout.read(1 << 20):
+                h.update(chunk)
+                dst.write(chunk)
+    if proc.returncode != 0:
+        raise HarnessError(f"{path} is not a valid zstd file (zstd exited {proc.returncode})")
+    return "sha256:" + h.hexdigest()
+
+
 def plain_tar(app_layer: Path, work: Path) -> tuple[Path, str]:
-    """An uncompressed tar of the app layer (decompressed into ``work`` if gzip) and its digest."""
+    """An uncompressed tar of the app layer (decompressed into ``work``) and its digest."""
     try:
         with app_layer.open("rb") as f:
-            magic = f.read(2)
+            magic = f.read(4)
     except OSError as e:
         raise HarnessError(f"cannot read app layer {app_layer}: {e.strerror}") from None
-    if magic != GZIP_MAGIC:
+    if magic == ZSTD_MAGIC:
+        return work / "app.tar", unzstd_digest(app_layer, work / "app.tar")
+    if magic[:2] != GZIP_MAGIC:
         return app_layer, sha256_file(app_layer)
     out = work / "app.tar"
     h = hashlib.sha256()
@@ -168,6 +191,28 @@ def check_result(
         raise HarnessError(f"entrypoint is {after.entrypoint}, expected {entrypoint}")
     if after.env != env:
         raise HarnessError(f"environment is {after.env}, expected {env}")
+
+
+def final_check(umoci: str, layout: Path, tag: str, image: Image, work: Path) -> None:
+    """umoci unpack (strict); for an image with zstd layers, skopeo copy and their diff_ids."""
+    zstd = [
+        (i, str(d["digest"]))
+        for i, d in enumerate(image.layers)
+        if str(d.get("mediaType", "")).endswith("+zstd")
+    ]
+    if not zstd:
+        run(
+            [umoci, "unpack", "--image", f"{layout}:{tag}", str(work / "bundle")],
+            what="umoci unpack",
+            timeout=1800,
+        )
+        return
+    skopeo = need_tool("skopeo")
+    run([skopeo, "copy", "--quiet", f"oci:{layout}:{tag}", f"oci:{work / 'copy'}:{tag}"],
+        what="skopeo copy", timeout=1800)  # fmt: skip
+    for i, digest in zstd:
+        if unzstd_digest(blob_path(layout, digest)) != image.diff_ids[i]:
+            raise HarnessError(f"layer {i}: zstd blob {digest} does not give its diff_id")
 
 
 def finish(
@@ -225,11 +270,7 @@ def finish(
             entrypoint=entrypoint,
             env=env,
         )
-        run(
-            [umoci, "unpack", "--image", image, str(work / "bundle")],
-            what="umoci unpack",
-            timeout=1800,
-        )
+        final_check(umoci, tmp, tag, after, work)
         replace_dir(tmp, out)
     except BaseException:
         remove_tree(tmp)

@@ -115,16 +115,22 @@ class Built:
         }
 
 
-def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
-    """Copy an app's image.layers outputs out of bazel-bin (the next build may replace them)."""
+def copy_outputs(workspace: Path, app: str, dest: Path, target: str = "image") -> Built:
+    """Copy an app's `<target>.layers` outputs out of bazel-bin (the next build may replace them).
+
+    The app layer is `app.tar.gz`, or `app.tar.zst` for a zstd image.
+    """
     bin_dir = workspace / "bazel-bin" / "apps" / app
-    out = dest / app
+    out = dest / (app if target == "image" else f"{app}-{target}")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     parts = {}
-    for suffix in ("layout", "app.tar.gz", "entrypoint.txt", "env.txt", "plan.json"):
-        src = bin_dir / f"image.layers.{suffix}"
+    (app_suffix,) = [
+        s for s in ("app.tar.gz", "app.tar.zst") if (bin_dir / f"{target}.layers.{s}").is_file()
+    ]
+    for suffix in ("layout", app_suffix, "entrypoint.txt", "env.txt", "plan.json"):
+        src = bin_dir / f"{target}.layers.{suffix}"
         dst = out / suffix
         if src.is_dir():
             shutil.copytree(src, dst, symlinks=False)
@@ -134,7 +140,7 @@ def copy_outputs(workspace: Path, app: str, dest: Path) -> Built:
     return Built(
         app,
         parts["layout"],
-        parts["app.tar.gz"],
+        parts[app_suffix],
         parts["entrypoint.txt"],
         parts["env.txt"],
         json.loads(parts["plan.json"].read_text()),

@@ -12,6 +12,7 @@ Slow (minutes): run by `tools/test e2e`, not by the tools' pytest suite.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -293,11 +294,15 @@ def test_131_packages_one_layer_each_exceed_podman_but_py_image_fits(
     assert web.plan["total_layers"] <= 60 < 1 + 131 + 1
 
 
-def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_path: Path) -> None:
+def test_two_clean_builds_give_identical_images(
+    built: dict[str, Built], zstd_built: Built, tmp_path: Path
+) -> None:
     # The second build runs every action as its own sandboxed process (no
-    # persistent worker, which the first used): the same bytes either way.
+    # persistent worker, which the first used): the same bytes either way,
+    # also zstd's (api_zstd).
     output_base = CACHE / "output" / f"e2e-clean-{os.getpid()}"
-    apps = APPS  # the fleet plans web's packages for the others anyway
+    apps = {**APPS, "api_zstd": ""}  # the fleet plans web's packages for the others anyway
+    built = {**built, "api_zstd": zstd_built}
     log = CACHE / "output" / f"e2e-clean-{os.getpid()}.exec.json"  # a folder the chroot sees
     try:
         flags = ("--spawn_strategy=sandboxed", f"--execution_log_json_file={log}")
@@ -321,6 +326,45 @@ def test_two_clean_builds_give_identical_images(built: dict[str, Built], tmp_pat
     log.unlink()
     print(f"second build's runners of our actions (its last command): {sorted(runners)}")
     assert runners and "worker" not in runners, runners
+
+
+@pytest.fixture(scope="session")
+def zstd_built(bases: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """apps/api_zstd: api's binary in an image of zstd layers."""
+    return build_apps(E2E, tmp_path_factory.mktemp("zstd"), {"api_zstd": ""})["api_zstd"]
+
+
+def unzstd(path: Path) -> bytes:
+    zstd = shutil.which("zstd")
+    assert zstd, "zstd is not installed (tools/setup installs it)"
+    return subprocess.run([zstd, "-dc", str(path)], capture_output=True, check=True).stdout
+
+
+def test_a_zstd_image_runs_and_holds_the_files_of_the_gzip_one(
+    zstd_built: Built, built: dict[str, Built], tmp_path: Path
+) -> None:
+    # compression = "zstd": every layer the image builds is tar+zstd (the
+    # base's stay as pulled); finish_image checks it with skopeo and each zstd
+    # layer's diff_id (Debian's umoci reads no zstd), then podman runs it as
+    # production does, on a read-only root.
+    layers = zstd_built.manifest()["layers"]
+    ours = [lay for lay in layers if PACKAGES_ANNOTATION in lay.get("annotations", {})]
+    assert len(ours) >= 3 and {lay["mediaType"] for lay in ours} == {
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    }, layers
+    assert zstd_built.app_layer.name == "app.tar.zst"
+    lines = podman_output(finish(zstd_built, tmp_path / "image"), "api_zstd")
+    print("podman run api_zstd printed:", *lines, sep="\n  ")
+    assert lines[0] == "app api on python 3.11", lines
+    assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
+    totals = [ln.split() for ln in lines if ln.startswith("imported ")]
+    assert len(totals) == 1 and totals[0][1] == totals[0][3] and int(totals[0][1]) > 0, lines
+    # Compression changes the blobs, never the files: api's app layer, the same tar.
+    with gzip.open(built["api"].app_layer) as f:
+        assert unzstd(zstd_built.app_layer) == f.read()
+    gz = sum(lay["size"] for lay in built["api"].manifest()["layers"][1:])
+    zs = sum(lay["size"] for lay in layers[1:])
+    print(f"api's package layers: gzip {gz} bytes, zstd {zs} bytes ({zs / gz:.3f}x)")
 
 
 def test_fleet_lock_is_current() -> None:

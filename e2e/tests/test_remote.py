@@ -43,7 +43,7 @@ OURS = {
     "PyImageFleetPlan",
     "PyImageFleetMerge",
 }
-APPS = ("api", "worker")
+APPS = ("api", "worker", "api_zstd")  # api_zstd: api's binary, zstd layers
 TARGETS = [f"//apps/{app}:image.layers" for app in APPS]
 
 

@@ -6,7 +6,8 @@ manifest a package action would get (every file under
 ``opt/pyimage/site-packages``), then, in one run, the median of ``--repeat``:
 
 * ``pyimage package-tar`` (a fresh process, as the Bazel action runs it), with
-  its peak RSS;
+  its peak RSS; again with ``--compression zstd`` (level 3, the zstd on PATH)
+  when there is a zstd;
 * on the same tar (inflated from pyimage's blob, untimed): ``gzip -6``,
   ``pigz -6`` and ``zstd -3`` (all cores, ``-T0``), and unpacking on a node:
   ``gzip -dc`` of pyimage's blob and ``zstd -dc`` of zstd's;
@@ -69,12 +70,12 @@ def timed(cmd: str, repeat: int) -> float:
     return statistics.median(times)
 
 
-def package_tar(manifest: Path, blob: Path, repeat: int) -> tuple[float, int]:
+def package_tar(manifest: Path, blob: Path, repeat: int, *flags: str) -> tuple[float, int]:
     """Median time of ``pyimage package-tar`` and the largest peak RSS (KiB) of its runs."""
     times, peaks = [], []
     for _ in range(repeat):
         cmd = [sys.executable, "-c", PEAK_PROBE, sys.executable, "-m", "pyimage", "package-tar"]
-        cmd += ["--manifest", str(manifest), "--blob", str(blob)]
+        cmd += ["--manifest", str(manifest), "--blob", str(blob), *flags]
         cmd += ["--descriptor", str(blob.with_suffix(".json"))]
         start = time.perf_counter()
         r = subprocess.run(cmd, cwd=TOOLS, capture_output=True, text=True, check=True)
@@ -95,6 +96,12 @@ def bench_one(wheel: Path, workdir: Path, repeat: int) -> dict[str, object]:
     subprocess.run(["bash", "-c", f"gzip -dc {blob} > {tar}"], check=True)
     zst = workdir / f"{wheel.stem}.tar.zst"
     sizes = {"tar": tar.stat().st_size, "pyimage gzip": blob.stat().st_size}
+    if shutil.which("zstd"):
+        ours = workdir / f"{wheel.stem}.pyimage.tar.zst"
+        label = "pyimage package-tar --compression zstd"
+        seconds[label], zstd_peak = package_tar(manifest, ours, repeat, "--compression=zstd")
+        peak_kib = max(peak_kib, zstd_peak)
+        sizes["pyimage zstd"] = ours.stat().st_size
     for label, cmd in (("gzip -6", "gzip -6 -n -c"), ("pigz -6", "pigz -6 -n -c")):
         if shutil.which(cmd.split()[0]):
             seconds[label] = timed(f"{cmd} {tar}", repeat)

@@ -29,7 +29,11 @@ fleet_actions_test = analysistest.make(_fleet_actions_test_impl)
 def _group_merge_test_impl(ctx):
     env = analysistest.begin(ctx)
     (action,) = [a for a in analysistest.target_actions(env) if a.mnemonic == "PyImageFleetMerge"]
-    members = sorted([f.owner.package + ":" + f.owner.name for f in action.inputs.to_list() if f.basename == "layer.tar.gz"])
+    suffix = {"gzip": "tar.gz", "zstd": "tar.zst"}[ctx.attr.compression]
+    members = sorted([f.owner.package + ":" + f.owner.name for f in action.inputs.to_list() if f.basename == "layer." + suffix])
+    asserts.equals(env, ["group." + suffix], [f.basename for f in action.outputs.to_list() if f.basename.startswith("group.tar")], "the merged blob")
+    zstd = [a for a in action.argv if a.startswith("--zstd=")]
+    asserts.equals(env, ctx.attr.compression == "zstd", len(zstd) == 1, "a zstd merge runs the zstd toolchain's binary: " + str(zstd))
     asserts.equals(env, sorted(ctx.attr.members), members, "the packages whose blobs the merge takes")
     asserts.equals(env, len(members), len([b for b in _basenames(action) if b == "layer.json"]), "their descriptors")
     asserts.equals(env, [], [b for b in _basenames(action) if b.endswith("plan.json") or b.endswith("lock.json")], "plans or locks the merge takes")
@@ -37,7 +41,10 @@ def _group_merge_test_impl(ctx):
 
 group_merge_test = analysistest.make(
     _group_merge_test_impl,
-    attrs = {"members": attr.string_list(doc = "The package targets whose blobs the merge takes (`package:name`, in their repository).")},
+    attrs = {
+        "compression": attr.string(default = "gzip", doc = "The compression the lock records for the group's members."),
+        "members": attr.string_list(doc = "The package targets whose blobs the merge takes (`package:name`, in their repository)."),
+    },
 )
 
 def _image_groups_test_impl(ctx):
