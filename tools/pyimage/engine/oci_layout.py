@@ -115,6 +115,13 @@ class BaseImage:
         """Number of layers of the base (the planner counts them against the cap)."""
         return len(self.layers)
 
+    @property
+    def env(self) -> list[str]:
+        """The ``KEY=VALUE`` environment its config records (none: [])."""
+        config = self.config.get("config")
+        env = config.get("Env") if isinstance(config, dict) else None
+        return [str(e) for e in env] if isinstance(env, list) else []
+
 
 def scratch(platform: Platform) -> BaseImage:
     """An empty base: no layers, a minimal config for ``platform``."""

@@ -64,9 +64,8 @@ def check_bytecode(spec: ImageSpec) -> None:
                 f"package {member.name} has bytecode for {have}, the image's is for"
                 f" {spec.python_version or 'none'}; build them with the same {_FLAG}"
             )
-    config = spec.base.config.get("config") if spec.base else None
-    env = config.get("Env") if isinstance(config, dict) else None
-    said = [e.split("=", 1)[1] for e in env or [] if str(e).startswith("PYTHON_VERSION=")]
+    env = spec.base.env if spec.base else []
+    said = [e.split("=", 1)[1] for e in env if e.startswith("PYTHON_VERSION=")]
     if spec.python_version and said:
         minor = ".".join(said[0].split(".")[:2])
         if minor != spec.python_version:
