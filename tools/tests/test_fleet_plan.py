@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from enginekit import pyimage
+from enginekit import build_package, need_tool, pyimage
 from fleetkit import Fleet, groups_of, ok, plan
 
+from pyimage.engine.compression import Compression
 from pyimage.fleet.groups import group_id
 from pyimage.formats import lock as lock_format
 
@@ -202,6 +203,29 @@ def test_two_builds_of_one_package_in_one_image_are_refused_naming_both(
     for key in ("six==1", "six==1/patched"):
         assert fleet.members[key].descriptor.digest in lines[0], lines
     assert "holds two builds of six==1" in lines[0] and "image '//a:image'" in lines[0]
+    assert not (tmp_path / "lock.json").exists()
+
+
+def test_a_fleet_of_two_compressions_is_refused_naming_an_image_of_each(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    # A layer's identity includes its compression: images of two would share
+    # nothing, so a fleet has one (py_image's `compression`).
+    zstd = Compression.of("zstd", zstd=need_tool("zstd"))
+    fleet.package("six==1")
+    work = tmp_path / "z"
+    work.mkdir()
+    fleet.members["attrs==2/zstd"] = build_package(
+        work, "attrs==2", {"sp/attrs/__init__.py": b"attrs"}, zstd
+    )
+    inputs = fleet.inputs(
+        {"//a:image": fleet.entry(["six==1"]), "//b:image": fleet.entry(["attrs==2/zstd"])}
+    )
+    r = pyimage("fleet-plan", "--inputs", str(inputs), "--out", str(tmp_path / "lock.json"))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "images '//a:image' (gzip) and '//b:image' (zstd) of one fleet" in lines[0], lines
+    assert "same `compression`" in lines[0]
     assert not (tmp_path / "lock.json").exists()
 
 
