@@ -156,7 +156,8 @@ def test_docker_media_types_in_base_become_oci(
     out = tmp_path / "out"
     write_layout(out, [LayerInput((pkgs["b"],))], base=read(base))
     new, _ = image_of(out)
-    assert {x["mediaType"] for x in new["layers"]} == {oci_layout.OCI_LAYER + "+gzip"}
+    oci_gzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert {x["mediaType"] for x in new["layers"]} == {oci_gzip}
     umoci_unpack(out, "latest", tmp_path / "bundle")
 
 

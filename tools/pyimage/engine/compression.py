@@ -353,6 +353,13 @@ def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
         ) from err
 
 
+def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
+    """Close a finished (or killed) process's pipes; closing one twice does nothing."""
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 class ZstdFrames(_Output):
     """Writes one zstd frame per part to ``out`` with the ``zstd`` program, hashing every byte.
 
@@ -382,9 +389,7 @@ class ZstdFrames(_Output):
             proc.wait()
             if self.reader is not None:
                 self.reader.join()
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            _close_pipes(proc)
 
     def _copy_out(self, proc: subprocess.Popen[bytes]) -> None:
         try:
@@ -436,9 +441,7 @@ class ZstdFrames(_Output):
         self.reader.join()
         if proc.wait() != 0 or self.errors:
             raise self._failed()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        _close_pipes(proc)
         self.proc = None
         self.part_size = None
 
@@ -484,9 +487,7 @@ def _unzstd(binary: str, source: Callable[[Feed], None], emit: Callable[[bytes],
         writer.join()
         rc = proc.wait()
         stderr = proc.stderr.read() if proc.stderr else b""
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        _close_pipes(proc)
     if errors:
         raise errors[0]
     if rc != 0:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pyimage import jsonio
 from pyimage.engine import layer
-from pyimage.engine.compression import DEFAULT, Compression
+from pyimage.engine.compression import DEFAULT, GZIP, LAYER_MEDIA_TYPE, MEDIA_TYPES, Compression
 from pyimage.engine.descriptor import LayerDescriptor
 from pyimage.errors import PyimageError
 from pyimage.fsutil import link_blob, place_blob, replace_together, temp_name, under
@@ -46,10 +46,9 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 # Docker layer media types and their byte-identical OCI equivalents.
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 LAYER_TYPE_MAP = {
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": OCI_LAYER + "+gzip",
-    "application/vnd.docker.image.rootfs.diff.tar": OCI_LAYER,
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": MEDIA_TYPES[GZIP],
+    "application/vnd.docker.image.rootfs.diff.tar": LAYER_MEDIA_TYPE,
 }
 PACKAGES_ANNOTATION = "dev.rules-pyimage.packages"
 REF_NAME = "org.opencontainers.image.ref.name"
