@@ -59,7 +59,7 @@ sys.path.insert(0, str(HARNESS))
 import base_image  # noqa: E402
 from bench_build import Bazel, elapsed_seconds  # noqa: E402
 from bench_remote_bytes import CACHE  # noqa: E402
-from harnesslib import REPO, HarnessError, main_wrapper, progress  # noqa: E402
+from harnesslib import REPO, HarnessError, fleet_app_build, main_wrapper, progress  # noqa: E402
 
 E2E = REPO / "e2e"
 BEFORE = "cb2e8c2"
@@ -164,25 +164,7 @@ def fleet_build(n: int, shared_layers_bzl: bool) -> str:
 
 def app_build(n: int, k: int, packages: list[str]) -> str:
     """An app's BUILD file: its binary and its image in fleet ``//n<n>``."""
-    deps = "".join(f'        "{p}",\n' for p in packages)
-    return f"""load("@rules_pyimage//oci:defs.bzl", "py_image")
-load("@rules_python//python:defs.bzl", "py_binary")
-
-py_binary(
-    name = "app{k}",
-    srcs = ["main.py"],
-    main = "main.py",
-    deps = [
-{deps}    ],
-)
-
-py_image(
-    name = "image",
-    base = "@base_python//:layout",
-    binary = ":app{k}",
-    fleet = "//n{n}:fleet",
-)
-"""
+    return fleet_app_build(f"app{k}", packages, f"//n{n}:fleet")
 
 
 def shared_layers(lock: dict[str, object], image: str) -> int:

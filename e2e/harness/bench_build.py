@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import re
@@ -444,18 +443,7 @@ def remote(bump: str) -> dict[str, object]:
         what = "with --disk_cache" if disk else "without --disk_cache"
         progress(f"remote bytes ({what}): bench_remote_bytes.py's flow")
         args = argparse.Namespace(bump=bump, no_disk_cache=not disk)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            code = bench_remote_bytes.run(args)
-        text = printed.getvalue()
-        start = text.rfind("\n{")
-        if start < 0:
-            raise HarnessError("bench_remote_bytes.py printed no JSON")
-        out[what] = {
-            "exit": code,
-            "report": text[:start].strip(),
-            "rows": json.loads(text[start + 1 :]),
-        }
+        out[what] = bench_remote_bytes.capture(args)
     return out
 
 

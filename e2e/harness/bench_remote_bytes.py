@@ -43,7 +43,9 @@ disk cache: any output file that did not change).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -51,6 +53,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent
@@ -182,6 +186,14 @@ py_image(
     return ws
 
 
+def expunge(ws: Path, base: Path) -> None:
+    """Stop an output base's server and remove it (never fails; nothing there: nothing done)."""
+    if base.exists():
+        subprocess.run([str(BAZEL), f"--output_base={base}", "clean", "--expunge"],
+                       cwd=ws, check=False, capture_output=True)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def targets(kind: str, apps: tuple[str, ...] = APPS) -> list[str]:
     return [f"//apps/{app}:{kind}.layers" for app in apps]
 
@@ -206,42 +218,72 @@ def output_files(ws: Path, kind: str, apps: tuple[str, ...] = APPS) -> dict[str,
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Corpus:
+    """What a run builds: a workspace maker and the apps it measures."""
+
+    make_workspace: Callable[[Path], Path]  # a scratch root -> the workspace, naive images in
+    apps: tuple[str, ...]  # every image of ours (``//apps/<app>:image``)
+    load_one: str  # the image fetched alone
+    naive_apps: tuple[str, ...]  # the apps with a ``:naive`` image (the baseline)
+    cas_size: str = "4G"  # BuildGrid's LRU CAS: it must hold every blob of both versions
+
+    def steps(self, kind: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(what, apps) fetched of ``kind``: the one image, then all (of those it has)."""
+        have = self.apps if kind == "image" else self.naive_apps
+        every = [(f"load {self.load_one}", (self.load_one,)), ("all images", self.apps)]
+        return [(what, apps) for what, apps in every if set(apps) <= set(have)]
+
+
+#: The e2e fleet: api, web and worker, each with its naive image.
+E2E_FLEET = Corpus(scratch_workspace, APPS, LOAD_ONE, APPS)
+
+
+def run(args: argparse.Namespace, corpus: Corpus = E2E_FLEET) -> int:
     old, new = args.bump.split(":")
-    with tempfile.TemporaryDirectory(prefix="pyimage-bench-") as tmp, BuildGrid() as server:
-        ws = scratch_workspace(Path(tmp))
+    with (
+        tempfile.TemporaryDirectory(prefix="pyimage-bench-") as tmp,
+        BuildGrid(cas_size=corpus.cas_size) as server,
+    ):
+        ws = corpus.make_workspace(Path(tmp))
         lock = ws / "requirements_lock.txt"
         if f"{old}\n" not in lock.read_text():
-            raise HarnessError(f"{old} is not pinned in e2e/requirements_lock.txt; pick another")
+            raise HarnessError(f"{old} is not pinned in {lock.name} of the workspace; pick another")
         files = ("requirements_lock.txt", "fleet.lock.json")
-        before = {n: (ws / n).read_text() for n in files}
         remote = [f"--remote_cache={server.url}"]
-        everything = targets("image") + targets("naive")
+        everything = targets("image", corpus.apps) + targets("naive", corpus.naive_apps)
         stamp = os.getpid()
         ci_base = CACHE / "output" / f"bench-ci-{stamp}"
         dev_base = CACHE / "output" / f"bench-dev-{stamp}"
         disk = CACHE / "output" / f"bench-disk-{stamp}"
         try:
-            # 2. CI fills the cache with both versions.
+            # 2. CI fills the cache with both versions (a workspace with no lock yet gets one).
             ci = [f"--output_base={ci_base}"]
+            if not (ws / "fleet.lock.json").is_file():
+                bazel(ws, *ci, "run", *remote, "//:fleet.update")
+            before = {n: (ws / n).read_text() for n in files}
             bazel(ws, *ci, "build", *remote, *everything)
             lock.write_text(before["requirements_lock.txt"].replace(f"{old}\n", f"{new}\n"))
             bazel(ws, *ci, "run", *remote, "//:fleet.update")
             bazel(ws, *ci, "build", *remote, *everything)
             after = {n: (ws / n).read_text() for n in before}
+            expunge(ws, ci_base)  # its disk is the developer's now (torch: tens of GB)
             # 3. The developer: old version, then the bump lands.
             dev = [f"--output_base={dev_base}"]
             store = [] if args.no_disk_cache else [f"--disk_cache={disk}"]
             for name, text in before.items():
                 (ws / name).write_text(text)
             bazel(ws, *dev, "build", *remote, *store, *everything)
-            had = {kind: output_files(ws, kind) for kind in ("image", "naive")}
+            had = {
+                "image": output_files(ws, "image", corpus.apps),
+                "naive": output_files(ws, "naive", corpus.naive_apps),
+            }
             for name, text in after.items():
                 (ws / name).write_text(text)
             rows = []
             for kind, label in (("image", "ours"), ("naive", "one site-packages layer per app")):
                 got = {}
-                for what, apps in ((f"load {LOAD_ONE}", (LOAD_ONE,)), ("all images", APPS)):
+                for what, apps in corpus.steps(kind):
                     log = ws / f"grpc-{kind}-{len(got)}.log"
                     bazel(ws, *dev, "build", *remote, *store, f"--remote_grpc_log={log}",
                           *targets(kind, apps))  # fmt: skip
@@ -270,11 +312,21 @@ def run(args: argparse.Namespace) -> int:
                 rows.append((label, got))
         finally:
             for base in (ci_base, dev_base):
-                subprocess.run([str(BAZEL), f"--output_base={base}", "clean", "--expunge"],
-                               cwd=ws, check=False, capture_output=True)  # fmt: skip
-                shutil.rmtree(base, ignore_errors=True)
+                expunge(ws, base)
             shutil.rmtree(disk, ignore_errors=True)
     return report(rows, args)
+
+
+def capture(args: argparse.Namespace, corpus: Corpus = E2E_FLEET) -> dict[str, object]:
+    """``run`` with what it prints kept: its exit code, its report and its rows (the JSON)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run(args, corpus)
+    text = printed.getvalue()
+    start = text.rfind("\n{")
+    if start < 0:
+        raise HarnessError("bench_remote_bytes.py printed no JSON")
+    return {"exit": code, "report": text[:start].strip(), "rows": json.loads(text[start + 1 :])}
 
 
 def report(rows: list[tuple[str, dict[str, dict[str, int]]]], args: argparse.Namespace) -> int:
@@ -290,7 +342,7 @@ def report(rows: list[tuple[str, dict[str, dict[str, int]]]], args: argparse.Nam
                   f"{n['changed_output_bytes']:>14,}")  # fmt: skip
     ours, naive = rows[0][1], rows[1][1]
     ok = True
-    for what in ours:
+    for what in (w for w in ours if w in naive):
         mine = ours[what]["fetched_output_bytes"] + ours[what]["fetched_other_bytes"]
         theirs = naive[what]["fetched_output_bytes"] + naive[what]["fetched_other_bytes"]
         ratio = theirs / mine if mine else float("inf")

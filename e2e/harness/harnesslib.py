@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -199,6 +199,30 @@ def copy_e2e_workspace(dest: Path) -> Path:
     rc = dest / ".bazelrc"
     rc.write_text(rc.read_text().replace("%workspace%/../", f"{REPO}/"))
     return dest
+
+
+def fleet_app_build(binary: str, deps: Iterable[str], fleet: str) -> str:
+    """A generated app's BUILD file: a ``py_binary`` of ``main.py`` and its ``py_image``
+    on the e2e base with python3, in ``fleet``."""
+    listed = "".join(f'        "{d}",\n' for d in deps)
+    return f"""load("@rules_pyimage//oci:defs.bzl", "py_image")
+load("@rules_python//python:defs.bzl", "py_binary")
+
+py_binary(
+    name = "{binary}",
+    srcs = ["main.py"],
+    main = "main.py",
+    deps = [
+{listed}    ],
+)
+
+py_image(
+    name = "image",
+    base = "@base_python//:layout",
+    binary = ":{binary}",
+    fleet = "{fleet}",
+)
+"""
 
 
 def in_spoke_of(label: str, dist: str) -> bool:

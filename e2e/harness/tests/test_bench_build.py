@@ -128,7 +128,8 @@ def test_remote_takes_bench_remote_bytes_json(monkeypatch: pytest.MonkeyPatch) -
     rows = {"ours": {"load api": row, "all images": row}}
     seen = []
 
-    def fake_run(args: object) -> int:
+    def fake_run(args: object, corpus: object) -> int:
+        assert corpus is bench_build.bench_remote_bytes.E2E_FLEET
         seen.append(args.no_disk_cache)  # type: ignore[attr-defined]
         print("bytes fetched ...:\nload api: ours 12 bytes")
         print(json.dumps(rows, indent=1))
