@@ -189,8 +189,9 @@ py_image(
 def expunge(ws: Path, base: Path) -> None:
     """Stop an output base's server and remove it (never fails; nothing there: nothing done)."""
     if base.exists():
-        subprocess.run([str(BAZEL), f"--output_base={base}", "clean", "--expunge"],
-                       cwd=ws, check=False, capture_output=True)  # fmt: skip
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run([str(BAZEL), f"--output_base={base}", "clean", "--expunge"],
+                           cwd=ws, check=False, capture_output=True, timeout=600)  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -342,11 +343,14 @@ def report(rows: list[tuple[str, dict[str, dict[str, int]]]], args: argparse.Nam
                   f"{n['changed_output_bytes']:>14,}")  # fmt: skip
     ours, naive = rows[0][1], rows[1][1]
     ok = True
-    for what in (w for w in ours if w in naive):
+    for what in ours:
         mine = ours[what]["fetched_output_bytes"] + ours[what]["fetched_other_bytes"]
-        theirs = naive[what]["fetched_output_bytes"] + naive[what]["fetched_other_bytes"]
-        ratio = theirs / mine if mine else float("inf")
-        print(f"{what}: ours {mine:,} bytes, baseline {theirs:,} bytes ({ratio:,.0f}x less)")
+        if what in naive:
+            theirs = naive[what]["fetched_output_bytes"] + naive[what]["fetched_other_bytes"]
+            ratio = theirs / mine if mine else float("inf")
+            print(f"{what}: ours {mine:,} bytes, baseline {theirs:,} bytes ({ratio:,.0f}x less)")
+        else:
+            print(f"{what}: ours {mine:,} bytes (no baseline for this step)")
         unchanged = ours[what]["fetched_unchanged_bytes"]
         layers = ours[what]["fetched_unchanged_layer_bytes"]
         if unchanged:

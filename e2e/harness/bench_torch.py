@@ -16,14 +16,14 @@ idna, pyyaml). Bytecode is off on both sides (``precompile=off``: the
 baseline has none), so both write the same files.
 
 1. **Cold build**, each side in its own output base (``bench_build.Bazel``):
-   the repositories are fetched first (pip downloads and installs about 2.9
-   GB of wheels; timed apart), then ``bazel clean`` and a build of the three
+   the repositories are fetched first (pip downloads and installs 3.0 GB of
+   wheels; timed apart), then ``bazel clean`` and a build of the three
    images: ours ``//apps/<app>:image.layers`` (fleet ``//:fleet``, after
    ``bazel run //:fleet.update``), the baseline ``//apps/<app>:baseline``
    (e2e/baseline/py_layer.bzl: interpreter, site-packages and app tars, one
    action each). While ours builds, a sampler reads ``VmHWM`` (peak RSS) of
-   every pyimage process (a persistent worker runs many actions: its peak
-   bounds each of them) every 0.2 s. From ours' execution log: each
+   every pyimage process of its output base every 0.2 s (a persistent
+   worker runs many actions: its peak bounds each of them). From ours' execution log: each
    package action's execution time, its tar's and its blob's bytes.
 2. **Bytes after a bump** (unless ``--skip-remote``): bench_remote_bytes.py's
    flow on this workspace with a cache-only BuildGrid (a 14 GB in-memory
@@ -33,7 +33,8 @@ baseline has none), so both write the same files.
 
 torch's package action beside ``gzip -6``, ``pigz -6`` and ``zstd -3`` of
 the same bytes is tools/bench/bench_wheels.py's (docs/benchmarks.md).
-Disk: the run prints the most the file system held beyond its start, per
+Disk: the run prints the most the file system of ``$PYIMAGE_CACHE`` held
+beyond its start (the scratch workspace is in the temporary folder), per
 part (about 17 GB for the baseline's cold build). Time: about 25 minutes on
 2 cores. Prints a report, then JSON; exits 1 if the RSS gate (1 GiB) or
 bench_remote_bytes.py's check failed.
@@ -58,8 +59,9 @@ sys.path.insert(0, str(HARNESS))
 import base_image  # noqa: E402
 import bench_remote_bytes  # noqa: E402
 from bench_build import BASELINE_LOAD, Bazel, Run, baseline_target, table, with_load  # noqa: E402
-from bench_remote_bytes import CACHE, REPO, Corpus, base_layers  # noqa: E402
+from bench_remote_bytes import CACHE, Corpus, base_layers  # noqa: E402
 from harnesslib import (  # noqa: E402
+    REPO,
     HarnessError,
     copy_e2e_workspace,
     executed_spawns,
@@ -182,37 +184,43 @@ def torch_workspace(root: Path) -> Path:
 
 # -- what a build used -----------------------------------------------------------
 class Sampler(threading.Thread):
-    """Peak RSS of every pyimage process and the most disk the file system held."""
+    """The most disk the file system of ``disk_of`` held beyond its start, and the peak RSS
+    (``VmHWM``) of every pyimage process of the output base ``output_base`` (its workers and
+    ``bazel run`` scripts: the tool's path, under the output base, is in their argv; the
+    processes they start, none for gzip, are not counted), read every 0.2 s."""
 
-    def __init__(self, disk_of: Path) -> None:
+    def __init__(self, disk_of: Path, output_base: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.disk_of = disk_of
         self.disk_start = shutil.disk_usage(disk_of).used
         self.disk_peak = self.disk_start
+        self.tool = f"{output_base}/".encode() if output_base else None
         self.peaks: dict[int, tuple[int, str]] = {}  # pid -> (VmHWM bytes, argv summary)
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.2):
             self.disk_peak = max(self.disk_peak, shutil.disk_usage(self.disk_of).used)
-            for proc in Path("/proc").iterdir():
-                if proc.name.isdigit():
-                    self.sample(proc)
+            if self.tool:
+                for proc in Path("/proc").iterdir():
+                    if proc.name.isdigit():
+                        self.sample(proc)
 
     def sample(self, proc: Path) -> None:
+        """Reads one process's peak RSS if it is a pyimage process of the output base."""
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"java" in argv[0] or not any(b"tools/pyimage" in a for a in argv[:4]):
+            if not self.tool or not any(a.startswith(self.tool) and b"/tools/pyimage/" in a
+                                        for a in argv):  # fmt: skip
                 return
             status = (proc / "status").read_text()
         except OSError:
             return  # gone
         m = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
         if m:
-            peak = int(m.group(1)) * 1024
-            shown = " ".join(a.decode(errors="replace").rsplit("/", 1)[-1] for a in argv[:4])
-            self.peaks[int(proc.name)] = (max(peak, self.peaks.get(int(proc.name), (0, ""))[0]),
-                                          shown)  # fmt: skip
+            pid, peak = int(proc.name), int(m.group(1)) * 1024
+            shown = " ".join(a.decode(errors="replace").rsplit("/", 1)[-1] for a in argv)
+            self.peaks[pid] = (max(peak, self.peaks.get(pid, (0, ""))[0]), shown.strip())
 
     def __enter__(self) -> Sampler:
         self.start()
@@ -257,7 +265,7 @@ def cold_build(ws: Path, side: str, logs: Path) -> dict[str, object]:
     bz = Bazel(ws, side, logs, kind="bench-torch")
     got: dict[str, object] = {}
     try:
-        with Sampler(CACHE) as sampler:
+        with Sampler(CACHE, bz.output_base) as sampler:
             got["fetch"] = bz.run("build", "--nobuild", *every)
             if ours:
                 got["update"] = bz.run("run", "//:fleet.update")
@@ -275,10 +283,12 @@ def cold_build(ws: Path, side: str, logs: Path) -> dict[str, object]:
 
 # -- the report ------------------------------------------------------------------
 def mib(n: object) -> str:
+    """Bytes as MiB to one place."""
     return f"{int(n) / 2**20:,.1f} MiB"  # type: ignore[call-overload]
 
 
 def report(results: dict[str, dict[str, object]], remote: dict[str, object]) -> int:
+    """Prints both sides, the bytes part and the JSON; 0, or 1 if a check failed."""
     ours, base = results.get("ours", {}), results.get("baseline", {})
     print("\nCold build of three torch apps: ours (fleet //:fleet) beside the baseline")
     print(table([
@@ -313,7 +323,7 @@ def ours_report(ours: dict[str, object]) -> bool:
         print(f"  {p['target']}: {p['seconds']:.1f}s, {mib(p['tar_size'])} -> {mib(p['size'])}")
     rss: list[tuple[int, str]] = ours["rss"]  # type: ignore[assignment]
     top = rss[0][0] if rss else 0
-    print(f"\npeak RSS of the {len(rss)} pyimage processes (workers run many actions each):")
+    print(f"\npeak RSS of the {len(rss)} pyimage processes sampled (a worker runs many actions):")
     for peak, argv in rss[:5]:
         print(f"  {mib(peak)}  {argv}")
     ok = bool(rss) and top < RSS_GATE

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import bench_remote_bytes
@@ -57,26 +58,81 @@ def test_corpus_steps_fetch_of_the_baseline_only_the_apps_it_has() -> None:
     assert torch.steps("naive") == [("load a", ("a",))]
 
 
-def test_the_sampler_reads_the_peak_rss_of_a_pyimage_process() -> None:
-    # A process whose argv names tools/pyimage, as the actions' do, holding 64 MiB.
-    code = "import sys, time; x = bytearray(64 << 20); print(1, flush=True); time.sleep(30)"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "tools/pyimage/pyimage"], stdout=subprocess.PIPE
+def row(fetched: int, unchanged_layers: int = 0) -> dict[str, int]:
+    return {
+        "fetched_output_bytes": fetched,
+        "fetched_other_bytes": 0,
+        "reads": 1,
+        "action_result_bytes": 0,
+        "fetched_unchanged_bytes": unchanged_layers,
+        "fetched_unchanged_layer_bytes": unchanged_layers,
+        "changed_output_bytes": fetched,
+    }
+
+
+def test_a_step_the_baseline_lacks_is_still_checked_for_unchanged_layers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = argparse.Namespace(bump="six==1.17.0:six==1.16.0", no_disk_cache=False)
+    naive = {"load a": row(3_000_000)}
+    good = [("ours", {"load a": row(300), "all images": row(0)}), ("naive", naive)]
+    assert bench_remote_bytes.report(good, args) == 0
+    assert (
+        "load a: ours 300 bytes, baseline 3,000,000 bytes (10,000x less)" in capsys.readouterr().out
     )
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    bad = [("ours", {"load a": row(300), "all images": row(900, 600)}), ("naive", naive)]
+    assert bench_remote_bytes.report(bad, args) == 1
+    out = capsys.readouterr().out
+    assert "all images: ours 900 bytes (no baseline for this step)" in out
+    assert "600 bytes of output files that did not change" in out
+
+
+def test_package_actions_read_each_descriptor_and_the_execution_time(tmp_path: Path) -> None:
+    out = "bazel-out/k8-fastbuild/bin/external/pypi_torch/pkg.pyimage"
+    (tmp_path / out).mkdir(parents=True)
+    (tmp_path / out / "layer.json").write_text(json.dumps({"size": 500, "tar_size": 1100}))
+    spawns = [
+        {"mnemonic": "PyImagePackageLayer", "targetLabel": "@pypi_torch//:pkg",
+         "metrics": {"executionWallTime": "27.700s"},
+         "actualOutputs": [{"path": f"{out}/layer.tar.gz"}, {"path": f"{out}/layer.json"}]},
+        {"mnemonic": "PyImageLayout", "targetLabel": "//apps/a:image",
+         "metrics": {"executionWallTime": "1s"}, "actualOutputs": []},
+        {"mnemonic": "PyImagePackageLayer", "targetLabel": "@pypi_six//:pkg",
+         "remoteCacheHit": True, "actualOutputs": []},
+    ]  # fmt: skip
+    log = tmp_path / "log.json"
+    log.write_text("".join(json.dumps(s, indent=1) + "\n" for s in spawns))
+    got = bench_torch.package_actions(tmp_path, log)
+    assert got == [{"target": "@pypi_torch//:pkg", "seconds": 27.7, "size": 500, "tar_size": 1100}]
+    assert bench_torch.seconds({"mnemonic": "x"}) == 0.0
+
+
+def hold(argv_tail: str) -> subprocess.Popen[bytes]:
+    """A Python holding 64 MiB, with ``argv_tail`` as its last argument, once it holds it."""
+    code = "import sys, time; x = bytearray(64 << 20); print(1, flush=True); time.sleep(30)"
+    proc = subprocess.Popen([sys.executable, "-c", code, argv_tail], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"1"
+    return proc
+
+
+def test_the_sampler_reads_the_peak_rss_of_the_output_bases_pyimage_processes(
+    tmp_path: Path,
+) -> None:
+    # The tool's path as a worker's argv has it: under the output base, anywhere in argv.
+    base = tmp_path / "output" / "bench-torch-ours-1"
+    tool = f"{base}/execroot/_main/bazel-out/bin/external/rules_pyimage~/tools/pyimage/pyimage"
+    other = str(tmp_path / "output" / "e2e" / "execroot/_main/bin/tools/pyimage/pyimage")
+    procs = [hold(tool), hold(other), hold(f"{base}/execroot/_main/bin/other/tool")]
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"1"
-        sampler = bench_torch.Sampler(Path("/"))
-        deadline = time.monotonic() + 10
-        while proc.pid not in sampler.peaks and time.monotonic() < deadline:
+        sampler = bench_torch.Sampler(Path("/"), base)
+        for proc in procs:
             sampler.sample(Path(f"/proc/{proc.pid}"))
-        sampler.sample(Path(f"/proc/{other.pid}"))
     finally:
-        proc.kill()
-        other.kill()
-        proc.wait()
-        other.wait()
-    peak, argv = sampler.peaks[proc.pid]
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert set(sampler.peaks) == {procs[0].pid}
+    peak, argv = sampler.peaks[procs[0].pid]
     assert 64 << 20 <= peak < 1 << 30
     assert argv.endswith(" pyimage")  # argv's words by their last path part
-    assert other.pid not in sampler.peaks
+    assert not bench_torch.Sampler(Path("/")).tool  # no output base: disk only
