@@ -35,6 +35,7 @@ from e2ekit import (
     REPO,
     Built,
     bazel,
+    bazel_may_fail,
     copy_outputs,
     finish,
     harness,
@@ -761,6 +762,21 @@ def test_conflicting_package_files_fail_the_build_naming_both() -> None:
     assert len(errors) == 1, r.stderr[-3000:]
     for word in ("opt/pyimage/site-packages/dup/__init__.py", "dup-a==1.0", "dup-b==2.0"):
         assert word in errors[0]
+
+
+def test_wheels_of_another_platform_fail_the_build_naming_the_file() -> None:
+    # numpy, pyyaml and charset-normalizer (requests') bring x86-64 extension modules.
+    r = bazel_may_fail(E2E, "build", "//apps/api:image_arm64")
+    assert r.returncode != 0
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("pyimage: error:")]
+    assert len(errors) == 1, r.stderr[-3000:]
+    found = re.search(
+        r"package (numpy|pyyaml|charset-normalizer)==\S+: opt/pyimage/site-packages/(\S+\.so)"
+        r" is linux/amd64 native code, but image \S*//apps/api:image_arm64 is linux/arm64;"
+        r" resolve its wheels for linux/arm64",
+        errors[0],
+    )
+    assert found, errors[0]
 
 
 def test_app_layer_holds_no_package_files(built: dict[str, Built]) -> None:

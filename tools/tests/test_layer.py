@@ -360,8 +360,8 @@ def test_merge_cli(packages: list[layer.Member], tmp_path: Path) -> None:
     ("text", "needle"),
     [
         ("{", "not valid JSON"),
-        ('{"format": "other"}', "not a rules_pyimage.layer/v2 descriptor"),
-        ('{"format": "rules_pyimage.layer/v2", "packages": ["a==1"]}', "missing"),
+        ('{"format": "other"}', "not a rules_pyimage.layer/v3 descriptor"),
+        ('{"format": "rules_pyimage.layer/v3", "packages": ["a==1"]}', "missing"),
         ("BYTECODE", "'bytecode' must be {python: '3.N', skipped: [paths]}"),
     ],
 )

@@ -22,7 +22,9 @@ paths for conflict checks. Example (one package)::
         "bin/tool": "f 755 sha256:...",
         "site-packages/link": "l six.py"
       },
-      "bytecode": {"python": "3.11", "skipped": ["site-packages/py2only.py"]}
+      "bytecode": {"python": "3.11", "skipped": ["site-packages/py2only.py"]},
+      "native": {"linux/amd64": "site-packages/_six_speedups.cpython-311-x86_64-linux-gnu.so"},
+      "wheel_tags": ["cp311-cp311-manylinux_2_17_x86_64"]
     }
 
 The blob is three compressed parts (gzip members or zstd frames, as its
@@ -39,6 +41,11 @@ packages, the union of their entries and, under ``"members"``, the
 so that a merged layer says exactly which builds it holds. ``bytecode``,
 present when the layer carries precompiled bytecode, says for which Python
 and which modules did not compile (for a merged layer, all of its members').
+``native``, present when the layer holds native code, maps each platform
+(``os/arch``) its native files are for to the first such file; ``wheel_tags``
+are the tags of its wheels' ``*.dist-info/WHEEL`` files
+(:mod:`pyimage.engine.native`; for a merged layer, the union of its
+members').
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from pyimage import jsonio
 from pyimage.engine.compression import GZIP, MEDIA_TYPES, Compression
 from pyimage.errors import PyimageError
 
-FORMAT = "rules_pyimage.layer/v2"
+FORMAT = "rules_pyimage.layer/v3"
 MEDIA_TYPE_GZIP = MEDIA_TYPES[GZIP]
 SIZE_FIELDS = (
     "size",
@@ -87,6 +94,10 @@ class LayerDescriptor:
     bytecode: str = ""
     #: Modules (paths in the image) that did not compile and have no bytecode.
     bytecode_skipped: tuple[str, ...] = ()
+    #: Each platform (``os/arch``) of its native files -> the first such file.
+    native: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: The tags of its wheels (``py3-none-any``, ``cp311-cp311-manylinux_2_17_x86_64``).
+    wheel_tags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """The JSON object written to disk (keys in a fixed order)."""
@@ -109,6 +120,8 @@ class LayerDescriptor:
                 if self.bytecode
                 else {}
             ),
+            **({"native": dict(sorted(self.native.items()))} if self.native else {}),
+            **({"wheel_tags": sorted(self.wheel_tags)} if self.wheel_tags else {}),
         }
 
     def member_builds(self) -> dict[str, str]:
@@ -174,6 +187,7 @@ def parse(obj: object, where: str) -> LayerDescriptor:
             )
     members = _members(obj, packages, where)
     bytecode, skipped = _bytecode(obj, where)
+    native, tags = _platform_facts(obj, where)
     media_type = obj.get("media_type")
     Compression.of_media_type(str(media_type), where)
     return LayerDescriptor(
@@ -191,7 +205,26 @@ def parse(obj: object, where: str) -> LayerDescriptor:
         members=members,
         bytecode=bytecode,
         bytecode_skipped=skipped,
+        native=native,
+        wheel_tags=tags,
     )
+
+
+def _platform_facts(obj: dict[str, object], where: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The ``native`` and ``wheel_tags`` fields ({} and () when absent)."""
+    native = obj.get("native", {})
+    tags = obj.get("wheel_tags", [])
+    ok = (
+        isinstance(native, dict)
+        and all(isinstance(k, str) and "/" in k and isinstance(v, str) for k, v in native.items())
+        and isinstance(tags, list)
+        and all(isinstance(t, str) and t for t in tags)
+    )
+    if not ok:
+        raise PyimageError(
+            f"{where}: 'native' must map os/arch to a path and 'wheel_tags' list tags; rebuild it"
+        )
+    return dict(native), tuple(tags)  # type: ignore[arg-type]
 
 
 def _bytecode(obj: dict[str, object], where: str) -> tuple[str, tuple[str, ...]]:

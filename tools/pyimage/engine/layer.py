@@ -456,4 +456,15 @@ def _merge_many(
         members={m.name: m.descriptor.diff_id for m in ordered},
         bytecode=version,
         bytecode_skipped=tuple(sorted({p for m in ordered for p in m.descriptor.bytecode_skipped})),
+        native=_native_of(ordered),
+        wheel_tags=tuple(sorted({t for m in ordered for t in m.descriptor.wheel_tags})),
     )
+
+
+def _native_of(ordered: Sequence[Member]) -> dict[str, str]:
+    """The members' native platforms, each with the first member's file for it."""
+    native: dict[str, str] = {}
+    for m in ordered:
+        for plat, path in m.descriptor.native.items():
+            native.setdefault(plat, path)
+    return dict(sorted(native.items()))

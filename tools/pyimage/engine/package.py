@@ -60,6 +60,7 @@ from pathlib import Path
 
 from pyimage import jsonio
 from pyimage.engine import descriptor as desc_mod
+from pyimage.engine import native
 from pyimage.engine.compression import CHUNK, DEFAULT, Compression, PartWriter
 from pyimage.engine.safety import check_image_path, check_symlink_chains, check_symlink_target
 from pyimage.engine.tarformat import (
@@ -419,13 +420,18 @@ def looks_executable(head: bytes) -> bool:
     return head.startswith(EXECUTABLE_MAGIC)
 
 
-def _write_file(package: str, entry: Entry, buf: _Buffer) -> str:
-    """Stream one file entry into ``buf``; return its index value (kind, mode, digest)."""
+def _write_file(package: str, entry: Entry, buf: _Buffer, scan: native.Scan) -> str:
+    """Stream one file entry into ``buf``; return its index value (kind, mode, digest).
+
+    ``scan`` looks at what platform the file is for (its first bytes, its name).
+    """
     fd, st = _open_source(package, entry)
     try:
+        head = os.pread(fd, native.HEAD_BYTES, 0)
+        scan.add(entry.path, head, st.st_size, lambda offset, size: os.pread(fd, size, offset))
         executable = entry.executable
         if executable is None:
-            executable = looks_executable(os.pread(fd, 4, 0))
+            executable = looks_executable(head)
         mode = MODE_EXEC if executable else MODE_FILE
         buf.write(tar_header(entry.path, mode, st.st_size, b"0"))
         file_hash = hashlib.sha256()
@@ -459,10 +465,12 @@ def write_package(
     file size. Compresses on ``threads`` threads (default: every CPU); the
     bytes do not depend on it. ``bytecode`` is recorded in the descriptor: the
     Python version of the bytecode the manifest holds (see
-    :mod:`pyimage.engine.bytecode`) and the modules left without.
-    Both outputs appear together or not at all.
+    :mod:`pyimage.engine.bytecode`) and the modules left without; so are the
+    platforms of its native files and its wheel's tags
+    (:mod:`pyimage.engine.native`). Both outputs appear together or not at all.
     """
     entries_index: dict[str, str] = {}
+    scan = native.Scan()
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps, contextlib.ExitStack() as stack:
         gz_out = stack.enter_context(tmps[0].open("wb"))
@@ -483,7 +491,7 @@ def write_package(
                 buf.write(tar_header(path, MODE_LINK, 0, b"2", entry.target))
                 entries_index[path] = "l " + entry.target
             else:
-                entries_index[path] = _write_file(manifest.package, entry, buf)
+                entries_index[path] = _write_file(manifest.package, entry, buf, scan)
         buf.flush()
         tar_body, gz_body = sink.finish()
         stack.close()  # the blob is complete
@@ -501,6 +509,8 @@ def write_package(
             media_type=compression.media_type,
             bytecode=bytecode[0],
             bytecode_skipped=bytecode[1],
+            native=dict(sorted(scan.native.items())),
+            wheel_tags=tuple(sorted(scan.tags)),
         )
         if descriptor_path is not None:
             desc_mod.save(result, tmps[1])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage import jsonio, planner
-from pyimage.engine import layer, oci_layout
+from pyimage.engine import layer, native, oci_layout
 from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.errors import PyimageError
 from pyimage.fleet import groups
@@ -72,6 +72,30 @@ def check_bytecode(spec: ImageSpec) -> None:
             raise PyimageError(
                 f"the base image's Python is {said[0]} (its PYTHON_VERSION) but the layers'"
                 f" bytecode is for {spec.python_version}; set {_FLAG}={minor}"
+            )
+
+
+def check_platform(spec: ImageSpec) -> None:
+    """No package (nor the interpreter) holds native code or a wheel of another platform.
+
+    What a cross-build gets wrong (the build machine's wheels in another
+    platform's image) fails here, naming the package, a file and both platforms.
+    """
+    for member in spec.packages:
+        why = native.foreign(member.descriptor.native, member.descriptor.wheel_tags, spec.platform)
+        if why:
+            raise PyimageError(
+                f"package {member.name}: {why}, but image {spec.name} is {spec.platform};"
+                f" resolve its wheels for {spec.platform} (docs/guide.md, Platforms)"
+            )
+    if spec.interpreter:
+        desc = spec.interpreter.descriptor
+        why = native.foreign(desc.native, desc.wheel_tags, spec.platform)
+        if why:
+            raise PyimageError(
+                f"interpreter {spec.interpreter.name}: {why}, but image {spec.name} is"
+                f" {spec.platform}; use a Python toolchain for {spec.platform} or a base"
+                " image's python3 (docs/guide.md, Platforms)"
             )
 
 
@@ -142,6 +166,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     """
     by_id = _by_id(spec.packages)
     check_bytecode(spec)
+    check_platform(spec)
     check_compression(spec)
     interpreter = [spec.interpreter] if spec.interpreter else []
     reserved = spec.reserved if spec.reserved is not None else 1 + len(interpreter)
