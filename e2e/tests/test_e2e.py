@@ -779,6 +779,18 @@ def test_wheels_of_another_platform_fail_the_build_naming_the_file() -> None:
     assert found, errors[0]
 
 
+def test_the_base_action_reads_the_c_library_the_image_runs_on(finished: dict[str, Path]) -> None:
+    # What the image action checks manylinux/musllinux wheels against, read
+    # from the base's layers, is the C library the container runs.
+    bazel(E2E, "build", "--output_groups=base_libc", "//apps/api:image.layers")
+    facts = json.loads((E2E / "bazel-bin/apps/api/image.layers.base_libc.json").read_text())
+    script = "import os; print(os.confstr('CS_GNU_LIBC_VERSION'))"
+    args = ["--layout", str(finished["api"]), "--tag", "api", "--entrypoint", "/usr/bin/python3"]
+    ran = harness("podman_run.py", *args, "--", "-c", script).stdout.split()
+    assert [facts["libc"], facts["version"]] == ran, facts
+    assert re.fullmatch(r"(usr/)?lib/x86_64-linux-gnu/libc\.so\.6", facts["file"]), facts
+
+
 def test_app_layer_holds_no_package_files(built: dict[str, Built]) -> None:
     for app, b in built.items():
         with tarfile.open(b.app_layer) as tf:

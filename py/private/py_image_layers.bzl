@@ -171,29 +171,40 @@ def _interpreter(ctx):
     )
     return layer, "/" + _interpreter_path(ctx, prefix, interpreter), files
 
-def _base_copy(ctx):
-    """The base's image for the platform, copied into bin (a tree), or None for scratch.
+def _base_copy(ctx, compression):
+    """The base's image for the platform, copied into bin (a tree), and its C library.
 
     Its own action, which reads only the base: the image's layout links its
     blobs, so that a layout remade after a package change moves none of the
     base's bytes (a source file of an external repository is not a stable
     place to link to: Bazel replants the execroot's links to repositories).
+    It also reads the base's layers once for its C library (glibc and its
+    version, or musl), which the image action checks its wheels against; a
+    zstd base layer is read when the image's compression is zstd (the zstd
+    program is then at hand).
+
+    Returns:
+        struct(layout, libc), or None for scratch.
     """
     base_dir, base_files = base_layout(ctx)
     if not base_dir:
         return None
     out = ctx.actions.declare_directory(ctx.label.name + ".base")
+    libc = ctx.actions.declare_file(ctx.label.name + ".base_libc.json")
     args = ctx.actions.args()
     args.add_all(["layout", "--quiet", "--base", base_dir, "--platform", ctx.attr.platform, "--out", out.path])
+    args.add("--libc-out", libc)
+    zstd = [a for a in compression.args if a.startswith("--zstd=")]
+    args.add_all(zstd)
     pyimage_action(
         ctx,
         args,
-        inputs = base_files,
-        outputs = [out],
+        inputs = base_files + (compression.inputs if zstd else []),
+        outputs = [out, libc],
         mnemonic = "PyImageBase",
         progress_message = "Copying the base image of %{label}",
     )
-    return out
+    return struct(layout = out, libc = libc)
 
 def _py_image_layers_impl(ctx):
     binary = ctx.attr.binary
@@ -252,11 +263,12 @@ def _py_image_layers_impl(ctx):
             inputs.extend([group.descriptor, group.blob])
             linked.append(group.blob)
             grouped.update({pid: None for pid in group.members})
-    base = _base_copy(ctx)
+    base = _base_copy(ctx, compression)
     if base:
-        args.add("--base", base.path)
-        inputs.append(base)
-        linked.append(base)
+        args.add("--base", base.layout.path)
+        args.add("--base-libc", base.libc)
+        inputs.extend([base.layout, base.libc])
+        linked.append(base.layout)
     if interpreter_layer:
         args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.blob])
         inputs.extend([interpreter_layer.descriptor, interpreter_layer.blob])
@@ -328,6 +340,7 @@ def _py_image_layers_impl(ctx):
             env = depset([env_file]),
             layout = depset([layout]),
             plan = depset([plan]),
+            base_libc = depset([base.libc] if base else []),
         ),
     ]
 
@@ -353,8 +366,10 @@ Builds, for a `py_binary`:
   (`PYTHONPATH`, `RUNFILES_DIR`, `LD_LIBRARY_PATH` with an interpreter layer,
   then `env`), in rules_oci's file formats.
 - `<name>.plan.json`: the plan report (layers, members, sizes, reasons).
+- `<name>.base_libc.json` (with a `base`): the base's C library (glibc and
+  its version, or musl), read from its layers by the base's action.
 
-Output groups: `layout`, `app_layer`, `entrypoint`, `env`, `plan`.
+Output groups: `layout`, `app_layer`, `entrypoint`, `env`, `plan`, `base_libc`.
 Provider: `PyImageLayersInfo`. Copy a layout out of `bazel-bin` with its
 links followed (`cp -rL`); it is valid as built, not after another build
 rewrote a blob it links.
@@ -366,7 +381,11 @@ cannot carry; a binary whose runfiles path holds `$`. At execution: a base
 that is not a readable OCI layout or has no manifest for `platform`; a cap
 too small once the base's layers are counted; one path in two packages
 (naming both and the path); bytecode for a Python other than the base's
-(`PYTHON_VERSION` in its config, where it records one).
+(`PYTHON_VERSION` in its config, where it records one); a package or
+interpreter layer with native code or a wheel of another platform than
+`platform`, or a wheel whose C library the base does not have (a
+`musllinux` wheel on a glibc base, a `manylinux_2_X` wheel newer than the
+base's glibc), naming the package, a file or tag and both sides.
 
 Package and app layers carry the bytecode of their modules for the image's
 Python when it is known (`--@rules_pyimage//py:precompile`,

@@ -195,6 +195,28 @@ def tag_platform(tag: str) -> str | None:
     return f"{plat}/?"
 
 
+#: The glibc each legacy manylinux tag stands for (PEP 513, 571, 599).
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_POLICY = re.compile(r"(manylinux|musllinux)_(\d+)_(\d+)_.+")
+
+
+def libc_need(tag: str) -> tuple[str, tuple[int, int]] | None:
+    """The C library a wheel tag needs: ``("glibc", (2, 17))``, ``("musl", (1, 2))``, or None.
+
+    ``manylinux_2_X`` needs glibc 2.X or newer (PEP 600), ``musllinux_1_X``
+    musl 1.X (PEP 656); ``any``, ``linux_*`` and other platforms name none.
+    """
+    plat = tag.rsplit("-", 1)[-1]
+    legacy = _LEGACY_MANYLINUX.get(plat.split("_", 1)[0])
+    if legacy is not None:
+        return "glibc", legacy
+    policy = _POLICY.fullmatch(plat)
+    if policy is None:
+        return None
+    family = "glibc" if policy.group(1) == "manylinux" else "musl"
+    return family, (int(policy.group(2)), int(policy.group(3)))
+
+
 def same_platform(have: str, want: str) -> bool:
     """Whether native code for ``have`` (``os/arch``) runs on ``want`` (``os/arch[/variant]``)."""
     have_os, _, have_arch = have.partition("/")

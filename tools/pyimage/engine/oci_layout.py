@@ -114,6 +114,15 @@ class BaseImage:
         """Number of layers of the base (the planner counts them against the cap)."""
         return len(self.layers)
 
+    def layer_blobs(self) -> list[tuple[str, Path]]:
+        """Each layer's media type and blob file, bottom to top (none for scratch)."""
+        if self.root is None:
+            return []
+        return [
+            (str(lay["mediaType"]), _blob_path(self.root, str(lay["digest"])))
+            for lay in self.layers
+        ]
+
     @property
     def env(self) -> list[str]:
         """The ``KEY=VALUE`` environment its config records (none: [])."""

@@ -8,12 +8,15 @@ padding beyond the two 512-byte end blocks.
 
 The blob that compresses a tar is :mod:`pyimage.engine.compression`'s.
 :func:`tar_spans` walks back the entries this module writes (and only those),
-for merges.
+for merges. :class:`TarScanner` reads the tars other tools wrote (a base
+image's layers: ustar, GNU and PAX headers) as a stream, for what an image
+needs to know about its base.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyimage.errors import PyimageError
@@ -144,3 +147,160 @@ def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]
                 size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
             pos += 512 + size + (-size % 512)
             yield name.rstrip("/"), span, pos
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    """One entry of a tar read by :class:`TarScanner`."""
+
+    name: str  # without a leading "./" or "/", nor a trailing "/"
+    type: bytes  # the typeflag: b"0" file, b"2" symlink, b"5" directory, ...
+    size: int
+    linkname: str = ""
+
+
+def _number(field: bytes, where: str) -> int:
+    """An octal header field, or GNU's base-256 one (first byte 0x80)."""
+    if field[:1] == b"\x80":
+        return int.from_bytes(field[1:], "big")
+    text = field.rstrip(b"\0 ").lstrip(b" ")
+    try:
+        return int(text or b"0", 8)
+    except ValueError:
+        raise PyimageError(f"{where}: a tar header has a bad number {field!r}") from None
+
+
+def _pax_records(data: bytes, where: str) -> dict[str, str]:
+    out = {}
+    pos = 0
+    try:
+        while pos < len(data) and data[pos : pos + 1] != b"\0":
+            space = data.index(b" ", pos)
+            length = int(data[pos:space])
+            key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
+            out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+            pos += length
+    except ValueError:
+        raise PyimageError(f"{where}: a PAX header is malformed") from None
+    return out
+
+
+#: Headers that describe the next entry: PAX extended and global, GNU long name and link.
+_META_TYPES = (b"x", b"g", b"L", b"K")
+#: Entries whose size field does not count data: links, devices, directories, fifos.
+_NO_DATA_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
+
+
+class TarScanner:
+    """Walks a tar fed in chunks of any size, without keeping it.
+
+    ``want(entry)`` is asked of every entry; for those it answers True (and
+    that are at most ``max_data`` bytes), ``take(entry, data)`` gets the whole
+    data. Reads ustar, GNU (long names, base-256 sizes) and PAX headers;
+    stops at the end blocks. ``where`` names the tar in errors.
+    """
+
+    def __init__(
+        self,
+        where: str,
+        want: Callable[[TarEntry], bool],
+        take: Callable[[TarEntry, bytes], None],
+        max_data: int = 64 << 20,
+    ) -> None:
+        self.where = where
+        self.want = want
+        self.take = take
+        self.max_data = max_data
+        self.buf = bytearray()
+        self.entry: TarEntry | None = None  # the entry whose data comes next
+        self.keep = False
+        self.size = 0  # data bytes of the current entry
+        self.left = 0  # data (and padding) bytes of the current entry still to come
+        self.data = bytearray()
+        self.long: dict[str, str] = {}  # GNU L/K and PAX values for the next header
+        self.ended = False
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """Take the next bytes of the tar."""
+        if self.ended:
+            return
+        self.buf += chunk
+        while not self.ended:
+            if self.left:
+                n = min(self.left, len(self.buf))
+                if n == 0:
+                    return
+                if self.keep:
+                    self.data += self.buf[:n]
+                del self.buf[:n]
+                self.left -= n
+                if not self.left:
+                    self._done()
+                continue
+            if len(self.buf) < BLOCK:
+                return
+            header = bytes(self.buf[:BLOCK])
+            del self.buf[:BLOCK]
+            self._header(header)
+
+    def finish(self) -> None:
+        """Refuse a tar that ended inside an entry."""
+        if self.left or (self.buf and not self.ended):
+            raise PyimageError(f"{self.where}: the tar is truncated")
+
+    def _header(self, header: bytes) -> None:
+        if header == bytes(BLOCK):
+            self.ended = True
+            return
+        if header[257:262] != b"ustar":
+            raise PyimageError(f"{self.where}: not a tar (no ustar header); re-pull the base")
+        summed = sum(header[:148]) + 8 * 32 + sum(header[156:])
+        if summed != _number(header[148:156], self.where):
+            raise PyimageError(f"{self.where}: a tar header's checksum is wrong; re-pull the base")
+        kind = header[156:157]
+        size = _number(header[124:136], self.where)
+        if kind in _META_TYPES:
+            if size > self.max_data:
+                raise PyimageError(f"{self.where}: a tar header of {size} bytes; re-pull the base")
+            self._expect(TarEntry("", kind, size), size, keep=True)
+            return
+        name = header[:100].split(b"\0", 1)[0]
+        if header[257:263] == b"ustar\0" and header[345:346] != b"\0":
+            name = header[345:500].split(b"\0", 1)[0] + b"/" + name  # POSIX ustar's prefix
+        path = self.long.pop("path", name.decode("utf-8", "surrogateescape"))
+        linkname = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        pax_size = self.long.pop("size", "")
+        if pax_size:
+            if not pax_size.isdigit():
+                raise PyimageError(f"{self.where}: a PAX size {pax_size!r} is not a number")
+            size = int(pax_size)
+        entry = TarEntry(
+            path.removeprefix("./").strip("/"), kind, size, self.long.pop("linkpath", linkname)
+        )
+        self.long.clear()
+        data_size = 0 if kind in _NO_DATA_TYPES else entry.size
+        self._expect(entry, data_size, keep=data_size <= self.max_data and self.want(entry))
+
+    def _expect(self, entry: TarEntry, data_size: int, keep: bool) -> None:
+        """The data of ``entry`` comes next: ``data_size`` bytes, then padding."""
+        self.entry = entry
+        self.keep = keep
+        self.size = data_size
+        self.data = bytearray()
+        self.left = data_size + (-data_size % BLOCK)
+        if not self.left:
+            self._done()
+
+    def _done(self) -> None:
+        entry, data = self.entry, bytes(self.data[: self.size])
+        self.data = bytearray()
+        self.left = 0
+        assert entry is not None
+        if entry.type == b"x":
+            self.long.update(_pax_records(data, self.where))
+        elif entry.type == b"L":
+            self.long["path"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif entry.type == b"K":
+            self.long["linkpath"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif entry.type != b"g" and self.keep:
+            self.take(entry, data)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage import jsonio, planner
-from pyimage.engine import layer, native, oci_layout
+from pyimage.engine import layer, libc, native, oci_layout
 from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.errors import PyimageError
 from pyimage.fleet import groups
@@ -46,6 +46,8 @@ class ImageSpec:
     python_version: str = ""
     #: The image's compression: its packages' must be it (with the zstd program to merge).
     compression: Compression = DEFAULT
+    #: The base's C library (:mod:`pyimage.engine.libc`); None: unknown, not checked.
+    base_libc: libc.Libc | None = None
 
 
 _FLAG = "--@rules_pyimage//py:python_version"
@@ -88,6 +90,16 @@ def check_platform(spec: ImageSpec) -> None:
                 f"package {member.name}: {why}, but image {spec.name} is {spec.platform};"
                 f" resolve its wheels for {spec.platform} (docs/guide.md, Platforms)"
             )
+    if spec.base_libc is not None:
+        for member in spec.packages:
+            why = libc.mismatch(spec.base_libc, member.descriptor.wheel_tags, spec.platform)
+            if why:
+                base = spec.base_libc
+                raise PyimageError(
+                    f"package {member.name}: {why}, but image {spec.name}'s base has {base}"
+                    f" ({base.file}); resolve a wheel for {base} or use another base"
+                    " (docs/guide.md, Platforms)"
+                )
     if spec.interpreter:
         desc = spec.interpreter.descriptor
         why = native.foreign(desc.native, desc.wheel_tags, spec.platform)

@@ -10,6 +10,7 @@ outputs against every input and reads the files::
                   [--fleet-group GID DESC BLOB ...]
                   [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
                   [--python-version 3.N] [--compression zstd --zstd PATH]
+                  [--base-libc LIBC.json]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from pyimage import planner
 from pyimage.commands import flags
-from pyimage.engine import layer, oci_layout
+from pyimage.engine import layer, libc, oci_layout
 from pyimage.fleet import image
 from pyimage.formats import inputs, lock
 from pyimage.fsutil import check_paths
@@ -38,6 +39,7 @@ def _image(args: argparse.Namespace) -> int:
         {"--out": args.out, "--plan-out": args.plan_out},
         {
             "--base": args.base,
+            "--base-libc": args.base_libc,
             "--fleet-lock": args.fleet_lock,
             **inputs.member_paths(packages + interpreter, "--package"),
             **{f"--fleet-group {g[0]} {i}": Path(p) for g in groups for i, p in enumerate(g[1:])},
@@ -60,6 +62,7 @@ def _image(args: argparse.Namespace) -> int:
         link=[Path(p) for p in args.link],
         python_version=args.python_version or "",
         compression=flags.compression(args),
+        base_libc=libc.load(Path(args.base_libc)) if args.base_libc else None,
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -83,6 +86,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--base", help="base OCI layout directory (default: scratch)")
     p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the base")
+    p.add_argument(
+        "--base-libc",
+        metavar="LIBC.json",
+        help="the base's C library (pyimage layout --libc-out), checked against the wheels",
+    )
     p.add_argument("--tag", default="latest", help="tag recorded in index.json")
     p.add_argument("--image-name", default="image", help="the image's name in plans and locks")
     p.add_argument("--fleet-lock", metavar="SLICE.json", help="the image's slice of a fleet lock")

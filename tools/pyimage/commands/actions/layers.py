@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from pyimage.commands import flags
-from pyimage.engine import bytecode, layer, oci_layout, package
+from pyimage.engine import bytecode, layer, libc, oci_layout, package
 from pyimage.formats import inputs
 from pyimage.fsutil import check_paths
 
@@ -53,16 +53,19 @@ def _layout(args: argparse.Namespace) -> int:
     specs += [(m,) for m in inputs.members_from_args(args.layer)]
     every = [m for spec in specs for m in spec]
     check_paths(
-        {"--out": args.out},
+        {"--out": args.out, "--libc-out": args.libc_out},
         {"--base": args.base, "--layers": args.layers, **inputs.member_paths(every, "layer")},
         folders=["--out"],
     )
     layers = [oci_layout.LayerInput(tuple(layer.load_members(spec))) for spec in specs]
     plat = oci_layout.Platform.parse(args.platform)
+    base = oci_layout.read_base(Path(args.base), plat) if args.base else None
+    if args.libc_out:
+        libc.save(libc.read(base, args.platform, args.zstd or ""), Path(args.libc_out))
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
-        base=oci_layout.read_base(Path(args.base), plat) if args.base else None,
+        base=base,
         platform=args.platform,
         tag=args.tag,
         settings=flags.compression(args),
@@ -119,6 +122,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tag", default="latest", help="ref name of the image in index.json")
     p.add_argument("--layers", help="LAYERS.json: layers and their members, bottom to top")
     inputs.add_member_flag(p, "--layer", "a one-package layer appended after --layers (repeat)")
+    p.add_argument(
+        "--libc-out",
+        metavar="FILE",
+        help="also write the C library the base has (JSON; read from its layers)",
+    )
     p.add_argument("--quiet", action="store_true", help="print no summary (Bazel's actions)")
     flags.add_compression_flags(p, choose=False)
     p.set_defaults(func=_layout)
