@@ -771,8 +771,9 @@ def test_wheels_of_another_platform_fail_the_build_naming_the_file() -> None:
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("pyimage: error:")]
     assert len(errors) == 1, r.stderr[-3000:]
     found = re.search(
-        r"package (numpy|pyyaml|charset-normalizer)==\S+: opt/pyimage/site-packages/(\S+\.so)"
-        r" is linux/amd64 native code, but image \S*//apps/api:image_arm64 is linux/arm64;"
+        r"package (numpy|pyyaml|charset-normalizer)==\S+: its wheel is for linux/amd64"
+        r" \(cp311-\S+_x86_64.*; e\.g\. opt/pyimage/site-packages/\S+\.so\S*\),"
+        r" but image \S*//apps/api:image_arm64 is linux/arm64;"
         r" resolve its wheels for linux/arm64",
         errors[0],
     )

@@ -1,7 +1,7 @@
 """`py_image_inputs`: what a fleet plan needs to know of one image."""
 
 load(":compression.bzl", "COMPRESSION_ATTRS")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "reserved_layers")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "checked_platform", "reserved_layers")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImageInputsInfo")
 
@@ -17,7 +17,7 @@ def _py_image_inputs_impl(ctx):
         base_files = depset(base_files),
         max_layers = ctx.attr.max_layers,
         reserved_layers = reserved_layers(ctx),
-        platform = ctx.attr.platform,
+        platform = checked_platform(ctx.attr.platform),
     )]
 
 py_image_inputs = rule(

@@ -10,7 +10,7 @@ load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "checked_platform", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
@@ -207,6 +207,7 @@ def _base_copy(ctx, compression):
     return struct(layout = out, libc = libc)
 
 def _py_image_layers_impl(ctx):
+    checked_platform(ctx.attr.platform)
     binary = ctx.attr.binary
     packages_info = binary_packages(binary)
     reserved = reserved_layers(ctx)
@@ -374,7 +375,8 @@ Provider: `PyImageLayersInfo`. Copy a layout out of `bazel-bin` with its
 links followed (`cp -rL`); it is valid as built, not after another build
 rewrote a blob it links.
 
-Errors at analysis: `binary` not a `py_binary`; `max_layers` above 125, or
+Errors at analysis: `binary` not a `py_binary`; `platform` not
+`os/arch[/variant]`; `max_layers` above 125, or
 with no room for one package layer; a `base` without one `index.json` or
 directory; an `args` entry or `env` key or value rules_oci's file formats
 cannot carry; a binary whose runfiles path holds `$`. At execution: a base

@@ -112,7 +112,7 @@ def test_glibc_and_its_version_are_read_from_the_real_libc(tmp_path: Path) -> No
         tar_of([("usr", None), (f"{triplet}/libc.so.6", path.read_bytes())]),
         tar_of([("etc/hostname", b"base\n")], tarfile.PAX_FORMAT),
     ]
-    found = libc.read(base_of(tmp_path / "base", layers), PLATFORM)
+    found, _ = libc.read(base_of(tmp_path / "base", layers), PLATFORM)
     assert found == libc.Libc("glibc", version, f"{triplet}/libc.so.6")
     assert str(found) == f"glibc {version[0]}.{version[1]}"
 
@@ -121,7 +121,7 @@ def test_plain_tar_layers_and_long_names_are_read(tmp_path: Path) -> None:
     path, version = host_libc()
     deep = "usr/lib/" + "x" * 120
     layers = [tar_of([(f"{deep}/data", b"x"), ("lib64/libc.so.6", path.read_bytes())])]
-    found = libc.read(base_of(tmp_path / "b", layers, compress=False), PLATFORM)
+    found, _ = libc.read(base_of(tmp_path / "b", layers, compress=False), PLATFORM)
     assert found == libc.Libc("glibc", version, "lib64/libc.so.6")
 
 
@@ -130,24 +130,53 @@ def test_an_old_glibc_is_read_from_its_file_name_and_a_whiteout_removes_it(tmp_p
         ("lib/libc-2.24.so", elf(62 if ARCH == "amd64" else 183)),
         ("lib/libc.so.6", ("link", "libc-2.24.so")),
     ]
-    found = libc.read(base_of(tmp_path / "old", [tar_of(old)]), PLATFORM)
+    found, _ = libc.read(base_of(tmp_path / "old", [tar_of(old)]), PLATFORM)
     assert found is not None and found.version == (2, 24)
     gone = [tar_of(old), tar_of([("lib/.wh.libc.so.6", b""), ("lib/.wh.libc-2.24.so", b"")])]
-    assert libc.read(base_of(tmp_path / "gone", gone), PLATFORM) is None
+    assert libc.read(base_of(tmp_path / "gone", gone), PLATFORM) == (None, "")
     opaque = [tar_of(old), tar_of([("lib/.wh..wh..opq", b"")])]
-    assert libc.read(base_of(tmp_path / "opaque", opaque), PLATFORM) is None
+    assert libc.read(base_of(tmp_path / "opaque", opaque), PLATFORM) == (None, "")
+
+
+def test_whiteouts_hide_lower_layers_folders_too_never_their_own_layer(tmp_path: Path) -> None:
+    path, version = host_libc()
+    lib = [tar_of([("usr/lib/x86_64-linux-gnu/libc.so.6", path.read_bytes())])]
+    folder_gone = [*lib, tar_of([("usr/lib/.wh.x86_64-linux-gnu", b"")])]
+    assert libc.read(base_of(tmp_path / "a", folder_gone), PLATFORM) == (None, "")
+    # A layer that makes a folder opaque and fills it again keeps what it holds.
+    refilled = [
+        *lib,
+        tar_of([("usr/lib/.wh..wh..opq", b""), ("usr/lib/libc.so.6", path.read_bytes())]),
+    ]
+    found, _ = libc.read(base_of(tmp_path / "b", refilled), PLATFORM)
+    assert found == libc.Libc("glibc", version, "usr/lib/libc.so.6")
+
+
+def test_a_tar_the_reader_cannot_follow_leaves_the_libc_unknown_and_says_why(
+    tmp_path: Path,
+) -> None:
+    base = base_of(tmp_path / "b", [b"PK\x03\x04" + bytes(2044)])
+    found, note = libc.read(base, PLATFORM)
+    assert found is None and "not a tar" in note
+    r = pyimage(
+        *("layout", "--quiet", "--base", str(tmp_path / "b"), "--platform", PLATFORM),
+        *("--out", str(tmp_path / "copy"), "--libc-out", str(tmp_path / "libc.json")),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "pyimage: warning: " in r.stdout and "not checked against its C library" in r.stdout
+    assert libc.load(tmp_path / "libc.json") is None
 
 
 def test_musl_and_another_architectures_libc(tmp_path: Path) -> None:
     mine, other = (62, 183) if ARCH == "amd64" else (183, 62)
     musl = [tar_of([(f"lib/ld-musl-{platform.machine()}.so.1", elf(mine))])]
-    assert libc.read(base_of(tmp_path / "musl", musl), PLATFORM) == libc.Libc(
+    assert libc.read(base_of(tmp_path / "musl", musl), PLATFORM)[0] == libc.Libc(
         "musl", None, f"lib/ld-musl-{platform.machine()}.so.1"
     )
     # A multi-arch base's copy for another architecture is not the image's C library.
     foreign = [tar_of([("usr/lib/other-linux-gnu/libc.so.6", elf(other))])]
-    assert libc.read(base_of(tmp_path / "foreign", foreign), PLATFORM) is None
-    assert libc.read(None, PLATFORM) is None
+    assert libc.read(base_of(tmp_path / "foreign", foreign), PLATFORM) == (None, "")
+    assert libc.read(None, PLATFORM) == (None, "")
 
 
 def test_a_corrupt_base_layer_is_refused_naming_it(tmp_path: Path) -> None:

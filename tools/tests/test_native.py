@@ -64,10 +64,13 @@ def classify(path: str, data: bytes) -> str | None:
         (elf(243), "linux/riscv64"),
         (elf(62, osabi=3), "linux/amd64"),
         (elf(62, osabi=9), "freebsd/amd64"),
-        (elf(4242), "linux/elf-machine-4242"),
+        # GPU code (CUDA cubins, AMD code objects) and unknown machines: no CPU's native code.
+        (elf(190), None),
+        (elf(224), None),
+        (elf(4242), None),
     ],
 )
-def test_an_elf_file_is_for_its_machine_and_os(header: bytes, want: str) -> None:
+def test_an_elf_file_is_for_its_machine_and_os(header: bytes, want: str | None) -> None:
     assert classify(f"{SITE}/m/_x.so", header) == want
 
 
@@ -129,7 +132,9 @@ def test_wheel_tags_are_read_from_the_wheel_metadata() -> None:
         ("cp311-cp311-linux_x86_64", "linux/amd64"),
         ("cp311-cp311-manylinux_2_28_ppc64le", "linux/ppc64le"),
         ("cp311-cp311-manylinux_2_17_s390x", "linux/s390x"),
-        ("cp311-cp311-linux_armv7l", "linux/arm"),
+        ("cp311-cp311-linux_armv7l", "linux/arm/v7"),
+        ("cp311-cp311-linux_armv6l", "linux/arm/v6"),
+        ("cp311-cp311-manylinux_2_36_loongarch64", "linux/loong64"),
         ("cp311-cp311-macosx_11_0_arm64", "darwin/arm64"),
         ("cp311-cp311-macosx_10_9_universal2", "darwin/?"),
         ("cp311-cp311-win_amd64", "windows/amd64"),
@@ -142,16 +147,42 @@ def test_a_wheel_tags_platform(tag: str, want: str | None) -> None:
     assert native.tag_platform(tag) == want
 
 
-def test_a_layer_is_foreign_when_a_native_file_or_every_tag_is_of_another_platform() -> None:
+def test_a_wheel_is_foreign_when_none_of_its_tags_fits() -> None:
     so = f"{SITE}/numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"
     x86_tags = ["cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64"]
     assert native.foreign({"linux/amd64": so}, x86_tags, "linux/amd64") is None
     why = native.foreign({"linux/amd64": so}, x86_tags, "linux/arm64/v8")
-    assert why == f"{so} is linux/amd64 native code"
-    # Tags alone: a wheel none of whose tags fits, even without a native file.
-    assert "manylinux2014_x86_64" in str(native.foreign({}, x86_tags, "linux/arm64"))
-    assert native.foreign({}, ["py2.py3-none-any"], "linux/arm64") is None
+    assert why == f"its wheel is for linux/amd64 ({', '.join(x86_tags)}; e.g. {so})"
+    assert native.foreign({}, ["cp311-cp311-macosx_11_0_arm64"], "linux/arm64") == (
+        "its wheel is for darwin/arm64 (cp311-cp311-macosx_11_0_arm64)"
+    )
     assert native.foreign({}, ["cp311-cp311-win_amd64", "py3-none-any"], "linux/arm64") is None
+    # Variants: an armv7l wheel runs on arm/v7 (and on an image that names none), not on arm/v6.
+    armv7 = ["cp311-cp311-linux_armv7l"]
+    assert native.foreign({}, armv7, "linux/arm/v7") is None
+    assert native.foreign({}, armv7, "linux/arm") is None
+    assert native.foreign({}, armv7, "linux/arm/v6") is not None
+    # An architecture no tag map knows is not refused for what it is not known to be.
+    assert native.foreign({}, ["cp311-cp311-linux_sparc64"], "linux/sparc64") is None
+
+
+def test_a_pure_wheels_helper_programs_do_not_make_it_foreign() -> None:
+    # selenium and debugpy (py3-none-any) ship programs and libraries for
+    # every OS and pick one at run time: their tags decide, not their files.
+    native_files = {
+        "darwin/?": f"{SITE}/selenium/webdriver/common/macos/selenium-manager",
+        "linux/amd64": f"{SITE}/selenium/webdriver/common/linux/selenium-manager",
+        "windows/amd64": f"{SITE}/debugpy/_vendored/attach_amd64.dll",
+    }
+    assert native.foreign(native_files, ["py3-none-any"], "linux/arm64") is None
+
+
+def test_a_layer_without_tags_is_foreign_by_its_native_files() -> None:
+    python = "opt/python/bin/python3.11"
+    assert native.foreign({"linux/amd64": python}, [], "linux/amd64") is None
+    assert native.foreign({"linux/amd64": python}, [], "linux/arm64") == (
+        f"{python} is linux/amd64 native code"
+    )
     assert native.foreign({}, [], "linux/s390x") is None
 
 
@@ -181,9 +212,22 @@ def test_the_package_action_records_native_files_and_wheel_tags(tmp_path: Path) 
     )
     pure = build_package(tmp_path / "pure", "pure==1", {f"{SITE}/p.py": b""})
     assert "native" not in desc_mod.dump(pure.descriptor)
+    assert "wheel_tags" not in desc_mod.dump(pure.descriptor)
     merged = layer.merge([member, pure], tmp_path / "merged")
     assert merged.native == member.descriptor.native
     assert merged.wheel_tags == member.descriptor.wheel_tags
+
+
+def test_the_wheels_own_tags_count_not_those_of_wheels_it_vendors(tmp_path: Path) -> None:
+    member = build_package(
+        tmp_path / "st",
+        "setuptools==80",
+        {
+            f"{SITE}/setuptools-80.dist-info/WHEEL": b"Tag: cp311-cp311-manylinux_2_17_x86_64\n",
+            f"{SITE}/setuptools/_vendor/wheel-0.45.dist-info/WHEEL": b"Tag: py3-none-any\n",
+        },
+    )
+    assert member.descriptor.wheel_tags == ("cp311-cp311-manylinux_2_17_x86_64",)
 
 
 def test_a_descriptor_with_malformed_platform_facts_is_refused(tmp_path: Path) -> None:
@@ -231,7 +275,8 @@ def test_the_image_command_refuses_a_package_of_another_platform(tmp_path: Path)
     r = pyimage(*args, *member)
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0, r.stderr
-    assert "package fast==1" in r.stderr and "linux/arm64 native code" in r.stderr
+    assert "package fast==1: its wheel is for linux/arm64" in r.stderr
+    assert f"e.g. {SITE}/m/_speedups.so" in r.stderr
     assert "image //app:image is linux/amd64" in r.stderr
     assert not out.exists()
     r = pyimage(*args, "--platform", "linux/arm64", *member)

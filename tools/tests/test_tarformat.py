@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import tarfile
+import time
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +81,37 @@ def test_a_truncated_or_corrupt_tar_is_refused_naming_it() -> None:
         scan(bytes(broken), 512)
     with pytest.raises(PyimageError, match=r"^tar t: not a tar"):
         scan(b"PK\x03\x04" + bytes(1020), 512)
+
+
+@pytest.mark.parametrize(
+    "record", [b"0 path=x\n", b"9 a=bcde\n-9 x=y\n", b"99 path=x\n", b"8 path=x"]
+)
+def test_a_malformed_pax_record_is_refused_at_once(record: bytes) -> None:
+    info = tarfile.TarInfo("./PaxHeaders/x")
+    info.type, info.size = tarfile.XHDTYPE, len(record)
+    data = info.tobuf(tarfile.USTAR_FORMAT) + record + bytes(-len(record) % 512) + bytes(1024)
+    start = time.monotonic()
+    with pytest.raises(PyimageError, match=r"^tar t: a PAX header is malformed"):
+        scan(data, 512)
+    assert time.monotonic() - start < 5
+
+
+def test_gnu_sparse_files_and_their_extension_headers_are_stepped_over(tmp_path: Path) -> None:
+    gnu_tar = shutil.which("tar")
+    if gnu_tar is None:
+        pytest.fail("GNU tar is needed (Debian's tar package)")
+    holes = tmp_path / "in" / "holes"
+    holes.parent.mkdir()
+    with holes.open("wb") as f:  # 40 data runs between holes: old GNU sparse needs extension blocks
+        for i in range(40):
+            f.seek(i * 65536)
+            f.write(b"data%d" % i)
+    (tmp_path / "in" / "zz-after").write_bytes(b"after")
+    tar = tmp_path / "t.tar"
+    subprocess.run(
+        [gnu_tar, "--sparse", "--format=oldgnu", "-cf", str(tar), "-C", str(tmp_path / "in"), "."],
+        check=True,
+    )
+    seen, taken = scan(tar.read_bytes(), 4096, want="zz-after")
+    assert [e.type for e in seen if e.name == "holes"] == [b"S"]
+    assert taken == {"zz-after": b"after"}

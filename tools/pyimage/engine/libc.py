@@ -16,12 +16,15 @@ glibc is its ``libc.so.6`` (or ``libc-2.X.so``) under ``lib``, ``lib64``,
 (its ELF header; another architecture's copy in a multi-arch base does not
 count), its version from the banner every glibc carries ("GNU C Library ...
 version 2.36") or from the file name; musl is its ``ld-musl-<arch>.so.1``.
-Files a later layer whites out (``.wh.``) do not count.
+Files a later layer whites out (``.wh.`` files, opaque folders) or replaces
+do not count. musl's version is not known (its files do not say it), so a
+``musllinux_1_X`` wheel is taken on any musl.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,7 @@ from pyimage.engine.compression import (
     CorruptBlobError,
 )
 from pyimage.engine.oci_layout import BaseImage
-from pyimage.engine.tarformat import TarEntry, TarScanner
+from pyimage.engine.tarformat import TarEntry, TarError, TarScanner
 from pyimage.errors import PyimageError
 
 FORMAT = "rules_pyimage.base_libc/v1"
@@ -68,21 +71,31 @@ class _Finder:
 
     def __init__(self, platform: str) -> None:
         self.platform = platform
-        self.found: dict[str, Libc] = {}
+        self.found: dict[str, Libc] = {}  # from the layers below the current one
+        self.layer: dict[str, Libc] = {}  # from the current layer
+        self.hidden: list[str] = []  # what the current layer whites out or replaces below
 
     def want(self, entry: TarEntry) -> bool:
         folder, _, name = entry.name.rpartition("/")
-        if name.startswith(".wh."):
-            gone = name[4:]
-            prefix = folder + "/" if folder else ""
-            for path in list(self.found):
-                if (gone == ".wh..opq" and path.startswith(prefix)) or path == prefix + gone:
-                    del self.found[path]
+        prefix = folder + "/" if folder else ""
+        if name == ".wh..wh..opq":
+            self.hidden.append(prefix)  # everything below this folder
             return False
-        self.found.pop(entry.name, None)  # a later layer's entry replaces it
-        return _CANDIDATE.fullmatch(entry.name) is not None and (
-            entry.type in _REGULAR or entry.type == b"2"
-        )
+        if name.startswith(".wh."):
+            self.hidden.extend([prefix + name[4:], prefix + name[4:] + "/"])
+            return False
+        if _CANDIDATE.fullmatch(entry.name) is None:
+            return False
+        self.hidden.append(entry.name)  # this layer's entry replaces a lower one
+        return entry.type in _REGULAR or entry.type == b"2"
+
+    def end_layer(self) -> None:
+        """Apply the layer's whiteouts to the layers below, then add what it holds."""
+        for path in list(self.found):
+            if any(path == h or (h.endswith("/") and path.startswith(h)) for h in self.hidden):
+                del self.found[path]
+        self.found.update(self.layer)
+        self.layer, self.hidden = {}, []
 
     def take(self, entry: TarEntry, data: bytes) -> None:
         match = _CANDIDATE.fullmatch(entry.name)
@@ -91,13 +104,13 @@ class _Finder:
             named = re.fullmatch(r"libc-(\d+)\.(\d+)\.so", entry.linkname.rpartition("/")[2])
             if match.group(1) == "libc.so.6" and named:
                 version = (int(named.group(1)), int(named.group(2)))
-                self.found[entry.name] = Libc("glibc", version, entry.name)
+                self.layer[entry.name] = Libc("glibc", version, entry.name)
             return
         kind = native.classify(entry.name, data[: native.HEAD_BYTES])
         if kind is None or not native.same_platform(kind, self.platform):
             return
         if match.group(1).startswith("ld-musl-"):
-            self.found[entry.name] = Libc("musl", None, entry.name)
+            self.layer[entry.name] = Libc("musl", None, entry.name)
             return
         banner = _BANNER.search(data)
         if banner:
@@ -106,7 +119,7 @@ class _Finder:
             version = (int(match.group(2)), int(match.group(3)))
         else:
             version = None
-        self.found[entry.name] = Libc("glibc", version, entry.name)
+        self.layer[entry.name] = Libc("glibc", version, entry.name)
 
     def result(self) -> Libc | None:
         glibc = [f for f in self.found.values() if f.family == "glibc"]
@@ -116,44 +129,55 @@ class _Finder:
         return musl[0] if musl else None
 
 
-def read(base: BaseImage | None, platform: str, zstd: str = "") -> Libc | None:
-    """The C library of ``base`` for ``platform`` (``os/arch``); None when it has none known.
+def read(base: BaseImage | None, platform: str, zstd: str = "") -> tuple[Libc | None, str]:
+    """The C library of ``base`` for ``platform`` (``os/arch``), or None; and a note.
 
     Reads every layer once, streaming; ``zstd`` is the program that inflates
-    zstd layers (without it, a base with one has no libc known).
+    zstd layers (without it, a base with one has no C library known). A layer
+    that does not decompress is refused; a tar this reader does not follow
+    leaves the C library unknown and says why in the note (the base is not
+    refused for a check that only guards).
     """
     if base is None:
-        return None
+        return None, ""
     finder = _Finder(platform)
     for media_type, blob in base.layer_blobs():
         where = f"base layer {blob.name[:12]} ({base.root})"
         scanner = TarScanner(where, finder.want, finder.take)
-        if media_type == LAYER_MEDIA_TYPE:
-            _feed(blob, scanner.feed, where)
-        elif media_type in (MEDIA_TYPES[GZIP], MEDIA_TYPES[ZSTD]):
-            compression = Compression.of_media_type(media_type, where)
-            if compression == ZSTD and not zstd:
-                return None
-            settings = Compression(ZSTD, zstd=zstd) if compression == ZSTD else Compression()
-            try:
-                settings.inflate(lambda feed: _feed(blob, feed, where), scanner.feed)  # noqa: B023
-            except CorruptBlobError as err:
-                raise PyimageError(
-                    f"{where} does not decompress ({err}); re-pull the base"
-                ) from err
-        else:
-            raise PyimageError(
-                f"{where}: unknown layer media type {media_type!r}; re-pull the base"
-            )
-        scanner.finish()
-    return finder.result()
+        try:
+            if not _inflate(media_type, blob, scanner.feed, zstd, where):
+                return None, f"{where} is zstd and no zstd program was given"
+            scanner.finish()
+        except TarError as err:
+            return None, str(err)
+        finder.end_layer()
+    return finder.result(), ""
 
 
-def _feed(blob: Path, feed: object, where: str) -> None:
+def _inflate(
+    media_type: str, blob: Path, emit: Callable[[bytes], object], zstd: str, where: str
+) -> bool:
+    """Pass the tar of a layer blob to ``emit``; False when there is no program for it."""
+    if media_type == LAYER_MEDIA_TYPE:
+        _feed(blob, emit, where)
+        return True
+    if media_type not in (MEDIA_TYPES[GZIP], MEDIA_TYPES[ZSTD]):
+        raise PyimageError(f"{where}: unknown layer media type {media_type!r}; re-pull the base")
+    if media_type == MEDIA_TYPES[ZSTD] and not zstd:
+        return False
+    settings = Compression(ZSTD, zstd=zstd) if media_type == MEDIA_TYPES[ZSTD] else Compression()
+    try:
+        settings.inflate(lambda feed: _feed(blob, feed, where), emit)
+    except CorruptBlobError as err:
+        raise PyimageError(f"{where} does not decompress ({err}); re-pull the base") from err
+    return True
+
+
+def _feed(blob: Path, feed: Callable[[bytes], object], where: str) -> None:
     try:
         with blob.open("rb") as f:
             while chunk := f.read(_READ):
-                feed(chunk)  # type: ignore[operator]
+                feed(chunk)
     except OSError as err:
         raise PyimageError(f"{where} cannot be read ({err.strerror}); re-pull the base") from err
 

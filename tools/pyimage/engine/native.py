@@ -18,9 +18,16 @@ it has one. Windows programs (``.exe``) are not counted: pure-Python wheels
 ship them as data (setuptools' and pip's launchers) and Linux never runs
 them.
 
-Platforms are spelled as OCI's ``os/architecture`` (``linux/amd64``,
-``linux/arm64``, ``darwin/arm64``); an architecture this module does not
-know is ``elf-machine-<n>`` (or ``?`` where the bytes do not say).
+Platforms are spelled as OCI's ``os/architecture[/variant]``
+(``linux/amd64``, ``linux/arm64``, ``linux/arm/v7``, ``darwin/arm64``); ``?``
+where the bytes or the tag do not say. ELF files of machines that are not
+CPUs this module knows (GPU code: CUDA cubins, AMD code objects) are not
+native code of any platform here.
+
+What decides (:func:`foreign`): a wheel's tags when it has any (a
+``py3-none-any`` wheel may ship helper programs for every OS, as selenium
+and debugpy do, and picks one at run time); the native files only for a
+layer without tags (the interpreter's, a package without ``WHEEL``).
 """
 
 from __future__ import annotations
@@ -66,10 +73,12 @@ _DARWIN_NAME = re.compile(r".*(\.dylib|-darwin\.so)$")
 _WINDOWS_NAME = re.compile(r".*\.(pyd|dll)$", re.IGNORECASE)
 
 
-def _elf(head: bytes) -> str:
+def _elf(head: bytes) -> str | None:
     little = head[5] == 1
     machine = int.from_bytes(head[18:20], "little" if little else "big")
-    arch = _ELF_MACHINES.get(machine, f"elf-machine-{machine}")
+    arch = _ELF_MACHINES.get(machine)
+    if arch is None:
+        return None  # not a CPU this knows: GPU code (CUDA cubins, AMD code objects), BPF
     if arch == "ppc64" and little:
         arch = "ppc64le"
     return f"{_ELF_OSES.get(head[7], 'linux')}/{arch}"
@@ -144,7 +153,9 @@ _TAG_ARCHES = {
     "i386": "386",
     "aarch64": "arm64",
     "arm64": "arm64",
-    "armv7l": "arm",
+    "armv7l": "arm/v7",
+    "armv6l": "arm/v6",
+    "loongarch64": "loong64",
     "ppc64le": "ppc64le",
     "ppc64": "ppc64",
     "s390x": "s390x",
@@ -162,16 +173,23 @@ class Scan:
 
     #: Each platform of its native files -> the first such file (in the layer's order).
     native: dict[str, str] = field(default_factory=dict)
-    #: The tags of its ``*.dist-info/WHEEL`` files.
-    tags: set[str] = field(default_factory=set)
+    #: The depth of its top ``*.dist-info/WHEEL`` files and their tags.
+    wheel: tuple[int, set[str]] = (1 << 30, set())
 
     def add(self, path: str, head: bytes, size: int, read_at: Callable[[int, int], bytes]) -> None:
         """Look at the file ``path`` of ``size`` bytes, whose first bytes are ``head``."""
         plat = classify(path, head, pe_machine(path, head, read_at))
         if plat is not None:
             self.native.setdefault(plat, path)
-        if is_wheel_metadata(path) and size <= WHEEL_MAX_BYTES:
-            self.tags.update(wheel_tags(read_at(0, size).decode("utf-8", "replace")))
+        depth = path.count("/")
+        if is_wheel_metadata(path) and size <= WHEEL_MAX_BYTES and depth <= self.wheel[0]:
+            tags = set(wheel_tags(read_at(0, size).decode("utf-8", "replace")))
+            self.wheel = (depth, tags | self.wheel[1]) if depth == self.wheel[0] else (depth, tags)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The wheel's tags: those of its top ``WHEEL`` files, not of wheels it vendors."""
+        return tuple(sorted(self.wheel[1]))
 
 
 def tag_platform(tag: str) -> str | None:
@@ -218,25 +236,35 @@ def libc_need(tag: str) -> tuple[str, tuple[int, int]] | None:
 
 
 def same_platform(have: str, want: str) -> bool:
-    """Whether native code for ``have`` (``os/arch``) runs on ``want`` (``os/arch[/variant]``)."""
-    have_os, _, have_arch = have.partition("/")
-    want_os, _, rest = want.partition("/")
-    want_arch = rest.split("/", 1)[0]
-    return have_os == want_os and have_arch == want_arch
+    """Whether code for ``have`` runs on ``want`` (both ``os/arch[/variant]``).
+
+    An architecture ``?`` (unknown) fits any of its OS's; a variant is
+    compared only when both name one.
+    """
+    have_os, have_arch, have_variant = [*have.split("/"), "", ""][:3]
+    want_os, want_arch, want_variant = [*want.split("/"), "", ""][:3]
+    if have_os != want_os or have_arch not in (want_arch, "?"):
+        return False
+    return not (have_variant and want_variant) or have_variant == want_variant
 
 
 def foreign(native: dict[str, str], tags: Iterable[str], platform: str) -> str | None:
     """Why a layer with these facts cannot go into a ``platform`` image; None when it can.
 
-    ``native`` maps each platform of the layer's native files to one of them;
-    ``tags`` are its wheel's tags: a wheel none of whose tags is ``any`` or
-    ``platform`` is foreign even before a native file says so.
+    ``tags`` are its wheel's: a wheel fits when one of them is ``any`` or of
+    ``platform``. A layer without tags fits when each of its native files
+    (``native``: each platform -> one file) is of ``platform``.
     """
+    tags = list(tags)
+    if tags:
+        plats = [tag_platform(t) for t in tags]
+        if any(p is None or same_platform(p, platform) for p in plats):
+            return None
+        named = ", ".join(sorted({str(p).removesuffix("/?") for p in plats}))
+        files = [path for have, path in sorted(native.items()) if not same_platform(have, platform)]
+        example = f"; e.g. {files[0]}" if files else ""
+        return f"its wheel is for {named} ({', '.join(tags)}{example})"
     for have, path in sorted(native.items()):
         if not same_platform(have, platform):
-            return f"{path} is {have} native code"
-    tags = list(tags)
-    plats = [tag_platform(t) for t in tags]
-    if tags and not any(p is None or same_platform(p, platform) for p in plats):
-        return f"its wheel is tagged {', '.join(tags)} ({', '.join(sorted(set(map(str, plats))))})"
+            return f"{path} is {have.removesuffix('/?')} native code"
     return None

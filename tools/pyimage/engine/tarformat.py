@@ -149,6 +149,10 @@ def tar_spans(path: Path, start: int, end: int) -> Iterator[tuple[str, int, int]
             yield name.rstrip("/"), span, pos
 
 
+class TarError(PyimageError):
+    """A tar :class:`TarScanner` cannot follow (corrupt, truncated, or a form it does not know)."""
+
+
 @dataclass(frozen=True)
 class TarEntry:
     """One entry of a tar read by :class:`TarScanner`."""
@@ -167,21 +171,23 @@ def _number(field: bytes, where: str) -> int:
     try:
         return int(text or b"0", 8)
     except ValueError:
-        raise PyimageError(f"{where}: a tar header has a bad number {field!r}") from None
+        raise TarError(f"{where}: a tar header has a bad number {field!r}") from None
 
 
 def _pax_records(data: bytes, where: str) -> dict[str, str]:
+    """The ``length key=value\\n`` records of a PAX header; a malformed one is refused."""
     out = {}
     pos = 0
-    try:
-        while pos < len(data) and data[pos : pos + 1] != b"\0":
-            space = data.index(b" ", pos)
-            length = int(data[pos:space])
-            key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-            out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
-            pos += length
-    except ValueError:
-        raise PyimageError(f"{where}: a PAX header is malformed") from None
+    while pos < len(data) and data[pos : pos + 1] != b"\0":
+        space = data.find(b" ", pos, pos + 21)
+        digits = data[pos:space] if space > pos else b""
+        length = int(digits) if digits.isdigit() else 0
+        end = pos + length
+        if length <= len(digits) + 1 or end > len(data) or data[end - 1 : end] != b"\n":
+            raise TarError(f"{where}: a PAX header is malformed; re-pull the base")
+        key, _, value = data[space + 1 : end - 1].partition(b"=")
+        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+        pos = end
     return out
 
 
@@ -218,6 +224,8 @@ class TarScanner:
         self.left = 0  # data (and padding) bytes of the current entry still to come
         self.data = bytearray()
         self.long: dict[str, str] = {}  # GNU L/K and PAX values for the next header
+        self.sparse_blocks = False  # GNU sparse extension headers come next
+        self.sparse_entry: tuple[TarEntry, int, bool] = (TarEntry("", b"S", 0), 0, False)
         self.ended = False
 
     def feed(self, chunk: bytes | memoryview) -> None:
@@ -241,27 +249,32 @@ class TarScanner:
                 return
             header = bytes(self.buf[:BLOCK])
             del self.buf[:BLOCK]
+            if self.sparse_blocks:
+                self.sparse_blocks = header[504] != 0  # another extension block follows
+                if not self.sparse_blocks:
+                    self._expect(*self.sparse_entry)
+                continue
             self._header(header)
 
     def finish(self) -> None:
         """Refuse a tar that ended inside an entry."""
-        if self.left or (self.buf and not self.ended):
-            raise PyimageError(f"{self.where}: the tar is truncated")
+        if self.left or self.sparse_blocks or (self.buf and not self.ended):
+            raise TarError(f"{self.where}: the tar is truncated")
 
     def _header(self, header: bytes) -> None:
         if header == bytes(BLOCK):
             self.ended = True
             return
         if header[257:262] != b"ustar":
-            raise PyimageError(f"{self.where}: not a tar (no ustar header); re-pull the base")
+            raise TarError(f"{self.where}: not a tar (no ustar header); re-pull the base")
         summed = sum(header[:148]) + 8 * 32 + sum(header[156:])
         if summed != _number(header[148:156], self.where):
-            raise PyimageError(f"{self.where}: a tar header's checksum is wrong; re-pull the base")
+            raise TarError(f"{self.where}: a tar header's checksum is wrong; re-pull the base")
         kind = header[156:157]
         size = _number(header[124:136], self.where)
         if kind in _META_TYPES:
             if size > self.max_data:
-                raise PyimageError(f"{self.where}: a tar header of {size} bytes; re-pull the base")
+                raise TarError(f"{self.where}: a tar header of {size} bytes; re-pull the base")
             self._expect(TarEntry("", kind, size), size, keep=True)
             return
         name = header[:100].split(b"\0", 1)[0]
@@ -272,14 +285,21 @@ class TarScanner:
         pax_size = self.long.pop("size", "")
         if pax_size:
             if not pax_size.isdigit():
-                raise PyimageError(f"{self.where}: a PAX size {pax_size!r} is not a number")
+                raise TarError(f"{self.where}: a PAX size {pax_size!r} is not a number")
             size = int(pax_size)
         entry = TarEntry(
             path.removeprefix("./").strip("/"), kind, size, self.long.pop("linkpath", linkname)
         )
         self.long.clear()
         data_size = 0 if kind in _NO_DATA_TYPES else entry.size
-        self._expect(entry, data_size, keep=data_size <= self.max_data and self.want(entry))
+        keep = data_size <= self.max_data and self.want(entry)
+        if kind == b"S":
+            keep = False  # old GNU sparse: its data is not the file's bytes
+            if header[482] != 0:  # extension headers come first, then the data
+                self.sparse_blocks = True
+                self.sparse_entry = (entry, data_size, keep)
+                return
+        self._expect(entry, data_size, keep=keep)
 
     def _expect(self, entry: TarEntry, data_size: int, keep: bool) -> None:
         """The data of ``entry`` comes next: ``data_size`` bytes, then padding."""

@@ -61,7 +61,10 @@ def _layout(args: argparse.Namespace) -> int:
     plat = oci_layout.Platform.parse(args.platform)
     base = oci_layout.read_base(Path(args.base), plat) if args.base else None
     if args.libc_out:
-        libc.save(libc.read(base, args.platform, args.zstd or ""), Path(args.libc_out))
+        found, note = libc.read(base, args.platform, args.zstd or "")
+        if note:
+            print(f"pyimage: warning: {note}; wheels are not checked against its C library")
+        libc.save(found, Path(args.libc_out))
     result = oci_layout.write_layout(
         Path(args.out),
         layers,
