@@ -383,11 +383,12 @@ cannot carry; a binary whose runfiles path holds `$`. At execution: a base
 that is not a readable OCI layout or has no manifest for `platform`; a cap
 too small once the base's layers are counted; one path in two packages
 (naming both and the path); bytecode for a Python other than the base's
-(`PYTHON_VERSION` in its config, where it records one); a package or
-interpreter layer with native code or a wheel of another platform than
-`platform`, or a wheel whose C library the base does not have (a
-`musllinux` wheel on a glibc base, a `manylinux_2_X` wheel newer than the
-base's glibc), naming the package, a file or tag and both sides.
+(`PYTHON_VERSION` in its config, where it records one); a package's wheel
+none of whose tags fits `platform`, an interpreter layer (or a package
+without wheel tags) with native code of another platform, or a wheel whose
+C library the base does not have (a `musllinux` wheel on a glibc base, a
+`manylinux_2_X` wheel newer than the base's glibc), naming the package, a
+tag or file and both sides (docs/guide.md, Platforms).
 
 Package and app layers carry the bytecode of their modules for the image's
 Python when it is known (`--@rules_pyimage//py:precompile`,
