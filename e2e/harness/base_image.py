@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Base images for the e2e tests: Debian bookworm made offline, as a one-layer OCI layout.
 
-    base_image.py make --kind python|nopython [--out DIR] [--cache-dir DIR] [--rebuild]
-    base_image.py key --kind python|nopython          # prints the cache entry's name
+    base_image.py make --kind KIND [--out DIR] [--cache-dir DIR] [--rebuild]
+    base_image.py key --kind KIND          # prints the cache entry's name
 
 ``python`` is ``debootstrap --variant=minbase --include=python3 bookworm``;
 ``nopython`` the same without python3 (for an image whose interpreter comes
-from the build). The root file system is cleaned (device nodes, apt caches and
-lists, logs), written as one tar (GNU tar: sorted names, numeric owners) and
-turned into an OCI layout with umoci (one layer; config with PATH and
-``/bin/sh`` as command; fixed creation times), checked with ``umoci unpack``.
+from the build); ``python-arm64`` is ``python`` for linux/arm64, made without
+emulation: debootstrap's first stage (``--foreign --arch=arm64``) downloads
+and unpacks, then every package it downloaded is unpacked with ``dpkg-deb
+-x`` and ``/etc/passwd`` and ``/etc/group`` are base-passwd's master files
+(what its maintainer script would write); no maintainer script runs. The
+root file system is cleaned (device nodes, apt caches and lists, logs),
+written as one tar (GNU tar: sorted names, numeric owners) and turned into
+an OCI layout with umoci (one layer; config with PATH and ``/bin/sh`` as
+command, and the architecture; fixed creation times), checked with ``umoci unpack``.
 File mtimes are kept as installed: the .pyc files Debian compiles record their
 sources' mtimes, and clamping those would make every .pyc stale. So two builds
 give different layer digests; the cache makes every test use the same one.
@@ -66,9 +71,10 @@ TAG = "latest"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Bump RECIPE_VERSION whenever the steps below change what ends up in the image.
 RECIPE_VERSION = 2
-KINDS = {
+KINDS: dict[str, dict[str, object]] = {
     "python": {"include": ["python3"]},
     "nopython": {"include": []},
+    "python-arm64": {"include": ["python3"], "arch": "arm64"},
 }
 # Removed from the root before it is archived (relative; globs).
 CLEANUP = [
@@ -90,6 +96,9 @@ def recipe(kind: str) -> dict[str, object]:
     """Everything that decides the image's content, hashed into the cache key."""
     if kind not in KINDS:
         raise HarnessError(f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
+    foreign = (
+        {"arch": KINDS[kind]["arch"], "foreign": "dpkg-deb -x"} if "arch" in KINDS[kind] else {}
+    )
     return {
         "recipe_version": RECIPE_VERSION,
         "suite": "bookworm",
@@ -100,6 +109,7 @@ def recipe(kind: str) -> dict[str, object]:
         "env": [PATH_ENV],
         "cmd": ["/bin/sh"],
         "arch": os.uname().machine,
+        **foreign,
     }
 
 
@@ -157,6 +167,8 @@ def _root_tar(kind: str, r: dict[str, object], work: Path) -> Path:
     include = r["include"]
     assert isinstance(include, list)
     cmd = [debootstrap, f"--variant={r['variant']}"]
+    if "foreign" in r:
+        cmd += ["--foreign", f"--arch={r['arch']}"]
     if include:
         cmd.append("--include=" + ",".join(include))
     cmd += [str(r["suite"]), str(root), str(r["mirror"])]
@@ -171,6 +183,8 @@ def _root_tar(kind: str, r: dict[str, object], work: Path) -> Path:
             progress("debootstrap log tail:\n  " + "\n  ".join(tail))
         raise
     progress(f"debootstrap done in {time.monotonic() - t0:.0f}s; cleaning the root")
+    if "foreign" in r:
+        _unpack_foreign(root)
     _cleanup_root(root)
     layer = work / "layer.tar"
     progress("archiving the root file system (GNU tar, sorted, numeric owners)")
@@ -197,6 +211,27 @@ def _root_tar(kind: str, r: dict[str, object], work: Path) -> Path:
     return layer
 
 
+def _unpack_foreign(root: Path) -> None:
+    """Finish a first-stage root of another architecture without running any of its programs.
+
+    Unpacks every package debootstrap downloaded (the first stage unpacked
+    only the required ones) and writes the account files base-passwd's
+    maintainer script would.
+    """
+    dpkg_deb = need_tool("dpkg-deb")
+    debs = sorted((root / "var/cache/apt/archives").glob("*.deb"))
+    if not debs:
+        raise HarnessError(f"debootstrap downloaded no package into {root}")
+    progress(f"unpacking {len(debs)} packages with dpkg-deb -x (no emulation)")
+    for deb in debs:
+        run([dpkg_deb, "-x", str(deb), str(root)], what=f"dpkg-deb -x {deb.name}")
+    for name in ("passwd", "group"):
+        master = root / "usr/share/base-passwd" / f"{name}.master"
+        target = root / "etc" / name
+        if not target.exists():
+            target.write_bytes(master.read_bytes())
+
+
 def _layout(kind: str, r: dict[str, object], umoci: str, layer: Path, work: Path) -> Path:
     """Turn the root's tar into a one-layer layout under ``work`` with umoci; check it."""
     include = r["include"]
@@ -216,6 +251,8 @@ def _layout(kind: str, r: dict[str, object], umoci: str, layer: Path, work: Path
     )
     layer.unlink()
     cfg = [umoci, "config", "--image", image, "--no-history", "--created", FIXED_TIME]
+    if "foreign" in r:
+        cfg += ["--os", "linux", "--architecture", str(r["arch"])]
     cfg += ["--config.env", PATH_ENV]
     for c in r["cmd"]:  # type: ignore[attr-defined]
         cfg += ["--config.cmd", c]

@@ -13,9 +13,10 @@ from e2ekit import CACHE, harness, scratch_copy
 def bases() -> dict[str, Path]:
     """The base layouts, made (or reused) by the harness, where the e2e workspace finds them."""
     root = CACHE / "e2e-bases"
-    for kind in ("python", "nopython"):
+    kinds = ("python", "nopython", "python-arm64")
+    for kind in kinds:
         harness("base_image.py", "make", "--kind", kind, "--cache-dir", str(root))
-    return {kind: (root / kind).resolve() for kind in ("python", "nopython")}
+    return {kind: (root / kind).resolve() for kind in kinds}
 
 
 @pytest.fixture(scope="module")

@@ -172,6 +172,12 @@ def test_cache_keys_follow_the_recipe() -> None:
     assert base_image.cache_key("python") == py
     r = script("base_image.py", "key", "--kind", "python")
     assert r.returncode == 0 and r.stdout.strip() == py
+    # The arm64 base is made without emulation: the recipe says for which
+    # architecture and how, so it never shares an entry with the host's.
+    arm = base_image.recipe("python-arm64")
+    assert (arm["arch"], arm["foreign"]) == ("arm64", "dpkg-deb -x")
+    assert "foreign" not in base_image.recipe("python")
+    assert base_image.cache_key("python-arm64").startswith("python-arm64-")
 
 
 def test_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
