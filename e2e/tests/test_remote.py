@@ -37,13 +37,16 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot)")
 
 #: The mnemonics of the actions rules_pyimage registers.
 OURS = {
+    "PyImageBase",
     "PyImagePackageLayer",
     "PyImageLayer",
     "PyImageLayout",
     "PyImageFleetPlan",
     "PyImageFleetMerge",
 }
-APPS = ("api", "worker", "api_zstd")  # api_zstd: api's binary, zstd layers
+# api_zstd: api's binary, zstd layers; arm64: a linux/arm64 image (aarch64
+# wheels, an arm64 base) built by the x86-64 worker.
+APPS = ("api", "worker", "api_zstd", "arm64")
 TARGETS = [f"//apps/{app}:image.layers" for app in APPS]
 
 
