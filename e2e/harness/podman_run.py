@@ -131,6 +131,35 @@ def pull(podman: list[str], layout: Path, tag: str, timeout: float = 600) -> Run
     return ids[-1]
 
 
+def pull_from_registry(
+    podman: list[str], reference: str, platform: str, timeout: float = 600
+) -> RunResult | str:
+    """Pull ``reference`` (an image or index of a local, plain-HTTP registry) for ``platform``
+    (``os/arch[/variant]``: podman picks that image of an index) into the store of
+    ``podman``: the image id, or the failure."""
+    pulled = subprocess.run(
+        [
+            *podman,
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--platform",
+            platform,
+            f"docker://{reference}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if pulled.returncode != 0:
+        return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
+    ids = pulled.stdout.split()
+    if not ids:
+        raise HarnessError(f"podman pull of {reference} ({platform}) printed no image id")
+    return ids[-1]
+
+
 def run_pulled(
     podman: list[str],
     image: str,

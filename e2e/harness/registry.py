@@ -39,10 +39,10 @@ from harnesslib import (
     Service,
     free_port,
     last_line,
+    layout_tags,
     main_wrapper,
     need_tool,
     progress,
-    read_image,
     run,
 )
 
@@ -128,6 +128,13 @@ def parse_log(text: str) -> UploadReport:
     return report
 
 
+def _need_tag(layout: Path, tag: str) -> None:
+    """A clear error for a missing layout, or a layout without ``tag`` (an image or an index)."""
+    if tag not in layout_tags(layout):
+        have = ", ".join(layout_tags(layout)) or "none"
+        raise HarnessError(f"layout {layout} has no image tagged {tag!r} (has: {have})")
+
+
 class Registry(Service):
     """A docker-registry on 127.0.0.1 for the life of a ``with`` block."""
 
@@ -198,16 +205,18 @@ class Registry(Service):
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def push(self, layout: Path, tag: str, name: str, timeout: float = 600) -> None:
-        """``skopeo copy`` the layout's image ``tag`` to ``NAME:TAG`` in this registry."""
+        """``skopeo copy`` the layout's image or image index ``tag`` to ``NAME:TAG`` in this
+        registry (an index with every platform's image: ``--all``)."""
         if self._proc is None:
             raise HarnessError("the registry is not running (use it in a with block)")
-        read_image(layout, tag)  # a clear error for a missing layout or tag
+        _need_tag(layout, tag)
         progress(f"pushing {layout}:{tag} to {self.address}/{name}:{tag}")
         run(
             [
                 self._skopeo,
                 "copy",
                 "--quiet",
+                "--all",
                 "--dest-tls-verify=false",
                 f"oci:{layout.resolve()}:{tag}",
                 f"docker://{self.address}/{name}:{tag}",
@@ -215,6 +224,19 @@ class Registry(Service):
             timeout=timeout,
             what="skopeo copy",
         )
+
+    def pull(
+        self, name: str, tag: str, out: Path, arch: str | None = None, timeout: float = 600
+    ) -> None:
+        """``skopeo copy`` ``NAME:TAG`` of this registry into the layout ``out`` (tag ``tag``);
+        of an index, the image of architecture ``arch``."""
+        if self._proc is None:
+            raise HarnessError("the registry is not running (use it in a with block)")
+        cmd = [self._skopeo, "copy", "--quiet", "--src-tls-verify=false"]
+        if arch:
+            cmd += ["--override-arch", arch, "--override-os", "linux"]
+        cmd += [f"docker://{self.address}/{name}:{tag}", f"oci:{out}:{tag}"]
+        run(cmd, timeout=timeout, what="skopeo copy (pull)")
 
     def blob_size(self, digest: str) -> int | None:
         """Size of a blob in the registry's filesystem store, or None if absent."""
@@ -247,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", type=Path, default=None, help="keep store, config and log here")
     args = p.parse_args(argv)
     for layout, tag, _ in args.push:
-        read_image(Path(layout), tag)
+        _need_tag(Path(layout), tag)
     with Registry(args.keep) as reg:
         for layout, tag, name in args.push:
             reg.push(Path(layout), tag, name)

@@ -115,12 +115,38 @@ class Built:
         }
 
 
-def copy_outputs(workspace: Path, app: str, dest: Path, target: str = "image") -> Built:
-    """Copy an app's `<target>.layers` outputs out of bazel-bin (the next build may replace them).
+def output_dir(workspace: Path, label: str) -> Path:
+    """The folder of a target's outputs, whatever its configuration (`bazel cquery`): a
+    target built for another platform writes under `bazel-out/<config>-ST-<hash>/bin`,
+    not bazel-bin."""
+    files = bazel(workspace, "cquery", "--output=files", label).stdout.split()
+    if not files:
+        pytest.fail(f"bazel cquery --output=files {label} names no file")
+    return workspace / Path(files[0]).parent
+
+
+def _bin_dir(workspace: Path, app: str, target: str) -> Path:
+    """Where `//apps/<app>:<target>.layers` wrote: bazel-bin, or the one configuration of
+    bazel-out that has it (a target built for another platform)."""
+    default = workspace / "bazel-bin" / "apps" / app
+    if (default / f"{target}.layers.layout").exists():
+        return default
+    found = sorted(workspace.glob(f"bazel-out/*/bin/apps/{app}/{target}.layers.layout"))
+    if len(found) != 1:
+        where = f"//apps/{app}:{target}.layers"
+        pytest.fail(f"{where}: {len(found)} outputs in bazel-out; use output_dir()")
+    return found[0].parent
+
+
+def copy_outputs(
+    workspace: Path, app: str, dest: Path, target: str = "image", bin_dir: Path | None = None
+) -> Built:
+    """Copy an app's `<target>.layers` outputs out of bazel-bin, or `bin_dir` (the next
+    build may replace them).
 
     The app layer is `app.tar.gz`, or `app.tar.zst` for a zstd image.
     """
-    bin_dir = workspace / "bazel-bin" / "apps" / app
+    bin_dir = bin_dir or _bin_dir(workspace, app, target)
     out = dest / (app if target == "image" else f"{app}-{target}")
     if out.exists():
         shutil.rmtree(out)

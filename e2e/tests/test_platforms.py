@@ -1,11 +1,16 @@
-"""Platforms: an arm64 image of aarch64 wheels, built here and run under emulation, and the guard.
+"""Platforms: one py_image, an index of linux/amd64 and linux/arm64, built here, pushed, pulled
+per platform and run (arm64 under emulation); and the guard.
 
-The arm64 app (e2e/apps/arm64) takes its packages from @pypi_arm64 (pip
-download with --platform: real aarch64 wheels from PyPI) and its base from
-Debian's arm64 packages, unpacked without emulation
-(e2e/harness/base_image.py --kind python-arm64). Running it needs
-qemu-user-static registered in binfmt_misc (`tools/setup --binfmt`, which
-.ci/run runs).
+The multiarch app (e2e/apps/multiarch) is one py_binary whose deps select
+each platform's wheels: @pypi's (this machine's) or @pypi_arm64's (pip
+download with --platform: real aarch64 wheels from PyPI); its base likewise,
+Debian's arm64 packages unpacked without emulation
+(e2e/harness/base_image.py --kind python-arm64). `py_image(platforms =
+[...])` builds each platform's layers for that Bazel platform; the harness
+finishes each image (finish_image.py) and the index (finish_index.py), as
+rules_oci's oci_image and oci_image_index would. Running the arm64 image
+needs qemu-user-static registered in binfmt_misc (`tools/setup --binfmt`,
+which .ci/run runs).
 """
 
 from __future__ import annotations
@@ -13,73 +18,122 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-from e2ekit import E2E, bazel, bazel_may_fail, copy_outputs, finish, harness, read_manifest
-
-from pyimage.engine import descriptor
+from e2ekit import (
+    E2E,
+    Built,
+    bazel,
+    bazel_may_fail,
+    copy_outputs,
+    finish,
+    harness,
+    manifest_digest,
+    output_dir,
+    read_manifest,
+)
+from podman_run import private_podman, pull_from_registry, run_pulled
+from registry import Registry
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chroot, umoci, podman)")
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+#: The index's platforms, and what `platform.machine()` says on each.
+MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 
 
-def run_arm64(layout: Path, tag: str, *args: str) -> list[str]:
+def need_binfmt() -> None:
     if not BINFMT.exists() or "flags: " not in BINFMT.read_text():
         pytest.fail(
             "qemu-aarch64 is not registered in binfmt_misc: run `tools/setup --binfmt` (as root)"
         )
+
+
+def run_arm64(layout: Path, tag: str, *args: str) -> list[str]:
+    need_binfmt()
     return harness(
         "podman_run.py", "--layout", str(layout), "--tag", tag, *args
     ).stdout.splitlines()
 
 
-def test_an_arm64_image_of_aarch64_wheels_runs_on_arm64(
+def built_for(platform: str, dest: Path) -> Built:
+    """The multiarch image's layers for one platform, copied out of its configuration's bin."""
+    name = "image." + platform.replace("/", "_")
+    where = output_dir(E2E, f"//apps/multiarch:{name}.layers")
+    return copy_outputs(E2E, "multiarch", dest, target=name, bin_dir=where)
+
+
+def layer_of(built: Built, package: str) -> str:
+    """The digest of the package layer of ``built`` that holds ``package`` (a name)."""
+    layers = built.package_layers().items()
+    found = [d for held, d in layers if re.search(rf"(^|,){package}==", held)]
+    assert len(found) == 1, built.package_layers()
+    return found[0]
+
+
+def test_one_py_image_is_an_index_of_both_platforms_pushed_and_pulled_per_platform(
     bases: dict[str, Path], tmp_path: Path
 ) -> None:
-    bazel(E2E, "build", "--output_groups=+base_libc", "//apps/arm64:image.layers")
-    built = copy_outputs(E2E, "arm64", tmp_path)
-    layout = finish(built, tmp_path / "image")
-    lines = run_arm64(layout, "arm64")
-    print("podman run arm64 (qemu-aarch64) printed:", *lines, sep="\n  ")
-    assert lines[0] == "machine aarch64", lines
-    assert lines[1] == "app arm64 on python 3.11", lines
-    assert any(
-        re.match(r"numpy==2\.4\.6 from /opt/pyimage/site-packages/numpy/", ln) for ln in lines
-    )
-    assert any(
-        re.match(r"PyYAML==6\.0\.4 from /opt/pyimage/site-packages/yaml/", ln) for ln in lines
-    )
-    totals = [ln.split() for ln in lines if ln.startswith("imported ")]
-    assert len(totals) == 1 and totals[0][1] == totals[0][3], lines
-    config_digest = str(read_manifest(layout)["config"]["digest"])  # type: ignore[index]
-    config = json.loads((layout / "blobs/sha256" / config_digest[7:]).read_text())
-    assert (config["os"], config["architecture"]) == ("linux", "arm64")
-    # The C library the base's action read is the one the container runs on.
-    facts = json.loads((E2E / "bazel-bin/apps/arm64/image.layers.base_libc.json").read_text())
+    bazel(E2E, "build", "--output_groups=+base_libc",
+          *[f"//apps/multiarch:image.{p.replace('/', '_')}.layers" for p in MACHINES])  # fmt: skip
+    built = {p: built_for(p, tmp_path) for p in MACHINES}
+    images = {p: finish(b, tmp_path / p.replace("/", "_")) for p, b in built.items()}
+    for p, layout in images.items():
+        config_digest = str(read_manifest(layout)["config"]["digest"])  # type: ignore[index]
+        config = json.loads((layout / "blobs/sha256" / config_digest[7:]).read_text())
+        assert f"{config['os']}/{config['architecture']}" == p
+    # six (py2.py3-none-any) is one blob in both manifests; numpy's and
+    # PyYAML's extension modules are each platform's own.
+    assert layer_of(built["linux/amd64"], "six") == layer_of(built["linux/arm64"], "six")
+    for package in ("numpy", "pyyaml"):
+        assert layer_of(built["linux/amd64"], package) != layer_of(built["linux/arm64"], package)
+    index = tmp_path / "index"
+    image_args = [a for p in MACHINES for a in ("--image", str(images[p]))]
+    made = harness("finish_index.py", "--out", str(index), "--tag", "multiarch", *image_args)
+    summary = json.loads(made.stdout)
+    assert summary["manifests"] == {p: manifest_digest(images[p]) for p in MACHINES}
+    six = layer_of(built["linux/amd64"], "six")
+    with Registry() as registry:
+        registry.push(index, "multiarch", "multiarch")
+        reference = f"{registry.address}/multiarch:multiarch"
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        pushed = json.loads(raw)
+        assert pushed["mediaType"] == "application/vnd.oci.image.index.v1+json"
+        assert [(m["platform"]["os"] + "/" + m["platform"]["architecture"], m["digest"])
+                for m in pushed["manifests"]] == list(summary["manifests"].items())  # fmt: skip
+        assert registry.report().uploads(six) == 1  # stored once, for both platforms
+        for p in MACHINES:
+            pulled = tmp_path / f"pulled-{p.replace('/', '_')}"
+            registry.pull("multiarch", "multiarch", pulled, arch=p.split("/")[1])
+            assert manifest_digest(pulled) == summary["manifests"][p]
+        with private_podman() as podman:
+            for p, machine in MACHINES.items():
+                if machine != os.uname().machine:
+                    need_binfmt()
+                image = pull_from_registry(podman, reference, p)
+                assert isinstance(image, str), image
+                ran = run_pulled(podman, image)
+                lines = ran.stdout.splitlines()
+                print(f"podman run --platform {p} printed:", *lines, sep="\n  ")
+                assert ran.returncode == 0, ran.stderr[-3000:]
+                assert lines[:2] == [f"machine {machine}", "app multiarch on python 3.11"], lines
+                assert any(re.match(r"numpy==2\.4\.6 from /opt/pyimage/site-packages/numpy/", ln)
+                           for ln in lines)  # fmt: skip
+                totals = [ln.split() for ln in lines if ln.startswith("imported ")]
+                assert len(totals) == 1 and totals[0][1] == totals[0][3], lines
+    # The C library the arm64 base's action read is the one its container runs on.
+    facts_file = output_dir(E2E, "//apps/multiarch:image.linux_arm64.layers")
+    facts = json.loads((facts_file / "image.linux_arm64.layers.base_libc.json").read_text())
     script = "import os; print(os.confstr('CS_GNU_LIBC_VERSION'))"
-    ran = run_arm64(layout, "arm64", "--entrypoint", "/usr/bin/python3", "--", "-c", script)
-    assert [facts["libc"], facts["version"]] == ran[-1].split(), facts
+    ran_libc = run_arm64(images["linux/arm64"], "multiarch", "--entrypoint", "/usr/bin/python3",
+                         "--", "-c", script)  # fmt: skip
+    assert [facts["libc"], facts["version"]] == ran_libc[-1].split(), facts
     assert facts["file"] == "usr/lib/aarch64-linux-gnu/libc.so.6", facts
-
-
-def test_a_pure_wheel_is_one_layer_on_both_platforms_and_native_ones_are_each_their_own(
-    bases: dict[str, Path],
-) -> None:
-    bazel(E2E, "build", "//apps/arm64:image.layers", "//apps/api:image.layers")
-    external = E2E / "bazel-bin" / "external"
-
-    def layer(repo: str) -> descriptor.LayerDescriptor:
-        return descriptor.load(external / f"rules_python~~pip~{repo}" / "pkg.pyimage/layer.json")
-
-    # six (py2.py3-none-any): two hubs, two package actions, one blob.
-    assert layer("pypi_six").digest == layer("pypi_arm64_six").digest
-    for name in ("numpy", "pyyaml"):
-        amd, arm = layer(f"pypi_{name}"), layer(f"pypi_arm64_{name}")
-        assert amd.digest != arm.digest
-        assert set(amd.native) == {"linux/amd64"} and set(arm.native) == {"linux/arm64"}
-        assert all(t.endswith("_aarch64") for t in arm.wheel_tags), arm.wheel_tags
 
 
 def test_wheels_of_another_platform_fail_the_build_naming_the_file(bases: dict[str, Path]) -> None:

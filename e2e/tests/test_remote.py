@@ -44,10 +44,17 @@ OURS = {
     "PyImageFleetPlan",
     "PyImageFleetMerge",
 }
-# api_zstd: api's binary, zstd layers; arm64: a linux/arm64 image (aarch64
-# wheels, an arm64 base) built by the x86-64 worker.
-APPS = ("api", "worker", "api_zstd", "arm64")
-TARGETS = [f"//apps/{app}:image.layers" for app in APPS]
+# (app, image): api_zstd is api's binary with zstd layers; multiarch's two
+# images are built for linux/amd64 and linux/arm64 (aarch64 wheels, an arm64
+# base), by the x86-64 worker too.
+IMAGES = [
+    ("api", "image"),
+    ("worker", "image"),
+    ("api_zstd", "image"),
+    ("multiarch", "image.linux_amd64"),
+    ("multiarch", "image.linux_arm64"),
+]
+TARGETS = [f"//apps/{app}:{image}.layers" for app, image in IMAGES]
 
 
 def output_base(tag: str) -> Path:
@@ -104,8 +111,8 @@ def filled(server: BuildGrid, workspace: Path, tmp_path_factory: pytest.TempPath
     try:
         bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
               f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
-        for app in APPS:
-            copy_outputs(workspace, app, out)
+        for app, image in IMAGES:
+            copy_outputs(workspace, app, out, target=image)
     finally:
         drop_output_base(workspace, ob)
     spawns = ours(log)
@@ -121,8 +128,8 @@ def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cac
     try:
         r = bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
                   f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
-        for app in APPS:
-            copy_outputs(workspace, app, tmp_path / "out")
+        for app, image in IMAGES:
+            copy_outputs(workspace, app, tmp_path / "out", target=image)
     finally:
         drop_output_base(workspace, ob)
     spawns = ours(log)
@@ -135,8 +142,9 @@ def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cac
     assert {"PyImagePackageLayer", "PyImageLayer", "PyImageLayout"} <= set(by_mnemonic)
     assert by_mnemonic["PyImagePackageLayer"] >= 10, by_mnemonic
     assert missed == [], missed
-    for app in APPS:
-        assert tree_digests(tmp_path / "out" / app) == tree_digests(filled / app), app
+    for app, image in IMAGES:
+        where = app if image == "image" else f"{app}-{image}"
+        assert tree_digests(tmp_path / "out" / where) == tree_digests(filled / where), where
 
 
 @pytest.fixture(scope="module")
@@ -236,14 +244,15 @@ def test_remote_execution_runs_every_action_of_ours_on_the_worker_with_local_byt
         workspace, workspace / "exec.json", f"--output_base={remote_output_base}", "build",
         f"--remote_executor={executor.url}", *EXEC_FLAGS, *TARGETS,
     )  # fmt: skip
-    for app in APPS:
-        copy_outputs(workspace, app, tmp_path / "out")
+    for app, image in IMAGES:
+        copy_outputs(workspace, app, tmp_path / "out", target=image)
     print("our actions:", count(spawns), [ln for ln in stderr.splitlines() if "processes:" in ln])
     assert {str(s["mnemonic"]) for s in spawns} >= {"PyImagePackageLayer", "PyImageLayout"}
     assert not_run_remotely(spawns) == [], count(spawns)
     # The worker's bytes are the local build's (`filled` ran every action here).
-    for app in APPS:
-        assert tree_digests(tmp_path / "out" / app) == tree_digests(filled / app), app
+    for app, image in IMAGES:
+        where = app if image == "image" else f"{app}-{image}"
+        assert tree_digests(tmp_path / "out" / where) == tree_digests(filled / where), where
 
 
 def test_build_without_the_bytes_leaves_package_blobs_remote_also_after_a_bump(

@@ -4,9 +4,10 @@ Generated package and target names (seeded, from the characters Bazel allows)
 go into a scratch workspace; real Bazel (tools/offline/bazel) loads every
 `py_image` and `bazel query` reads the tag each `<name>.load` would load
 with. Each tag must match the OCI distribution reference grammar and be
-accepted by podman (`podman tag`, private store). Also the stand-in
-rules_oci's loading-time checks, which analysis tests cannot reach: a
-missing `repo_tags` and an unknown `format` fail as with the real rules_oci.
+accepted by podman (`podman tag`, private store). Also the loading-time
+checks, which analysis tests cannot reach: the stand-in rules_oci's (a
+missing `repo_tags` and an unknown `format` fail as with the real rules_oci),
+and py_image's own of `platform`, `platforms` and `load_platform`.
 
 Slow (a Bazel server): run by `tools/test e2e`.
 """
@@ -81,6 +82,48 @@ def starlark(s: str) -> str:
     return json.dumps(s)
 
 
+#: py_image's loading-time errors: package -> (its arguments, the one line it fails with).
+PLATFORM_ERRORS = {
+    "both": (
+        "platform = 'linux/arm64', platforms = ['linux/amd64']",
+        "py_image //badplat/both:image: give `platform` (one platform) or `platforms` "
+        "(an image index), not both",
+    ),
+    "unknown": (
+        "platforms = ['linux/amd64', 'linux/mips64le']",
+        'py_image //badplat/unknown:image: platform "linux/mips64le" is not one rules_pyimage '
+        "builds for; use one of linux/386, linux/amd64, linux/arm/v7, linux/arm64, "
+        "linux/loong64, linux/ppc64le, linux/riscv64, linux/s390x (//py/platforms), or one "
+        "py_image per platform with `platform` and your own select()s",
+    ),
+    "twice": (
+        "platforms = ['linux/arm64', 'linux/arm64']",
+        'py_image //badplat/twice:image: platform "linux/arm64" is given twice in platforms; '
+        "give it once",
+    ),
+    "empty": (
+        "platforms = []",
+        "py_image //badplat/empty:image: platforms must be a non-empty list of "
+        'os/arch[/variant], e.g. ["linux/amd64", "linux/arm64"]',
+    ),
+    "fleet": (
+        "platforms = ['linux/amd64', 'linux/arm64'], fleet = '//:fleet'",
+        "py_image //badplat/fleet:image: an image of several `platforms` cannot follow a fleet "
+        "yet; leave `fleet` out, or give the fleet's image one `platform`",
+    ),
+    "load_other": (
+        "platforms = ['linux/amd64', 'linux/arm64'], load_platform = 'linux/s390x'",
+        'py_image //badplat/load_other:image: load_platform = "linux/s390x" is not one of its '
+        "platforms (linux/amd64, linux/arm64); name one of them",
+    ),
+    "load_one": (
+        "load_platform = 'linux/amd64'",
+        "py_image //badplat/load_one:image: load_platform picks one of `platforms`; with one "
+        "platform, leave it out",
+    ),
+}
+
+
 def new_workspace(ws: Path, module: str) -> None:
     """A bzlmod workspace at ``ws`` for tools/offline/bazel (its --config=offline)."""
     ws.mkdir(parents=True, exist_ok=True)
@@ -115,6 +158,16 @@ def workspace() -> Iterator[Path]:
             'oci_load(name = "no_tags", image = "layout")\n'
             'oci_load(name = "bad_format", image = "layout", repo_tags = ["a:b"], format = "tar")\n'
         )
+        for case, (kwargs, _) in PLATFORM_ERRORS.items():
+            folder = ws / "badplat" / case
+            folder.mkdir(parents=True)
+            (folder / "bin.py").write_text("")
+            (folder / "BUILD.bazel").write_text(
+                'load("@rules_pyimage//oci:defs.bzl", "py_image")\n'
+                'load("@rules_python//python:defs.bzl", "py_binary")\n'
+                "py_binary(name = 'bin', srcs = ['bin.py'])\n"
+                f"py_image(name = 'image', binary = ':bin', {kwargs})\n"
+            )
         for pkg, names in cases().items():
             folder = ws / "p" / pkg
             folder.mkdir(parents=True, exist_ok=True)
@@ -200,3 +253,13 @@ def test_standin_refuses_at_loading_what_rules_oci_refuses(workspace: Path) -> N
     assert r.returncode != 0
     assert "missing value for mandatory attribute 'repo_tags'" in r.stderr, r.stderr[-3000:]
     assert "invalid value in 'format' attribute" in r.stderr, r.stderr[-3000:]
+
+
+def test_py_image_refuses_bad_platforms_at_loading_in_one_line(workspace: Path) -> None:
+    for case, (_, message) in PLATFORM_ERRORS.items():
+        r = query(workspace, f"//badplat/{case}:all")
+        assert r.returncode != 0, case
+        # Bazel prints the failure with its trace, and once more on its own.
+        lines = r.stderr.splitlines()
+        errors = {ln.split("Error in fail: ", 1)[1] for ln in lines if "Error in fail:" in ln}
+        assert errors == {message}, (case, r.stderr[-3000:])

@@ -1,6 +1,6 @@
 """`py_image`: a Python container image with shared, capped package layers."""
 
-load("@rules_oci//oci:defs.bzl", "oci_image", "oci_load")
+load("@rules_oci//oci:defs.bzl", "oci_image", "oci_image_index", "oci_load")
 load("//py:defs.bzl", "DEFAULT_MAX_LAYERS", "py_image_parts")
 load(":repo_tags.bzl", "default_repo_tag", "repo_tags_file")
 
@@ -14,7 +14,9 @@ def py_image(
         args = [],
         env = {},
         python = "python3",
-        platform = "linux/amd64",
+        platform = None,
+        platforms = None,
+        load_platform = None,
         workdir = None,
         user = None,
         labels = None,
@@ -30,13 +32,19 @@ def py_image(
     Makes these targets:
     - `<name>`: rules_oci's `oci_image`: the OCI layout of `<name>.layers`
       (base, interpreter and package layers) plus the app layer and config.
+      With `platforms`, rules_oci's `oci_image_index` of one `oci_image` per
+      platform, `<name>.<os>_<arch>[_<variant>]` (`<name>.linux_arm64`),
+      each with the targets below under that name (`<name>.linux_arm64.layers`,
+      `.plan`, `.inputs`, ...), built for its platform (see `platforms`).
     - `<name>.layers`: `py_image_layers`, everything but rules_oci's part
       (visible to every package, for a fleet's `.report`).
     - `<name>.digest`: made by rules_oci's `oci_image` macro: a file
       `<name>.json.sha256` holding the image manifest's digest.
     - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`
       loads the image into the local container runtime; its output group
-      `tarball` is the image as a `docker load` tarball.
+      `tarball` is the image as a `docker load` tarball. With `platforms`,
+      the image of the platform the build is for (the host's, unless
+      `--platforms` says otherwise), or of `load_platform`.
     - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
     - `<name>.inputs`: what a `py_image_fleet` plans of this image
       (visible to every package, for the fleet).
@@ -67,8 +75,23 @@ def py_image(
             may not refer to another key this image sets, nor hold a newline.
         python: the interpreter command, when the Python toolchain brings no
             interpreter files of its own (then the base image must have it).
-        platform: the platform (`os/arch[/variant]`) of a multi-platform
-            base image to build on; the image is of that platform.
+        platform: the platform (`os/arch[/variant]`) of the image, and of the
+            manifest to build on when the base is a multi-platform index.
+            Default `linux/amd64`. Its pip packages are those the build
+            resolves (the wheels of the `pip.parse` hub the binary uses);
+            for an image index use `platforms`.
+        platforms: the platforms of an image index (`:<name>` is
+            `oci_image_index`), e.g. `["linux/amd64", "linux/arm64"]`: OCI's
+            names of a Bazel platform of `@rules_pyimage//py/platforms`
+            (linux/386, amd64, arm/v7, arm64, loong64, ppc64le, riscv64,
+            s390x). Each platform's image is built for that Bazel platform
+            (a transition), so a `select()` on `@platforms//cpu` (or
+            `@rules_pyimage//py/platforms:is_linux_arm64`, ...) in the
+            binary's `deps` picks each platform's wheels, and one in `base`
+            its base; a base that is itself an index serves every platform.
+            Not with `platform` or `fleet` (docs/guide.md, Platforms).
+        load_platform: with `platforms`, the platform `<name>.load` loads;
+            default: the one the build is for (the host's).
         workdir: the container's working directory.
         user: the user the container runs as.
         labels: image labels (dict or file), passed to `oci_image`.
@@ -103,26 +126,49 @@ def py_image(
         env = env,
         python = python,
         platform = platform,
+        platforms = platforms,
         fleet = fleet,
         compression = compression,
         **kwargs
     )
     image_name = parts.image_name
     internal = parts.internal
-    oci_image(
-        name = name,
-        base = parts.layout,
-        tars = [parts.app_layer],
-        entrypoint = parts.entrypoint,
-        env = parts.env,
+    config = dict(
         workdir = workdir,
         user = user,
         labels = labels,
         annotations = annotations,
         exposed_ports = exposed_ports,
         volumes = volumes,
-        **kwargs
     )
+    if platforms == None:
+        if load_platform != None:
+            fail("py_image {}: load_platform picks one of `platforms`; with one platform, leave it out".format(image_name))
+        oci_image(
+            name = name,
+            base = parts.layout,
+            tars = [parts.app_layer],
+            entrypoint = parts.entrypoint,
+            env = parts.env,
+            **(config | kwargs)
+        )
+        loaded = ":" + name
+    else:
+        for p in parts.platforms:
+            oci_image(
+                name = p.name,
+                base = p.layout,
+                tars = [p.app_layer],
+                entrypoint = p.entrypoint,
+                env = p.env,
+                **(config | internal)
+            )
+        oci_image_index(
+            name = name,
+            images = [":" + p.name for p in parts.platforms],
+            **kwargs
+        )
+        loaded = _loaded_image(image_name, parts.platforms, load_platform)
     if repo_tags == None:
         repo_tags = [default_repo_tag(native.package_name(), name)]
     elif type(repo_tags) == "list":
@@ -140,7 +186,37 @@ def py_image(
         fail("py_image {}: repo_tags must be a list of `repository:tag` or the label of a `.txt` file, not {}".format(image_name, type(repo_tags)))
     oci_load(
         name = name + ".load",
-        image = ":" + name,
+        image = loaded,
         repo_tags = repo_tags,
         **kwargs
+    )
+
+def _loaded_image(image_name, platforms, load_platform):
+    """What `<name>.load` of an image index loads: one platform's image.
+
+    Args:
+        image_name: the image's label, for messages.
+        platforms: py_image_parts' structs of the platforms.
+        load_platform: the platform users named, or None.
+
+    Returns:
+        The label of that platform's `oci_image`, or a `select()` of the one
+        the build is for.
+    """
+    if load_platform != None:
+        named = [p for p in platforms if p.platform == load_platform]
+        if not named:
+            fail("py_image {}: load_platform = \"{}\" is not one of its platforms ({}); name one of them".format(
+                image_name,
+                load_platform,
+                ", ".join([p.platform for p in platforms]),
+            ))
+        return ":" + named[0].name
+    return select(
+        {p.setting: ":" + p.name for p in platforms},
+        no_match_error = "py_image {}: the build's platform is none of {}; run `{}.load` with --platforms=@rules_pyimage//py/platforms:<one of them>, or set load_platform".format(
+            image_name,
+            ", ".join([p.platform for p in platforms]),
+            image_name,
+        ),
     )

@@ -13,20 +13,6 @@ MAX_LAYERS_LIMIT = 125
 # The default cap; docs/layer-planning.md says how it was chosen.
 DEFAULT_MAX_LAYERS = 60
 
-def checked_platform(platform):
-    """`platform` when it is `os/arch[/variant]`; fails naming it otherwise.
-
-    Args:
-        platform: the `platform` attribute.
-
-    Returns:
-        `platform`.
-    """
-    parts = platform.split("/")
-    if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or " " in p]:
-        fail("platform = \"{}\" is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/amd64\" or \"linux/arm64/v8\"".format(platform))
-    return platform
-
 def binary_packages(binary):
     """The PyImagePackagesInfo of `binary`; fails unless it is a py_binary.
 

@@ -39,6 +39,7 @@ PyImageLayersInfo = provider(
         "env": "File: the environment, `KEY=VALUE` per line (rules_oci's format).",
         "plan": "File: the layer plan report (JSON).",
         "image_name": "The image's name in a fleet lock (`//pkg:name`).",
+        "platform": "The image's platform, OCI's `os/arch[/variant]` (one per `py_image_layers`; `py_image(platforms = ...)` makes one per platform).",
     },
 )
 

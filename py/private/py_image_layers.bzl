@@ -10,10 +10,11 @@ load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "checked_platform", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
+load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "target_platform_transition")
 load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageLayersInfo")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
@@ -235,6 +236,7 @@ def _py_image_layers_impl(ctx):
     args.add("--max-layers", ctx.attr.max_layers)
     args.add("--reserved", reserved)
     args.add("--platform", ctx.attr.platform)
+    args.add_all(ctx.attr.index_platforms, before_each = "--index-platform")
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     if bytecode.version:
         args.add("--python-version", bytecode.version)
@@ -334,6 +336,7 @@ def _py_image_layers_impl(ctx):
             env = env_file,
             plan = plan,
             image_name = ctx.attr.image_name or str(ctx.label),
+            platform = ctx.attr.platform,
         ),
         OutputGroupInfo(
             app_layer = depset([app.blob]),
@@ -419,6 +422,9 @@ finish images with another tool.""",
         "image_name": attr.string(
             doc = "The image's name in the fleet lock; default: this target's label.",
         ),
+        "index_platforms": attr.string_list(
+            doc = "The platforms of the image index this image is one of (`py_image(platforms = ...)` sets them): its packages of no platform (pure Python: no native file, a `none-any` wheel) get layers of their own, planned as shared with the index's other images, so that each is one blob in every platform's manifest. Empty: the image is planned alone.",
+        ),
         "max_layers": attr.int(
             default = DEFAULT_MAX_LAYERS,
             doc = "The most layers the image may have, all counted: base, interpreter, packages and app. At most 125 (Docker's limit).",
@@ -432,6 +438,7 @@ finish images with another tool.""",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    } | BYTECODE_ATTRS | COMPRESSION_ATTRS,
+    } | BYTECODE_ATTRS | COMPRESSION_ATTRS | TARGET_PLATFORM_ATTRS,
     toolchains = [PY_TOOLCHAIN, ZSTD_TOOLCHAIN_OPTIONAL],
+    cfg = target_platform_transition,
 )

@@ -8,6 +8,7 @@ same way.
 load("@rules_pyimage_fleets//:fleets.bzl", "FLEETS")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS")
 load(":internal_kwargs.bzl", "internal_kwargs")
+load(":platforms.bzl", "bazel_platform", "checked_platforms", "platform_setting", "platform_suffix")
 load(":py_image_inputs.bzl", "py_image_inputs")
 load(":py_image_layers.bzl", "py_image_layers")
 load(":py_image_plan.bzl", "py_image_plan")
@@ -32,47 +33,28 @@ def _fleet_slice(fleet, image_name):
     where = declared["images"].get(image_name) if declared else None
     return Label("@rules_pyimage_fleets//{}:slice".format(where)) if where else None
 
-def py_image_parts(
+def _platform_parts(
         name,
+        image_name,
+        platform,
+        target_platform,
+        index_platforms,
         binary,
-        base = None,
-        max_layers = DEFAULT_MAX_LAYERS,
-        args = [],
-        env = {},
-        python = "python3",
-        platform = "linux/amd64",
-        fleet = None,
-        compression = "gzip",
-        **kwargs):
-    """The targets of a `py_image` that rules_oci does not make.
-
-    Makes `<name>.layers` (`py_image_layers`), `<name>.inputs` (what a
-    `py_image_fleet` plans of the image; both visible to every package, for
-    the fleet and its report), `<name>.plan` (its plan report;
-    `bazel run` prints it) and the filegroups of `<name>.layers`' outputs
-    that `oci_image` takes: `<name>.layers_layout`, `_app_layer`,
-    `_entrypoint`, `_env`. All get only Bazel's common attributes of
-    `kwargs` and the tag `manual` (py/private/internal_kwargs.bzl).
-
-    Args:
-        name: the image's name.
-        binary: the `py_binary` to run.
-        base: the base image, an OCI layout; none for scratch.
-        max_layers: the most layers of the image, base and app included.
-        args: arguments of the binary, after the entrypoint.
-        env: environment variables of the container.
-        python: the interpreter command when the toolchain brings none.
-        platform: the platform of the base image to build on.
-        fleet: the `py_image_fleet` (label) whose lock the image follows.
-        compression: `gzip` or `zstd`: how every layer of the image is compressed.
-        **kwargs: the image's keyword arguments (their common ones are used).
+        base,
+        max_layers,
+        args,
+        env,
+        python,
+        fleet,
+        compression,
+        kwargs):
+    """The targets of one platform's image, named `<name>.layers`, `.inputs`, `.plan`, ...
 
     Returns:
-        struct(image_name, layout, app_layer, entrypoint, env: labels of the
-        filegroups, internal: the keyword arguments of helper targets).
+        struct(name, platform, setting: the `config_setting` of the platform
+        or None, layout, app_layer, entrypoint, env: labels of the
+        filegroups `oci_image` takes).
     """
-    image_name = "//{}:{}".format(native.package_name(), name)
-    internal = internal_kwargs(kwargs)
 
     # Any py_image_fleet of the repository may plan this image.
     py_image_inputs(
@@ -82,6 +64,7 @@ def py_image_parts(
         image_name = image_name,
         max_layers = max_layers,
         platform = platform,
+        target_platform = target_platform,
         compression = compression,
         **internal_kwargs(kwargs, visibility = ["//visibility:public"])
     )
@@ -97,6 +80,8 @@ def py_image_parts(
         env = env,
         python = python,
         platform = platform,
+        target_platform = target_platform,
+        index_platforms = index_platforms,
         fleet_slice = _fleet_slice(fleet, image_name) if fleet else None,
         image_name = image_name,
         compression = compression,
@@ -114,6 +99,96 @@ def py_image_parts(
     py_image_plan(
         name = name + ".plan",
         layers = ":" + layers,
-        **internal
+        **internal_kwargs(kwargs)
     )
-    return struct(image_name = image_name, internal = internal, **parts)
+    return struct(
+        name = name,
+        platform = platform,
+        setting = platform_setting(platform) if target_platform else None,
+        **parts
+    )
+
+def py_image_parts(
+        name,
+        binary,
+        base = None,
+        max_layers = DEFAULT_MAX_LAYERS,
+        args = [],
+        env = {},
+        python = "python3",
+        platform = None,
+        platforms = None,
+        fleet = None,
+        compression = "gzip",
+        **kwargs):
+    """The targets of a `py_image` that rules_oci does not make.
+
+    For one platform (`platform`), makes `<name>.layers` (`py_image_layers`),
+    `<name>.inputs` (what a `py_image_fleet` plans of the image; both
+    visible to every package, for the fleet and its report), `<name>.plan`
+    (its plan report; `bazel run` prints it) and the filegroups of
+    `<name>.layers`' outputs that `oci_image` takes: `<name>.layers_layout`,
+    `_app_layer`, `_entrypoint`, `_env`. With `platforms`, makes those for
+    each platform under `<name>.<os>_<arch>[_<variant>]` (`<name>.linux_arm64.layers`,
+    ...), each built for its platform's Bazel platform (`//py/platforms`).
+    All get only Bazel's common attributes of `kwargs` and the tag `manual`
+    (py/private/internal_kwargs.bzl).
+
+    Args:
+        name: the image's name.
+        binary: the `py_binary` to run.
+        base: the base image, an OCI layout; none for scratch.
+        max_layers: the most layers of the image, base and app included.
+        args: arguments of the binary, after the entrypoint.
+        env: environment variables of the container.
+        python: the interpreter command when the toolchain brings none.
+        platform: the platform of the base image to build on (default
+            `linux/amd64`); not with `platforms`.
+        platforms: the platforms (OCI's `os/arch[/variant]`, of
+            `//py/platforms`) to build an image for each; not with `platform`
+            or `fleet`.
+        fleet: the `py_image_fleet` (label) whose lock the image follows.
+        compression: `gzip` or `zstd`: how every layer of the image is compressed.
+        **kwargs: the image's keyword arguments (their common ones are used).
+
+    Returns:
+        struct(image_name, internal: the keyword arguments of helper targets,
+        platforms: a struct per platform (name: the prefix of its targets,
+        platform, setting: the `config_setting` that matches it, None for
+        one `platform`; layout, app_layer, entrypoint, env: labels of the
+        filegroups)), and for one `platform` also its layout, app_layer,
+        entrypoint and env.
+    """
+    image_name = "//{}:{}".format(native.package_name(), name)
+    internal = internal_kwargs(kwargs)
+    common = dict(
+        binary = binary,
+        base = base,
+        max_layers = max_layers,
+        args = args,
+        env = env,
+        python = python,
+        fleet = fleet,
+        compression = compression,
+        kwargs = kwargs,
+    )
+    if platforms == None:
+        one = _platform_parts(name, image_name, platform or "linux/amd64", None, [], **common)
+        return struct(
+            image_name = image_name,
+            internal = internal,
+            platforms = [one],
+            layout = one.layout,
+            app_layer = one.app_layer,
+            entrypoint = one.entrypoint,
+            env = one.env,
+        )
+    if platform != None:
+        fail("py_image {}: give `platform` (one platform) or `platforms` (an image index), not both".format(image_name))
+    if fleet:
+        fail("py_image {}: an image of several `platforms` cannot follow a fleet yet; leave `fleet` out, or give the fleet's image one `platform`".format(image_name))
+    parts = []
+    for p in checked_platforms(image_name, platforms):
+        suffix = "." + platform_suffix(p)
+        parts.append(_platform_parts(name + suffix, image_name + suffix, p, bazel_platform(p), platforms, **common))
+    return struct(image_name = image_name, internal = internal, platforms = parts)

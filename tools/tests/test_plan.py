@@ -247,6 +247,37 @@ def test_plan_image_reserves_what_the_caller_says() -> None:
     assert all(lay.reason == REASON_KEPT for lay in again.layers)
 
 
+def test_plan_image_alongside_gives_pure_packages_the_same_layers_on_every_platform() -> None:
+    # One image on two platforms: six pure packages, and four native ones of
+    # the same versions but other bytes per platform. Each platform's action
+    # plans alone, knowing the other only as holding the pure packages.
+    pure = [Package(f"pure{k}==1", 200_000 + 10_000 * k) for k in range(6)]
+    sizes = {"linux/amd64": 1.0, "linux/arm64": 0.8}
+    native = {
+        plat: [Package(f"native{k}==1", int((300_000 + 50_000 * k) * f)) for k in range(4)]
+        for plat, f in sizes.items()
+    }
+    pure_ids = {p.id for p in pure}
+
+    def plan(plat: str, alongside: bool) -> list[tuple[str, ...]]:
+        pkgs = pure + native[plat]
+        image = Image(f"img.{plat}", tuple(sorted(p.id for p in pkgs)), base_layers=1)
+        others = [Image(f"img.{plat} ({o})", tuple(sorted(pure_ids)), 1) for o in sizes]
+        others = [o for o in others if alongside and not o.name.endswith(f"({plat})")]
+        planned = plan_image(image, pkgs, 60, reserved_layers=1, alongside=others)
+        assert {p for lay in planned.layers for p in lay.packages} == {p.id for p in pkgs}
+        return [lay.packages for lay in planned.layers]
+
+    # Alone, small pure and native packages share layers (one signature).
+    assert any(pure_ids & set(lay) and set(lay) - pure_ids for lay in plan("linux/amd64", False))
+    pure_layers = {}
+    for plat in sizes:
+        layers = plan(plat, True)
+        assert not [lay for lay in layers if pure_ids & set(lay) and set(lay) - pure_ids], layers
+        pure_layers[plat] = sorted(lay for lay in layers if pure_ids & set(lay))
+    assert pure_layers["linux/amd64"] == pure_layers["linux/arm64"]
+
+
 def test_previous_layers_are_kept_when_a_package_is_added() -> None:
     pkgs = [Package(f"p{k}==1", (k + 1) * 300_000) for k in range(12)]
     image = Image("a", tuple(p.id for p in pkgs[:11]), 1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyimage import jsonio, planner
-from pyimage.engine import layer, libc, native, oci_layout
+from pyimage.engine import descriptor, layer, libc, native, oci_layout
 from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.errors import PyimageError
 from pyimage.fleet import groups
@@ -48,6 +48,9 @@ class ImageSpec:
     compression: Compression = DEFAULT
     #: The base's C library (:mod:`pyimage.engine.libc`); None: unknown, not checked.
     base_libc: libc.Libc | None = None
+    #: The platforms of the image index this image is one of (its own among them, or
+    #: not): its packages of no platform get the layers the others' get too.
+    index_platforms: Sequence[str] = ()
 
 
 _FLAG = "--@rules_pyimage//py:python_version"
@@ -129,10 +132,10 @@ def fleet_groups(given: Sequence[Sequence[str]]) -> dict[str, layer.Member]:
     Those the fleet could not build (a package changed) are left out.
     """
     out: dict[str, layer.Member] = {}
-    for gid, descriptor, blob in given:
-        desc = groups.read_group(gid, Path(descriptor))
+    for gid, desc_file, blob in given:
+        desc = groups.read_group(gid, Path(desc_file))
         if desc is not None:
-            out[gid] = layer.Member(desc, Path(blob), Path(descriptor))
+            out[gid] = layer.Member(desc, Path(blob), Path(desc_file))
     return out
 
 
@@ -171,6 +174,21 @@ def _reason(lay: planner.Layer, followed: Followed) -> str:
     return lay.reason
 
 
+def platform_neutral(desc: descriptor.LayerDescriptor) -> bool:
+    """Whether a package's layer is the same on every platform: no native file, and a wheel
+    (if it has tags) for any platform (``py3-none-any``)."""
+    return not desc.native and all(tag.endswith("-none-any") for tag in desc.wheel_tags)
+
+
+def index_siblings(spec: ImageSpec, by_id: dict[str, layer.Member]) -> list[planner.Image]:
+    """The image on the index's other platforms, as far as the planner can know it here:
+    holding this image's packages of no platform, on a base of as many layers."""
+    neutral = tuple(sorted(pid for pid, m in by_id.items() if platform_neutral(m.descriptor)))
+    base_layers = spec.base.layer_count if spec.base else 0
+    others = sorted(set(spec.index_platforms) - {spec.platform})
+    return [planner.Image(f"{spec.name} ({p})", neutral, base_layers) for p in others if neutral]
+
+
 def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     """Plan the image, write its layout at ``out`` and its plan report at ``plan_out``.
 
@@ -194,6 +212,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         spec.max_layers,
         reserved_layers=reserved,
         previous=followed.layers,
+        alongside=index_siblings(spec, by_id),
     )
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
     layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]

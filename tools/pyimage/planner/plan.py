@@ -228,11 +228,21 @@ def plan_image(
     *,
     reserved_layers: int = FLEET_RESERVED_LAYERS,
     previous: Sequence[Sequence[str]] | None = None,
+    alongside: Sequence[Image] = (),
 ) -> ImagePlan:
     """Plan one image alone (the Bazel rule's case without a fleet plan).
 
     ``previous`` is that image's previous package layers, each a list of ids.
+    ``alongside`` are images it should share layers with, as far as they hold
+    the same packages, though nobody plans them here: the same image for
+    the other platforms of an image index, holding the packages of no
+    platform (pure Python) it holds. Those packages then get layers of their
+    own, the same on every platform, never merged with a native package
+    unless the cap leaves no other way. Empty: the image alone, as a fleet of one.
     """
     prev = {image.name: previous} if previous is not None else None
-    plan = plan_fleet(packages, [image], max_layers, reserved_layers=reserved_layers, previous=prev)
-    return plan.images[0]
+    plan = plan_fleet(
+        packages, [image, *alongside], max_layers, reserved_layers=reserved_layers, previous=prev
+    )
+    (mine,) = [p for p in plan.images if p.name == image.name]
+    return mine

@@ -10,12 +10,15 @@ outputs against every input and reads the files::
                   [--fleet-group GID DESC BLOB ...]
                   [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
                   [--python-version 3.N] [--compression zstd --zstd PATH]
-                  [--base-libc LIBC.json]
+                  [--base-libc LIBC.json] [--index-platform os/arch ...]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
 ``--fleet-lock`` is the image's slice of its fleet's lock (a lock of this
 image alone, as the module extension of py/extensions.bzl writes it).
+``--index-platform`` names the platforms of the image index the image is one
+of: its pure-Python packages then get layers of their own, which the
+index's other images get byte for byte.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def _image(args: argparse.Namespace) -> int:
         folders=["--out"],
     )
     plat = oci_layout.Platform.parse(args.platform)
+    for other in args.index_platform:
+        oci_layout.Platform.parse(other)  # one line for a malformed one
     spec = image.ImageSpec(
         name=args.image_name,
         max_layers=args.max_layers,
@@ -63,6 +68,7 @@ def _image(args: argparse.Namespace) -> int:
         python_version=args.python_version or "",
         compression=flags.compression(args),
         base_libc=libc.load(Path(args.base_libc)) if args.base_libc else None,
+        index_platforms=args.index_platform,
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -90,6 +96,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--base-libc",
         metavar="LIBC.json",
         help="the base's C library (pyimage layout --libc-out), checked against the wheels",
+    )
+    p.add_argument(
+        "--index-platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH",
+        help="a platform of the image index this image is one of (repeat): its pure-Python "
+        "packages get layers the other platforms' images share",
     )
     p.add_argument("--tag", default="latest", help="tag recorded in index.json")
     p.add_argument("--image-name", default="image", help="the image's name in plans and locks")

@@ -73,9 +73,22 @@ oci_image_rule = rule(
     },
 )
 
+def _index_platforms_impl(_settings, attr):
+    # rules_oci's split transition of `images`: one configuration per
+    # platform of `platforms`; none (an empty list: no transition) without.
+    return [{"//command_line_option:platforms": str(p)} for p in attr.platforms]
+
+_index_platforms = transition(
+    implementation = _index_platforms_impl,
+    inputs = [],
+    outputs = ["//command_line_option:platforms"],
+)
+
 def _oci_image_index_impl(ctx):
-    if ctx.attr.platforms and len(ctx.attr.images) != 1:
-        fail("oci_image_index {}: 'platforms' needs exactly one image in 'images'".format(ctx.label))
+    # rules_oci's check, as it makes it: after the split, `images` holds one
+    # target per image and platform, so only one image goes with `platforms`.
+    if ctx.attr.platforms and len(ctx.attr.images) != len(ctx.attr.platforms):
+        fail("platforms can only be specified when there is exactly one image in the images attribute.")
     output = ctx.actions.declare_directory(ctx.label.name)
     _cannot_run(ctx, "oci_image_index", [output], ctx.files.images + ctx.files.annotations)
     return [DefaultInfo(files = depset([output]))]
@@ -85,8 +98,9 @@ oci_image_index_rule = rule(
     doc = "rules_oci's `oci_image_index` rule: an OCI layout directory of several images.",
     attrs = {
         "annotations": _single_file("A file of `name=value` lines: index annotations."),
-        "images": attr.label_list(mandatory = True, doc = "The `oci_image` targets."),
+        "images": attr.label_list(mandatory = True, cfg = _index_platforms, doc = "The `oci_image` targets (each built for every platform of `platforms`, when given)."),
         "platforms": attr.label_list(providers = [platform_common.PlatformInfo], doc = "Platforms to build the one image for."),
+        "_allowlist_function_transition": attr.label(default = "@bazel_tools//tools/allowlists/function_transition_allowlist"),
     },
 )
 

@@ -1,0 +1,118 @@
+"""The platforms an image is built for: OCI's `os/arch[/variant]` names, and Bazel's platforms for them.
+
+`py_image(platforms = [...])` takes OCI names; each becomes a Bazel platform
+of `//py/platforms` (`linux/arm64` -> `@rules_pyimage//py/platforms:linux_arm64`,
+constraints `@platforms//os:linux` and `@platforms//cpu:aarch64`), which the
+image's layers are built for (`target_platform`, a transition), so that a
+`select()` on the CPU in the binary's `deps` or in `base` picks that
+platform's wheels and base. `//py/platforms` also has a `config_setting`
+`is_<os>_<arch>` per platform, for `select()`s of users' own.
+"""
+
+visibility(["//py/..."])
+
+# OCI's Linux platforms that @platforms (0.0.10 and later) has a CPU for:
+# OCI name -> the CPU constraint's name.
+PLATFORM_CPUS = {
+    "linux/386": "x86_32",
+    "linux/amd64": "x86_64",
+    "linux/arm/v7": "armv7",
+    "linux/arm64": "aarch64",
+    "linux/loong64": "loongarch64",
+    "linux/ppc64le": "ppc64le",
+    "linux/riscv64": "riscv64",
+    "linux/s390x": "s390x",
+}
+
+def checked_platform(platform):
+    """`platform` when it is `os/arch[/variant]`; fails naming it otherwise.
+
+    Args:
+        platform: a `platform` attribute.
+
+    Returns:
+        `platform`.
+    """
+    parts = platform.split("/")
+    if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or " " in p]:
+        fail("platform = \"{}\" is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/amd64\" or \"linux/arm64/v8\"".format(platform))
+    return platform
+
+def platform_suffix(platform):
+    """The part of target names that stands for `platform`: `linux/arm/v7` -> `linux_arm_v7`."""
+    return platform.replace("/", "_")
+
+def bazel_platform(platform):
+    """The Bazel platform (a Label of `//py/platforms`) of an OCI platform of PLATFORM_CPUS."""
+    return Label("//py/platforms:" + platform_suffix(platform))
+
+def platform_setting(platform):
+    """The `config_setting` (a Label of `//py/platforms`) that matches an OCI platform of PLATFORM_CPUS."""
+    return Label("//py/platforms:is_" + platform_suffix(platform))
+
+def checked_platforms(image, platforms):
+    """`platforms` of `py_image` when each is an OCI platform of PLATFORM_CPUS, once; fails naming the image otherwise.
+
+    Args:
+        image: the image's label (`//pkg:name`), for messages.
+        platforms: the `platforms` argument.
+
+    Returns:
+        `platforms`.
+    """
+    if type(platforms) != "list" or not platforms:
+        fail("py_image {}: platforms must be a non-empty list of os/arch[/variant], e.g. [\"linux/amd64\", \"linux/arm64\"]".format(image))
+    seen = {}
+    for platform in platforms:
+        if type(platform) != "string":
+            fail("py_image {}: platforms holds {} ({}), not an os/arch[/variant] string".format(image, platform, type(platform)))
+        if platform not in PLATFORM_CPUS:
+            fail("py_image {}: platform \"{}\" is not one rules_pyimage builds for; use one of {} (//py/platforms), or one py_image per platform with `platform` and your own select()s".format(
+                image,
+                platform,
+                ", ".join(sorted(PLATFORM_CPUS)),
+            ))
+        if platform in seen:
+            fail("py_image {}: platform \"{}\" is given twice in platforms; give it once".format(image, platform))
+        seen[platform] = None
+    return platforms
+
+def _target_platform_transition_impl(settings, attr):
+    if attr.target_platform:
+        return {"//command_line_option:platforms": str(attr.target_platform)}
+    return {"//command_line_option:platforms": settings["//command_line_option:platforms"]}
+
+# A rule's own transition (its `cfg`): to the platform of its
+# `target_platform` attribute, when it has one; else none at all (the
+# configuration stays the same, and so do output paths and cache keys).
+target_platform_transition = transition(
+    implementation = _target_platform_transition_impl,
+    inputs = ["//command_line_option:platforms"],
+    outputs = ["//command_line_option:platforms"],
+)
+
+TARGET_PLATFORM_ATTRS = {
+    "target_platform": attr.label(
+        providers = [platform_common.PlatformInfo],
+        doc = "The Bazel platform to build this target, and so its `binary` and pip packages, for (a transition: a `select()` in the binary's `deps` or in `base` sees it); `py_image(platforms = ...)` sets it to `@rules_pyimage//py/platforms:<os>_<arch>`. Default: none, the build's own platform. `platform` names the same platform in OCI's terms.",
+    ),
+}
+
+# buildifier: disable=unnamed-macro
+def declare_platforms():
+    """Declares `//py/platforms`: a `platform` and a `config_setting` (`is_...`) per entry of PLATFORM_CPUS."""
+    for platform, cpu in sorted(PLATFORM_CPUS.items()):
+        constraints = [
+            "@platforms//os:" + platform.split("/")[0],
+            "@platforms//cpu:" + cpu,
+        ]
+        native.platform(
+            name = platform_suffix(platform),
+            constraint_values = constraints,
+            visibility = ["//visibility:public"],
+        )
+        native.config_setting(
+            name = "is_" + platform_suffix(platform),
+            constraint_values = constraints,
+            visibility = ["//visibility:public"],
+        )

@@ -1,0 +1,64 @@
+"""Analysis tests of `py_image(platforms = ...)`: each platform's targets are built for it, and `.load` picks one."""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("//py:defs.bzl", "PyImageLayersInfo")
+
+# buildifier: disable=bzl-visibility
+load("//py/private:providers.bzl", "PyImageInputsInfo")
+
+def _loaded_image_impl(ctx):
+    env = analysistest.begin(ctx)
+    inputs = [f.basename for a in analysistest.target_actions(env) for f in a.inputs.to_list()]
+    images = [name for name in inputs if name.startswith(ctx.attr.image_prefix)]
+    asserts.equals(env, [ctx.attr.expected], sorted({n: None for n in images}), "the image the load target loads")
+    return analysistest.end(env)
+
+_LOADED_ATTRS = {
+    "expected": attr.string(mandatory = True, doc = "The basename of the `oci_image` the `.load` target takes."),
+    "image_prefix": attr.string(mandatory = True, doc = "What the basenames of the image's `oci_image`s begin with."),
+}
+
+# `<name>.load` in the build's own configuration (this machine's platform).
+loaded_image_test = analysistest.make(_loaded_image_impl, attrs = _LOADED_ATTRS)
+
+# ... and in a build for linux/arm64 (`--platforms`).
+loaded_image_arm64_test = analysistest.make(
+    _loaded_image_impl,
+    attrs = _LOADED_ATTRS,
+    config_settings = {"//command_line_option:platforms": str(Label("//py/platforms:linux_arm64"))},
+)
+
+def _platform_layers_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[PyImageLayersInfo]
+    asserts.equals(env, ctx.attr.platform, info.platform, "PyImageLayersInfo.platform")
+
+    # Only a target of `platforms` changes configuration: one `platform`
+    # builds in the build's own, as before `platforms` existed.
+    transitioned = "-ST-" in info.layout.path
+    asserts.equals(env, ctx.attr.transitioned, transitioned, "built in a configuration of its own: " + info.layout.path)
+    return analysistest.end(env)
+
+platform_layers_test = analysistest.make(
+    _platform_layers_impl,
+    attrs = {
+        "platform": attr.string(mandatory = True),
+        "transitioned": attr.bool(mandatory = True),
+    },
+)
+
+def _platform_packages_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[PyImageInputsInfo]
+    asserts.equals(env, ctx.attr.platform, info.platform, "PyImageInputsInfo.platform")
+    asserts.equals(env, ctx.attr.packages, sorted([p.name for p in info.packages.to_list()]), "the packages the select() gave this platform")
+    return analysistest.end(env)
+
+platform_packages_test = analysistest.make(
+    _platform_packages_impl,
+    attrs = {
+        "packages": attr.string_list(mandatory = True),
+        "platform": attr.string(mandatory = True),
+    },
+)
