@@ -116,18 +116,19 @@ def pull(podman: list[str], layout: Path, tag: str, timeout: float = 600) -> Run
     link = Path(podman[podman.index("--root") + 1]).parent / "layout"
     link.unlink(missing_ok=True)
     link.symlink_to(layout.resolve(), target_is_directory=True)
+    return _pull(podman, ["-q", f"oci:{link}:{tag}"], f"{layout}:{tag}", timeout)
+
+
+def _pull(podman: list[str], args: list[str], what: str, timeout: float) -> RunResult | str:
+    """``podman pull ARGS``: the image id it printed, or the failure."""
     pulled = subprocess.run(
-        [*podman, "pull", "-q", f"oci:{link}:{tag}"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        [*podman, "pull", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if pulled.returncode != 0:
         return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
     ids = pulled.stdout.split()
     if not ids:
-        raise HarnessError(f"podman pull of {layout}:{tag} printed no image id")
+        raise HarnessError(f"podman pull of {what} printed no image id")
     return ids[-1]
 
 
@@ -137,27 +138,8 @@ def pull_from_registry(
     """Pull ``reference`` (an image or index of a local, plain-HTTP registry) for ``platform``
     (``os/arch[/variant]``: podman picks that image of an index) into the store of
     ``podman``: the image id, or the failure."""
-    pulled = subprocess.run(
-        [
-            *podman,
-            "pull",
-            "-q",
-            "--tls-verify=false",
-            "--platform",
-            platform,
-            f"docker://{reference}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if pulled.returncode != 0:
-        return RunResult("pull", pulled.returncode, pulled.stdout, pulled.stderr)
-    ids = pulled.stdout.split()
-    if not ids:
-        raise HarnessError(f"podman pull of {reference} ({platform}) printed no image id")
-    return ids[-1]
+    args = ["-q", "--tls-verify=false", "--platform", platform, f"docker://{reference}"]
+    return _pull(podman, args, f"{reference} ({platform})", timeout)
 
 
 def run_pulled(

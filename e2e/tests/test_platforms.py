@@ -136,17 +136,35 @@ def test_one_py_image_is_an_index_of_both_platforms_pushed_and_pulled_per_platfo
     assert facts["file"] == "usr/lib/aarch64-linux-gnu/libc.so.6", facts
 
 
-def test_wheels_of_another_platform_fail_the_build_naming_the_file(bases: dict[str, Path]) -> None:
-    # numpy, pyyaml and charset-normalizer (requests') bring x86-64 extension modules.
-    r = bazel_may_fail(E2E, "build", "//apps/api:image_arm64")
+def the_one_error(target: str) -> str:
+    """The one line of pyimage's error that fails the build of ``target``."""
+    r = bazel_may_fail(E2E, "build", target)
     assert r.returncode != 0
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("pyimage: error:")]
     assert len(errors) == 1, r.stderr[-3000:]
+    return errors[0]
+
+
+def test_wheels_of_another_platform_fail_the_build_naming_the_file(bases: dict[str, Path]) -> None:
+    # numpy, pyyaml and charset-normalizer (requests') bring x86-64 extension modules.
+    error = the_one_error("//apps/api:image_arm64")
     found = re.search(
         r"package (numpy|pyyaml|charset-normalizer)==\S+: its wheel is for linux/amd64"
         r" \(cp311-\S+_x86_64.*; e\.g\. opt/pyimage/site-packages/\S+\.so\S*\),"
         r" but image \S*//apps/api:image_arm64 is linux/arm64;"
         r" resolve its wheels for linux/arm64",
-        errors[0],
+        error,
     )
-    assert found, errors[0]
+    assert found, error
+
+
+def test_a_musl_wheel_on_a_glibc_base_fails_the_build(bases: dict[str, Path]) -> None:
+    # PyYAML's musllinux wheel (@pypi_musl) on the e2e base, Debian's glibc.
+    error = the_one_error("//apps/api:image_musl")
+    found = re.search(
+        r"package pyyaml==6\.0\.4: its wheel needs musl \S+ \(cp311-cp311-musllinux_1_2_x86_64\),"
+        r" but image \S*//apps/api:image_musl's base has glibc 2\.36"
+        r" \(usr/lib/x86_64-linux-gnu/libc\.so\.6\); resolve a wheel for glibc 2\.36",
+        error,
+    )
+    assert found, error
