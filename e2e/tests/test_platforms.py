@@ -136,9 +136,9 @@ def test_one_py_image_is_an_index_of_both_platforms_pushed_and_pulled_per_platfo
     assert facts["file"] == "usr/lib/aarch64-linux-gnu/libc.so.6", facts
 
 
-def the_one_error(target: str) -> str:
+def the_one_error(target: str, *flags: str) -> str:
     """The one line of pyimage's error that fails the build of ``target``."""
-    r = bazel_may_fail(E2E, "build", target)
+    r = bazel_may_fail(E2E, "build", *flags, target)
     assert r.returncode != 0
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("pyimage: error:")]
     assert len(errors) == 1, r.stderr[-3000:]
@@ -165,6 +165,19 @@ def test_a_musl_wheel_on_a_glibc_base_fails_the_build(bases: dict[str, Path]) ->
         r"package pyyaml==6\.0\.4: its wheel needs musl \S+ \(cp311-cp311-musllinux_1_2_x86_64\),"
         r" but image \S*//apps/api:image_musl's base has glibc 2\.36"
         r" \(usr/lib/x86_64-linux-gnu/libc\.so\.6\); resolve a wheel for glibc 2\.36",
+        error,
+    )
+    assert found, error
+
+
+def test_an_interpreter_of_another_platform_fails_the_build(bases: dict[str, Path]) -> None:
+    # --config=hermetic's toolchain is this machine's x86-64 CPython, which
+    # resolves for linux/arm64 too (no constraint): its layer is refused.
+    error = the_one_error("//apps/hermetic:image_arm64", "--config=hermetic")
+    found = re.search(
+        r"interpreter \S+cpython//:bin/python3\.11: opt/pyimage/python/\S+ is linux/amd64 native"
+        r" code, but image \S*//apps/hermetic:image_arm64 is linux/arm64; use a Python toolchain"
+        r" for linux/arm64 or a base image's python3",
         error,
     )
     assert found, error
