@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from enginekit import pyimage, tar_of
+from enginekit import build_package, pyimage, tar_of
 from fleetkit import (
     Fleet,
     image_args,
@@ -18,6 +18,7 @@ from fleetkit import (
     slice_of,
 )
 
+from pyimage.fleet import image
 from pyimage.fleet.groups import group_id
 
 
@@ -153,3 +154,37 @@ def test_an_image_takes_descriptors_and_blobs_only(fleet: Fleet, tmp_path: Path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "unrecognized arguments" in r.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_an_index_image_plans_its_pure_packages_apart_and_names_its_siblings(
+    tmp_path: Path,
+) -> None:
+    # Two pure wheels and one native, small enough to share one layer alone.
+    site = "opt/pyimage/site-packages"
+
+    def wheel(name: str, tag: str) -> image.layer.Member:
+        dist = name.replace("==", "-")
+        files = {
+            f"{site}/{dist}.dist-info/WHEEL": f"Tag: {tag}\n".encode(),
+            f"{site}/{dist.split('-')[0]}.py": name.encode(),
+        }
+        return build_package(tmp_path / name, name, files)
+
+    members = [
+        wheel("six==1", "py3-none-any"),
+        wheel("idna==2", "py3-none-any"),
+        wheel("yaml==3", "cp311-cp311-manylinux_2_17_x86_64"),
+    ]
+    assert [image.platform_neutral(m.descriptor) for m in members] == [True, True, False]
+
+    def layers(index: tuple[str, ...], name: str) -> list[dict[str, object]]:
+        spec = image.ImageSpec(name, 10, members, platform="linux/amd64", index_platforms=index)
+        out = tmp_path / f"out-{len(index)}"
+        return image.build(spec, out, tmp_path / f"plan-{len(index)}.json")["layers"]  # type: ignore[return-value]
+
+    alone = layers((), "//app:image")
+    assert [lay["packages"] for lay in alone] == [["idna==2", "six==1", "yaml==3"]]
+    indexed = layers(("linux/amd64", "linux/arm64"), "//app:image.linux_amd64")
+    assert sorted(lay["packages"] for lay in indexed) == [["idna==2", "six==1"], ["yaml==3"]]
+    (pure,) = [lay for lay in indexed if lay["packages"] == ["idna==2", "six==1"]]
+    assert "//app:image.linux_amd64, //app:image.linux_arm64" in str(pure["reason"])

@@ -186,7 +186,16 @@ def index_siblings(spec: ImageSpec, by_id: dict[str, layer.Member]) -> list[plan
     neutral = tuple(sorted(pid for pid, m in by_id.items() if platform_neutral(m.descriptor)))
     base_layers = spec.base.layer_count if spec.base else 0
     others = sorted(set(spec.index_platforms) - {spec.platform})
-    return [planner.Image(f"{spec.name} ({p})", neutral, base_layers) for p in others if neutral]
+    return [planner.Image(sibling_name(spec, p), neutral, base_layers) for p in others if neutral]
+
+
+def sibling_name(spec: ImageSpec, platform: str) -> str:
+    """The name of the index's image for ``platform``, as plan reports say it: py_image's
+    ``//pkg:image.linux_arm64`` for ``//pkg:image.linux_amd64``, else ``NAME (platform)``."""
+    own = "." + spec.platform.replace("/", "_")
+    if spec.name.endswith(own):
+        return spec.name[: -len(own)] + "." + platform.replace("/", "_")
+    return f"{spec.name} ({platform})"
 
 
 def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
