@@ -57,6 +57,11 @@ IMAGES = [
 TARGETS = [f"//apps/{app}:{image}.layers" for app, image in IMAGES]
 
 
+def copy_images(workspace: Path, dest: Path) -> list[Path]:
+    """Copy every image's `.layers` outputs under ``dest``: a folder per image."""
+    return [copy_outputs(workspace, app, dest, target=image).layout.parent for app, image in IMAGES]
+
+
 def output_base(tag: str) -> Path:
     """A fresh Bazel output base under the runner's output root (mounted in the chroot)."""
     path = CACHE / "output" / f"remote-{tag}-{os.getpid()}"
@@ -111,8 +116,7 @@ def filled(server: BuildGrid, workspace: Path, tmp_path_factory: pytest.TempPath
     try:
         bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
               f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
-        for app, image in IMAGES:
-            copy_outputs(workspace, app, out, target=image)
+        copy_images(workspace, out)
     finally:
         drop_output_base(workspace, ob)
     spawns = ours(log)
@@ -128,8 +132,7 @@ def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cac
     try:
         r = bazel(workspace, f"--output_base={ob}", "build", f"--remote_cache={server.url}",
                   f"--execution_log_json_file={log}", *TARGETS)  # fmt: skip
-        for app, image in IMAGES:
-            copy_outputs(workspace, app, tmp_path / "out", target=image)
+        copied = copy_images(workspace, tmp_path / "out")
     finally:
         drop_output_base(workspace, ob)
     spawns = ours(log)
@@ -142,9 +145,8 @@ def test_second_build_from_a_fresh_output_base_gets_all_our_actions_from_the_cac
     assert {"PyImagePackageLayer", "PyImageLayer", "PyImageLayout"} <= set(by_mnemonic)
     assert by_mnemonic["PyImagePackageLayer"] >= 10, by_mnemonic
     assert missed == [], missed
-    for app, image in IMAGES:
-        where = app if image == "image" else f"{app}-{image}"
-        assert tree_digests(tmp_path / "out" / where) == tree_digests(filled / where), where
+    for got in copied:
+        assert tree_digests(got) == tree_digests(filled / got.name), got.name
 
 
 @pytest.fixture(scope="module")
@@ -244,15 +246,13 @@ def test_remote_execution_runs_every_action_of_ours_on_the_worker_with_local_byt
         workspace, workspace / "exec.json", f"--output_base={remote_output_base}", "build",
         f"--remote_executor={executor.url}", *EXEC_FLAGS, *TARGETS,
     )  # fmt: skip
-    for app, image in IMAGES:
-        copy_outputs(workspace, app, tmp_path / "out", target=image)
+    copied = copy_images(workspace, tmp_path / "out")
     print("our actions:", count(spawns), [ln for ln in stderr.splitlines() if "processes:" in ln])
     assert {str(s["mnemonic"]) for s in spawns} >= {"PyImagePackageLayer", "PyImageLayout"}
     assert not_run_remotely(spawns) == [], count(spawns)
     # The worker's bytes are the local build's (`filled` ran every action here).
-    for app, image in IMAGES:
-        where = app if image == "image" else f"{app}-{image}"
-        assert tree_digests(tmp_path / "out" / where) == tree_digests(filled / where), where
+    for got in copied:
+        assert tree_digests(got) == tree_digests(filled / got.name), got.name
 
 
 def test_build_without_the_bytes_leaves_package_blobs_remote_also_after_a_bump(

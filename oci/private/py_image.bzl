@@ -43,8 +43,9 @@ def py_image(
     - `<name>.load`: rules_oci's `oci_load`; `bazel run //pkg:<name>.load`
       loads the image into the local container runtime; its output group
       `tarball` is the image as a `docker load` tarball. With `platforms`,
-      the image of the platform the build is for (the host's, unless
-      `--platforms` says otherwise), or of `load_platform`.
+      the image of the build's CPU (this machine's: an Apple-silicon Mac
+      loads linux/arm64), the first platform's for a CPU none has, or
+      `load_platform`'s.
     - `<name>.plan`: the layer plan report; `bazel run` prints it as a table.
     - `<name>.inputs`: what a `py_image_fleet` plans of this image
       (visible to every package, for the fleet).
@@ -91,7 +92,8 @@ def py_image(
             its base; a base that is itself an index serves every platform.
             Not with `platform` or `fleet` (docs/guide.md, Platforms).
         load_platform: with `platforms`, the platform `<name>.load` loads;
-            default: the one the build is for (the host's).
+            default: the one of the build's CPU (this machine's), else the
+            first.
         workdir: the container's working directory.
         user: the user the container runs as.
         labels: image labels (dict or file), passed to `oci_image`.
@@ -201,7 +203,7 @@ def _loaded_image(image_name, platforms, load_platform):
 
     Returns:
         The label of that platform's `oci_image`, or a `select()` of the one
-        the build is for.
+        whose CPU is the build's (the first platform's for another CPU).
     """
     if load_platform != None:
         named = [p for p in platforms if p.platform == load_platform]
@@ -212,11 +214,9 @@ def _loaded_image(image_name, platforms, load_platform):
                 ", ".join([p.platform for p in platforms]),
             ))
         return ":" + named[0].name
-    return select(
-        {p.setting: ":" + p.name for p in platforms},
-        no_match_error = "py_image {}: the build's platform is none of {}; run `{}.load` with --platforms=@rules_pyimage//py/platforms:<one of them>, or set load_platform".format(
-            image_name,
-            ", ".join([p.platform for p in platforms]),
-            image_name,
-        ),
-    )
+
+    # By the CPU alone: an Apple-silicon Mac (darwin/arm64) loads linux/arm64
+    # into its Linux VM; a machine of no CPU of the index loads the first.
+    loaded = {p.cpu: ":" + p.name for p in platforms}
+    loaded["//conditions:default"] = ":" + platforms[0].name
+    return select(loaded)

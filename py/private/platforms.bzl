@@ -46,9 +46,45 @@ def bazel_platform(platform):
     """The Bazel platform (a Label of `//py/platforms`) of an OCI platform of PLATFORM_CPUS."""
     return Label("//py/platforms:" + platform_suffix(platform))
 
-def platform_setting(platform):
-    """The `config_setting` (a Label of `//py/platforms`) that matches an OCI platform of PLATFORM_CPUS."""
-    return Label("//py/platforms:is_" + platform_suffix(platform))
+def platform_cpu(platform):
+    """The CPU constraint (a Label of @platforms) of an OCI platform of PLATFORM_CPUS."""
+    return Label("@platforms//cpu:" + PLATFORM_CPUS[platform])
+
+def oci_platform_of(target_platform):
+    """The OCI name of a Bazel platform of `//py/platforms`.
+
+    Args:
+        target_platform: a platform's Label.
+
+    Returns:
+        Its OCI name (`linux/arm64`), or None for a platform of another package.
+    """
+    if target_platform.workspace_name != Label("//py/platforms").workspace_name or target_platform.package != "py/platforms":
+        return None
+    for platform in PLATFORM_CPUS:
+        if platform_suffix(platform) == target_platform.name:
+            return platform
+    return None
+
+def checked_target_platform(label, platform, target_platform):
+    """Fails when `target_platform` is a platform of `//py/platforms` other than `platform`.
+
+    Args:
+        label: the target's label, for messages.
+        platform: its `platform` attribute (OCI's name).
+        target_platform: its `target_platform` attribute (a Target), or None.
+    """
+    if not target_platform:
+        return
+    oci = oci_platform_of(target_platform.label)
+    if oci != None and oci != platform:
+        fail("{}: target_platform {} is {}, but platform = \"{}\"; set platform = \"{}\"".format(
+            label,
+            target_platform.label,
+            oci,
+            platform,
+            oci,
+        ))
 
 def checked_platforms(image, platforms):
     """`platforms` of `py_image` when each is an OCI platform of PLATFORM_CPUS, once; fails naming the image otherwise.

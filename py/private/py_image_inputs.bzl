@@ -3,12 +3,13 @@
 load(":compression.bzl", "COMPRESSION_ATTRS")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "reserved_layers")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
-load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "target_platform_transition")
+load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
 load(":providers.bzl", "PyImageInputsInfo")
 
 visibility(["//py/..."])
 
 def _py_image_inputs_impl(ctx):
+    checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
     packages = binary_packages(ctx.attr.binary).packages
     base_dir, base_files = base_layout(ctx)
     return [PyImageInputsInfo(

@@ -14,8 +14,8 @@ load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
-load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "target_platform_transition")
-load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageLayersInfo")
+load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
+load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImageLayersInfo")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
@@ -209,6 +209,9 @@ def _base_copy(ctx, compression):
 
 def _py_image_layers_impl(ctx):
     checked_platform(ctx.attr.platform)
+    checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
+    if ctx.attr.index_images and ctx.attr.fleet_slice:
+        fail("{}: an image of an index (index_images) cannot follow a fleet (fleet_slice) yet; leave one out".format(ctx.label))
     binary = ctx.attr.binary
     packages_info = binary_packages(binary)
     reserved = reserved_layers(ctx)
@@ -236,13 +239,23 @@ def _py_image_layers_impl(ctx):
     args.add("--max-layers", ctx.attr.max_layers)
     args.add("--reserved", reserved)
     args.add("--platform", ctx.attr.platform)
-    args.add_all(ctx.attr.index_platforms, before_each = "--index-platform")
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     if bytecode.version:
         args.add("--python-version", bytecode.version)
     compression = compression_of(ctx, ctx.attr.compression)
     args.add_all(compression.args)
     inputs = list(compression.inputs)
+
+    # The index's other images: planned with this one, so that the packages of
+    # no platform get the same layers in each (their descriptors and bases are
+    # inputs: another platform's package change can change this plan).
+    for sibling in ctx.attr.index_images:
+        other = sibling[PyImageInputsInfo]
+        args.add_all("--index-image", [other.name, other.platform, other.base_dir or "-"])
+        inputs.extend(other.base_files.to_list())
+        for p in other.packages.to_list():
+            args.add_all("--index-package", [other.name, p.descriptor])
+            inputs.append(p.descriptor)
 
     # Blobs other actions wrote are linked from the layout (pyimage --link),
     # not copied: the layout is metadata, each blob stays its own action's
@@ -422,8 +435,9 @@ finish images with another tool.""",
         "image_name": attr.string(
             doc = "The image's name in the fleet lock; default: this target's label.",
         ),
-        "index_platforms": attr.string_list(
-            doc = "The platforms of the image index this image is one of (`py_image(platforms = ...)` sets them): its packages of no platform (pure Python: no native file, a `none-any` wheel) get layers of their own, planned as shared with the index's other images, so that each is one blob in every platform's manifest. Empty: the image is planned alone.",
+        "index_images": attr.label_list(
+            providers = [PyImageInputsInfo],
+            doc = "The other images of the image index this image is one of: the other platforms' `.inputs` (`py_image(platforms = ...)` sets them). The image is planned together with them, a package of a platform counted as that platform's own, so that the packages of no platform (pure Python: no native file, a `none-any` wheel) get the same layers, one blob in every platform's manifest. Their package descriptors and bases are inputs of the image action. Empty: the image is planned alone.",
         ),
         "max_layers": attr.int(
             default = DEFAULT_MAX_LAYERS,

@@ -8,7 +8,7 @@ same way.
 load("@rules_pyimage_fleets//:fleets.bzl", "FLEETS")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS")
 load(":internal_kwargs.bzl", "internal_kwargs")
-load(":platforms.bzl", "bazel_platform", "checked_platforms", "platform_setting", "platform_suffix")
+load(":platforms.bzl", "bazel_platform", "checked_platforms", "platform_cpu", "platform_suffix")
 load(":py_image_inputs.bzl", "py_image_inputs")
 load(":py_image_layers.bzl", "py_image_layers")
 load(":py_image_plan.bzl", "py_image_plan")
@@ -38,7 +38,7 @@ def _platform_parts(
         image_name,
         platform,
         target_platform,
-        index_platforms,
+        index_images,
         binary,
         base,
         max_layers,
@@ -51,8 +51,8 @@ def _platform_parts(
     """The targets of one platform's image, named `<name>.layers`, `.inputs`, `.plan`, ...
 
     Returns:
-        struct(name, platform, setting: the `config_setting` of the platform
-        or None, layout, app_layer, entrypoint, env: labels of the
+        struct(name, platform, cpu: the CPU constraint of the platform, or
+        None for one `platform`, layout, app_layer, entrypoint, env: labels of the
         filegroups `oci_image` takes).
     """
 
@@ -81,7 +81,7 @@ def _platform_parts(
         python = python,
         platform = platform,
         target_platform = target_platform,
-        index_platforms = index_platforms,
+        index_images = index_images,
         fleet_slice = _fleet_slice(fleet, image_name) if fleet else None,
         image_name = image_name,
         compression = compression,
@@ -104,7 +104,7 @@ def _platform_parts(
     return struct(
         name = name,
         platform = platform,
-        setting = platform_setting(platform) if target_platform else None,
+        cpu = platform_cpu(platform) if target_platform else None,
         **parts
     )
 
@@ -154,8 +154,8 @@ def py_image_parts(
     Returns:
         struct(image_name, internal: the keyword arguments of helper targets,
         platforms: a struct per platform (name: the prefix of its targets,
-        platform, setting: the `config_setting` that matches it, None for
-        one `platform`; layout, app_layer, entrypoint, env: labels of the
+        platform, cpu: the CPU constraint of @platforms that matches it,
+        None for one `platform`; layout, app_layer, entrypoint, env: labels of the
         filegroups)), and for one `platform` also its layout, app_layer,
         entrypoint and env.
     """
@@ -187,8 +187,9 @@ def py_image_parts(
         fail("py_image {}: give `platform` (one platform) or `platforms` (an image index), not both".format(image_name))
     if fleet:
         fail("py_image {}: an image of several `platforms` cannot follow a fleet yet; leave `fleet` out, or give the fleet's image one `platform`".format(image_name))
+    names = {p: "." + platform_suffix(p) for p in checked_platforms(image_name, platforms)}
     parts = []
-    for p in checked_platforms(image_name, platforms):
-        suffix = "." + platform_suffix(p)
-        parts.append(_platform_parts(name + suffix, image_name + suffix, p, bazel_platform(p), platforms, **common))
+    for p, suffix in names.items():
+        others = [":{}{}.inputs".format(name, s) for q, s in names.items() if q != p]
+        parts.append(_platform_parts(name + suffix, image_name + suffix, p, bazel_platform(p), others, **common))
     return struct(image_name = image_name, internal = internal, platforms = parts)

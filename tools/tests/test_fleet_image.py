@@ -156,35 +156,106 @@ def test_an_image_takes_descriptors_and_blobs_only(fleet: Fleet, tmp_path: Path)
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()
 
 
-def test_an_index_image_plans_its_pure_packages_apart_and_names_its_siblings(
-    tmp_path: Path,
-) -> None:
-    # Two pure wheels and one native, small enough to share one layer alone.
+def _wheels(tmp_path: Path, platform: str, wheels: dict[str, str]) -> list[image.layer.Member]:
+    """Packages with a WHEEL of the given tag each (and one module of some size)."""
     site = "opt/pyimage/site-packages"
-
-    def wheel(name: str, tag: str) -> image.layer.Member:
+    out = []
+    for name, tag in wheels.items():
         dist = name.replace("==", "-")
         files = {
             f"{site}/{dist}.dist-info/WHEEL": f"Tag: {tag}\n".encode(),
-            f"{site}/{dist.split('-')[0]}.py": name.encode(),
+            f"{site}/{dist.split('-')[0]}.py": name.encode() * (len(name) * 3000),
         }
-        return build_package(tmp_path / name, name, files)
+        out.append(build_package(tmp_path / platform.replace("/", "_") / name, name, files))
+    return out
 
-    members = [
-        wheel("six==1", "py3-none-any"),
-        wheel("idna==2", "py3-none-any"),
-        wheel("yaml==3", "cp311-cp311-manylinux_2_17_x86_64"),
-    ]
-    assert [image.platform_neutral(m.descriptor) for m in members] == [True, True, False]
 
-    def layers(index: tuple[str, ...], name: str) -> list[dict[str, object]]:
-        spec = image.ImageSpec(name, 10, members, platform="linux/amd64", index_platforms=index)
-        out = tmp_path / f"out-{len(index)}"
-        return image.build(spec, out, tmp_path / f"plan-{len(index)}.json")["layers"]  # type: ignore[return-value]
+def _index_layers(
+    tmp_path: Path, packages: dict[str, list[image.layer.Member]], max_layers: int
+) -> dict[str, list[dict[str, object]]]:
+    """Each platform's plan report layers, each image planned with the others as siblings."""
+    out = {}
+    for platform, members in packages.items():
+        siblings = [
+            image.Sibling(
+                f"//app:image.{other.replace('/', '_')}",
+                other,
+                {m.descriptor.packages[0]: m.descriptor for m in theirs},
+            )
+            for other, theirs in packages.items()
+            if other != platform
+        ]
+        name = f"//app:image.{platform.replace('/', '_')}"
+        spec = image.ImageSpec(name, max_layers, members, platform=platform, siblings=siblings)
+        where = tmp_path / f"out-{platform.replace('/', '_')}-{max_layers}"
+        out[platform] = image.build(spec, where, where.with_suffix(".json"))["layers"]  # type: ignore[assignment]
+    return out
 
-    alone = layers((), "//app:image")
-    assert [lay["packages"] for lay in alone] == [["idna==2", "six==1", "yaml==3"]]
-    indexed = layers(("linux/amd64", "linux/arm64"), "//app:image.linux_amd64")
-    assert sorted(lay["packages"] for lay in indexed) == [["idna==2", "six==1"], ["yaml==3"]]
-    (pure,) = [lay for lay in indexed if lay["packages"] == ["idna==2", "six==1"]]
-    assert "//app:image.linux_amd64, //app:image.linux_arm64" in str(pure["reason"])
+
+def test_an_index_image_plans_its_pure_packages_apart_and_names_its_siblings(
+    tmp_path: Path,
+) -> None:
+    amd = {
+        "six==1": "py3-none-any",
+        "idna==2": "py3-none-any",
+        "yaml==3": "cp311-cp311-manylinux_2_17_x86_64",
+    }
+    arm = dict(amd, **{"yaml==3": "cp311-cp311-manylinux_2_17_aarch64"})
+    packages = {
+        "linux/amd64": _wheels(tmp_path, "linux/amd64", amd),
+        "linux/arm64": _wheels(tmp_path, "linux/arm64", arm),
+    }
+    neutral = [image.platform_neutral(m.descriptor) for m in packages["linux/amd64"]]
+    assert neutral == [True, True, False]
+    # Alone, the three small packages share one layer.
+    alone = image.build(
+        image.ImageSpec("//app:image", 10, packages["linux/amd64"]),
+        tmp_path / "alone",
+        tmp_path / "alone.json",
+    )["layers"]
+    assert [lay["packages"] for lay in alone] == [["idna==2", "six==1", "yaml==3"]]  # type: ignore[index]
+    indexed = _index_layers(tmp_path, packages, 10)
+    for platform, layers in indexed.items():
+        assert sorted(lay["packages"] for lay in layers) == [["idna==2", "six==1"], ["yaml==3"]]
+        (pure,) = [lay for lay in layers if lay["packages"] == ["idna==2", "six==1"]]
+        assert "//app:image.linux_amd64, //app:image.linux_arm64" in str(pure["reason"]), platform
+    digests = {
+        p: {tuple(lay["packages"]): lay["digest"] for lay in ls} for p, ls in indexed.items()
+    }
+    assert (
+        digests["linux/amd64"][("idna==2", "six==1")]
+        == digests["linux/arm64"][("idna==2", "six==1")]
+    )
+
+
+def test_index_images_share_pure_layers_under_a_tight_cap_and_uneven_purity(
+    tmp_path: Path,
+) -> None:
+    # Eight pure packages, six native ones; `fast` is pure on arm64 (its
+    # py3-none-any fallback) and native on amd64. Each platform's action
+    # plans the same fleet of the two images, so the layers both hold are
+    # the same members and bytes, whatever the cap makes of them.
+    pure = {f"p{k}==1": "py3-none-any" for k in range(8)}
+    amd = pure | {f"n{k}==1": "cp311-cp311-manylinux_2_17_x86_64" for k in range(6)}
+    arm = pure | {f"n{k}==1": "cp311-cp311-manylinux_2_17_aarch64" for k in range(6)}
+    amd["fast==1"] = "cp311-cp311-manylinux_2_17_x86_64"
+    arm["fast==1"] = "py3-none-any"
+    packages = {
+        "linux/amd64": _wheels(tmp_path, "linux/amd64", amd),
+        "linux/arm64": _wheels(tmp_path, "linux/arm64", arm),
+    }
+    for cap in (6, 9, 60):
+        indexed = _index_layers(tmp_path, packages, cap)
+        by = {p: {tuple(lay["packages"]): lay["digest"] for lay in ls} for p, ls in indexed.items()}
+        assert all(len(ls) <= cap - 1 for ls in indexed.values()), cap
+        both = set(by["linux/amd64"]) & set(by["linux/arm64"])
+        pure_layers = [members for members in both if all(m.startswith("p") for m in members)]
+        assert pure_layers, (cap, by)
+        for members in pure_layers:
+            assert by["linux/amd64"][members] == by["linux/arm64"][members], (cap, members)
+        # No layer of one platform mixes a pure package into another's layer
+        # of different members: the pure packages' layers are the same sets.
+        pure_of = {
+            p: sorted(m for m in ms if all(x.startswith("p") for x in m)) for p, ms in by.items()
+        }
+        assert pure_of["linux/amd64"] == pure_of["linux/arm64"], (cap, by)

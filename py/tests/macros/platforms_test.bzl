@@ -28,6 +28,13 @@ loaded_image_arm64_test = analysistest.make(
     config_settings = {"//command_line_option:platforms": str(Label("//py/platforms:linux_arm64"))},
 )
 
+# ... and in a build for a CPU none of the image's platforms has.
+loaded_image_s390x_test = analysistest.make(
+    _loaded_image_impl,
+    attrs = _LOADED_ATTRS,
+    config_settings = {"//command_line_option:platforms": str(Label("//py/platforms:linux_s390x"))},
+)
+
 def _platform_layers_impl(ctx):
     env = analysistest.begin(ctx)
     target = analysistest.target_under_test(env)
@@ -35,9 +42,9 @@ def _platform_layers_impl(ctx):
     asserts.equals(env, ctx.attr.platform, info.platform, "PyImageLayersInfo.platform")
 
     # Only a target of `platforms` changes configuration: one `platform`
-    # builds in the build's own, as before `platforms` existed.
-    transitioned = "-ST-" in info.layout.path
-    asserts.equals(env, ctx.attr.transitioned, transitioned, "built in a configuration of its own: " + info.layout.path)
+    # builds in the build's own (this test's), as before `platforms` existed.
+    transitioned = info.layout.root.path != ctx.bin_dir.path
+    asserts.equals(env, ctx.attr.transitioned, transitioned, "built in a configuration of its own: {} (the build's: {})".format(info.layout.root.path, ctx.bin_dir.path))
     return analysistest.end(env)
 
 platform_layers_test = analysistest.make(

@@ -12,6 +12,7 @@ of one is an image planned alone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,17 @@ from pyimage.errors import PyimageError
 from pyimage.fleet import groups
 from pyimage.fleet.follow import Followed, follow
 from pyimage.formats import lock
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """Another platform's image of the same image index, as its image action plans it."""
+
+    name: str
+    platform: str
+    #: Its packages: id -> descriptor (their bytes are of its platform).
+    packages: dict[str, descriptor.LayerDescriptor]
+    base_layers: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,10 @@ class ImageSpec:
     compression: Compression = DEFAULT
     #: The base's C library (:mod:`pyimage.engine.libc`); None: unknown, not checked.
     base_libc: libc.Libc | None = None
-    #: The platforms of the image index this image is one of (its own among them, or
-    #: not): its packages of no platform get the layers the others' get too.
-    index_platforms: Sequence[str] = ()
+    #: The other images of the image index this image is one of (its other platforms'):
+    #: the image is planned with them, so that their packages of no platform get the
+    #: same layers in every platform's image.
+    siblings: Sequence[Sibling] = ()
 
 
 _FLAG = "--@rules_pyimage//py:python_version"
@@ -180,22 +193,42 @@ def platform_neutral(desc: descriptor.LayerDescriptor) -> bool:
     return not desc.native and all(tag.endswith("-none-any") for tag in desc.wheel_tags)
 
 
-def index_siblings(spec: ImageSpec, by_id: dict[str, layer.Member]) -> list[planner.Image]:
-    """The image on the index's other platforms, as far as the planner can know it here:
-    holding this image's packages of no platform, on a base of as many layers."""
-    neutral = tuple(sorted(pid for pid, m in by_id.items() if platform_neutral(m.descriptor)))
+def planner_id(pid: str, desc: descriptor.LayerDescriptor, platform: str) -> str:
+    """A package's id in an index's plan: its own for a package of no platform, which every
+    platform's image shares; ``name==version (os/arch)`` for another, whose bytes are its
+    platform's (the same release's wheel for another platform is another package)."""
+    return pid if platform_neutral(desc) else f"{pid} ({platform})"
+
+
+def index_plan_input(
+    spec: ImageSpec, by_id: dict[str, layer.Member]
+) -> tuple[planner.Image, list[planner.Image], list[planner.Package], dict[str, str]]:
+    """What the planner gets for an image of an index: the image and its siblings (the
+    index's images of the other platforms) with their packages under :func:`planner_id`,
+    every package once (the largest size given for a shared id, so that each platform's
+    action plans the same fleet), and planner id -> this image's package id.
+
+    Without siblings: the image alone, its ids as they are.
+    """
     base_layers = spec.base.layer_count if spec.base else 0
-    others = sorted(set(spec.index_platforms) - {spec.platform})
-    return [planner.Image(sibling_name(spec, p), neutral, base_layers) for p in others if neutral]
-
-
-def sibling_name(spec: ImageSpec, platform: str) -> str:
-    """The name of the index's image for ``platform``, as plan reports say it: py_image's
-    ``//pkg:image.linux_arm64`` for ``//pkg:image.linux_amd64``, else ``NAME (platform)``."""
-    own = "." + spec.platform.replace("/", "_")
-    if spec.name.endswith(own):
-        return spec.name[: -len(own)] + "." + platform.replace("/", "_")
-    return f"{spec.name} ({platform})"
+    if not spec.siblings:
+        image = planner.Image(spec.name, tuple(sorted(by_id)), base_layers)
+        packages = [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
+        return image, [], packages, {pid: pid for pid in by_id}
+    sizes: dict[str, int] = {}
+    own = {planner_id(pid, m.descriptor, spec.platform): pid for pid, m in by_id.items()}
+    for qid, pid in own.items():
+        sizes[qid] = by_id[pid].descriptor.tar_size
+    siblings = []
+    for sib in spec.siblings:
+        ids = []
+        for pid, desc in sib.packages.items():
+            qid = planner_id(pid, desc, sib.platform)
+            sizes[qid] = max(sizes.get(qid, 0), desc.tar_size)
+            ids.append(qid)
+        siblings.append(planner.Image(sib.name, tuple(sorted(ids)), sib.base_layers))
+    image = planner.Image(spec.name, tuple(sorted(own)), base_layers)
+    return image, siblings, [planner.Package(q, n) for q, n in sorted(sizes.items())], own
 
 
 def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
@@ -215,13 +248,21 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         followed = follow(spec.lock, spec.name, {p: m.descriptor for p, m in by_id.items()})
         if followed.note:
             print(followed.note)
-    planned = planner.plan_image(
-        planner.Image(spec.name, tuple(sorted(by_id)), base_layers),
-        [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()],
+    image, siblings, packages, own = index_plan_input(spec, by_id)
+    planned_ids = planner.plan_image(
+        image,
+        packages,
         spec.max_layers,
         reserved_layers=reserved,
         previous=followed.layers,
-        alongside=index_siblings(spec, by_id),
+        alongside=siblings,
+    )
+    planned = dataclasses.replace(
+        planned_ids,
+        layers=tuple(
+            dataclasses.replace(lay, packages=tuple(sorted(own[q] for q in lay.packages)))
+            for lay in planned_ids.layers
+        ),
     )
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
     layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]

@@ -10,15 +10,18 @@ outputs against every input and reads the files::
                   [--fleet-group GID DESC BLOB ...]
                   [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
                   [--python-version 3.N] [--compression zstd --zstd PATH]
-                  [--base-libc LIBC.json] [--index-platform os/arch ...]
+                  [--base-libc LIBC.json]
+                  [--index-image NAME PLATFORM BASE ...] [--index-package NAME DESC ...]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
 ``--fleet-lock`` is the image's slice of its fleet's lock (a lock of this
 image alone, as the module extension of py/extensions.bzl writes it).
-``--index-platform`` names the platforms of the image index the image is one
-of: its pure-Python packages then get layers of their own, which the
-index's other images get byte for byte.
+``--index-image`` names another image of the image index this image is one
+of (another platform's: its name, platform and base layout, ``-`` for
+scratch) and ``--index-package`` each of its packages' descriptors: the
+image is planned with them, so that the packages of no platform (pure
+Python) get the same layers, byte for byte, in every platform's image.
 """
 
 from __future__ import annotations
@@ -28,10 +31,28 @@ from pathlib import Path
 
 from pyimage import planner
 from pyimage.commands import flags
-from pyimage.engine import layer, libc, oci_layout
+from pyimage.engine import descriptor, layer, libc, oci_layout
+from pyimage.errors import PyimageError
 from pyimage.fleet import image
 from pyimage.formats import inputs, lock
 from pyimage.fsutil import check_paths
+
+
+def _siblings(images: list[list[str]], packages: list[list[str]]) -> list[image.Sibling]:
+    """The index's other images (``--index-image``) with their packages (``--index-package``)."""
+    held: dict[str, dict[str, descriptor.LayerDescriptor]] = {name: {} for name, _, _ in images}
+    for name, path in packages:
+        if name not in held:
+            raise PyimageError(f"--index-package {name}: no --index-image of that name")
+        desc = descriptor.load(Path(path))
+        for pid in desc.packages:
+            held[name][pid] = desc
+    out = []
+    for name, platform, base in images:
+        plat = oci_layout.Platform.parse(platform)
+        layers = oci_layout.read_base(Path(base), plat).layer_count if base != "-" else 0
+        out.append(image.Sibling(name, platform, held[name], layers))
+    return out
 
 
 def _image(args: argparse.Namespace) -> int:
@@ -51,8 +72,6 @@ def _image(args: argparse.Namespace) -> int:
         folders=["--out"],
     )
     plat = oci_layout.Platform.parse(args.platform)
-    for other in args.index_platform:
-        oci_layout.Platform.parse(other)  # one line for a malformed one
     spec = image.ImageSpec(
         name=args.image_name,
         max_layers=args.max_layers,
@@ -68,7 +87,7 @@ def _image(args: argparse.Namespace) -> int:
         python_version=args.python_version or "",
         compression=flags.compression(args),
         base_libc=libc.load(Path(args.base_libc)) if args.base_libc else None,
-        index_platforms=args.index_platform,
+        siblings=_siblings(args.index_image or [], args.index_package or []),
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -98,12 +117,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the base's C library (pyimage layout --libc-out), checked against the wheels",
     )
     p.add_argument(
-        "--index-platform",
+        "--index-image",
+        nargs=3,
         action="append",
-        default=[],
-        metavar="OS/ARCH",
-        help="a platform of the image index this image is one of (repeat): its pure-Python "
-        "packages get layers the other platforms' images share",
+        metavar=("NAME", "PLATFORM", "BASE"),
+        help="another platform's image of the image index this image is one of, its base "
+        "layout (- for scratch) (repeat): planned together, so that pure-Python packages get "
+        "the same layers in every platform's image",
+    )
+    p.add_argument(
+        "--index-package",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "DESC"),
+        help="a package descriptor of the --index-image NAME (repeat)",
     )
     p.add_argument("--tag", default="latest", help="tag recorded in index.json")
     p.add_argument("--image-name", default="image", help="the image's name in plans and locks")
