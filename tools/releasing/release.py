@@ -50,10 +50,12 @@ INCLUDE = (
     # The BCR's presubmit (.bcr/presubmit.yml) builds this test module from
     # the archive.
     "examples/quickstart/",
-    # --config=offline (this repository's runner) registers its toolchain
-    # `@rules_pyimage//tools/offline:python3_11_toolchain`, so the archive
-    # must have it to be tested offline; `manual`, never built otherwise.
+    # --config=offline (this repository's runner) registers its toolchains
+    # (`@rules_pyimage//tools/offline:python3_11_toolchain`, the C toolchain
+    # without tools of no_cc.bzl, ...), so the archive must have them to be
+    # tested offline; `manual`, never built otherwise.
     "tools/offline/BUILD.bazel",
+    "tools/offline/no_cc.bzl",
 )
 
 #: Left out of what INCLUDE takes: analysis tests and their fixtures.

@@ -216,3 +216,13 @@ def test_the_bcr_templates_match_what_the_tool_makes() -> None:
     (module_path,) = re.findall(r"^  module_path: (\S+)$", presubmit, re.M)
     assert (ROOT / module_path / "MODULE.bazel").is_file()
     assert release.wanted(f"{module_path}/MODULE.bazel"), "the archive must hold the test module"
+
+
+def test_the_archive_holds_what_the_offline_toolchains_load() -> None:
+    # --config=offline registers toolchains of tools/offline/BUILD.bazel, which
+    # the archive holds: each .bzl that BUILD file loads from its own package
+    # must be in it too, or that package no longer loads.
+    build = (ROOT / "tools" / "offline" / "BUILD.bazel").read_text()
+    local = re.findall(r'^load\(":([^"]+)"', build, flags=re.MULTILINE)
+    assert local, "tools/offline/BUILD.bazel loads no .bzl of its own"
+    assert [f for f in local if not release.wanted(f"tools/offline/{f}")] == []
