@@ -247,8 +247,8 @@ def _py_image_layers_impl(ctx):
     inputs = list(compression.inputs)
 
     # The index's other images: planned with this one, so that the packages of
-    # no platform get the same layers in each (their descriptors and bases are
-    # inputs: another platform's package change can change this plan).
+    # the same bytes get the same layers in each (their descriptors and bases
+    # are inputs: another platform's package change can change this plan).
     for sibling in ctx.attr.index_images:
         other = sibling[PyImageInputsInfo]
         args.add_all("--index-image", [other.name, other.platform, other.base_dir or "-"])
@@ -437,7 +437,7 @@ finish images with another tool.""",
         ),
         "index_images": attr.label_list(
             providers = [PyImageInputsInfo],
-            doc = "The other images of the image index this image is one of: the other platforms' `.inputs` (`py_image(platforms = ...)` sets them). The image is planned together with them, a package of a platform counted as that platform's own, so that the packages of no platform (pure Python: no native file, a `none-any` wheel) get the same layers, one blob in every platform's manifest. Their package descriptors and bases are inputs of the image action. Empty: the image is planned alone.",
+            doc = "The other images of the image index this image is one of: the other platforms' `.inputs` (`py_image(platforms = ...)` sets them). The image is planned together with them, each package known by its bytes (its `diff_id`, as a fleet knows it), so that the packages of the same bytes on every platform (pure-Python wheels) get the same layers, one blob in every platform's manifest. Their package descriptors and bases are inputs of the image action. Empty: the image is planned alone.",
         ),
         "max_layers": attr.int(
             default = DEFAULT_MAX_LAYERS,

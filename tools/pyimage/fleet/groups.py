@@ -32,6 +32,19 @@ def build_of(desc: LayerDescriptor) -> Build:
     return desc.packages[0], desc.diff_id, desc.compression
 
 
+def planner_id(build: Build) -> str:
+    """The planner's id of a build: one package is two to the planner when its bytes differ
+    (another platform, a patched wheel, a second pip hub). A space sorts before every
+    character of a package id, so these ids sort as the package ids do."""
+    return " ".join(build)
+
+
+def build_of_planner_id(planner_id: str) -> Build:
+    """The build a :func:`planner_id` names."""
+    pid, diff_id, compression = planner_id.rsplit(" ", 2)
+    return pid, diff_id, compression
+
+
 def group_id(members: Iterable[Build]) -> str:
     """The id of a shared layer: a hash of its members' ids, diff_ids and compression."""
     lines = sorted(f"{pid} {diff_id} {compression}" for pid, diff_id, compression in members)

@@ -61,8 +61,8 @@ class ImageSpec:
     #: The base's C library (:mod:`pyimage.engine.libc`); None: unknown, not checked.
     base_libc: libc.Libc | None = None
     #: The other images of the image index this image is one of (its other platforms'):
-    #: the image is planned with them, so that their packages of no platform get the
-    #: same layers in every platform's image.
+    #: the image is planned with them, so that the packages of the same bytes (pure-Python
+    #: wheels) get the same layers in every platform's image.
     siblings: Sequence[Sibling] = ()
 
 
@@ -187,26 +187,14 @@ def _reason(lay: planner.Layer, followed: Followed) -> str:
     return lay.reason
 
 
-def platform_neutral(desc: descriptor.LayerDescriptor) -> bool:
-    """Whether a package's layer is the same on every platform: no native file, and a wheel
-    (if it has tags) for any platform (``py3-none-any``)."""
-    return not desc.native and all(tag.endswith("-none-any") for tag in desc.wheel_tags)
-
-
-def planner_id(pid: str, desc: descriptor.LayerDescriptor, platform: str) -> str:
-    """A package's id in an index's plan: its own for a package of no platform, which every
-    platform's image shares; ``name==version (os/arch)`` for another, whose bytes are its
-    platform's (the same release's wheel for another platform is another package)."""
-    return pid if platform_neutral(desc) else f"{pid} ({platform})"
-
-
 def index_plan_input(
     spec: ImageSpec, by_id: dict[str, layer.Member]
 ) -> tuple[planner.Image, list[planner.Image], list[planner.Package], dict[str, str]]:
     """What the planner gets for an image of an index: the image and its siblings (the
-    index's images of the other platforms) with their packages under :func:`planner_id`,
-    every package once (the largest size given for a shared id, so that each platform's
-    action plans the same fleet), and planner id -> this image's package id.
+    index's images of the other platforms), each package known by its build as a fleet
+    knows it (:func:`groups.planner_id`: a wheel of the same bytes on every platform is one
+    package, another platform's build of the same release another), so that each
+    platform's action plans the same images; and planner id -> this image's package id.
 
     Without siblings: the image alone, its ids as they are.
     """
@@ -215,17 +203,12 @@ def index_plan_input(
         image = planner.Image(spec.name, tuple(sorted(by_id)), base_layers)
         packages = [planner.Package(pid, m.descriptor.tar_size) for pid, m in by_id.items()]
         return image, [], packages, {pid: pid for pid in by_id}
-    sizes: dict[str, int] = {}
-    own = {planner_id(pid, m.descriptor, spec.platform): pid for pid, m in by_id.items()}
-    for qid, pid in own.items():
-        sizes[qid] = by_id[pid].descriptor.tar_size
+    own = {groups.planner_id(groups.build_of(m.descriptor)): pid for pid, m in by_id.items()}
+    sizes = {qid: by_id[pid].descriptor.tar_size for qid, pid in own.items()}
     siblings = []
     for sib in spec.siblings:
-        ids = []
-        for pid, desc in sib.packages.items():
-            qid = planner_id(pid, desc, sib.platform)
-            sizes[qid] = max(sizes.get(qid, 0), desc.tar_size)
-            ids.append(qid)
+        ids = [groups.planner_id(groups.build_of(desc)) for desc in sib.packages.values()]
+        sizes.update(zip(ids, (desc.tar_size for desc in sib.packages.values()), strict=True))
         siblings.append(planner.Image(sib.name, tuple(sorted(ids)), sib.base_layers))
     image = planner.Image(spec.name, tuple(sorted(own)), base_layers)
     return image, siblings, [planner.Package(q, n) for q, n in sorted(sizes.items())], own

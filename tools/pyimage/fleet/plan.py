@@ -14,21 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pyimage import planner
-from pyimage.fleet.groups import Build, build_of, group_id
+from pyimage.fleet.groups import Build, build_of, build_of_planner_id, group_id, planner_id
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import lock
 from pyimage.formats.lock import LockFile, LockImage, LockLayer, LockPackage
-
-
-def _planner_id(build: Build) -> str:
-    """The planner's id of a build. A space sorts before every character of a
-    package id, so these ids sort as the package ids do."""
-    return " ".join(build)
-
-
-def _build(planner_id: str) -> Build:
-    pid, diff_id, compression = planner_id.rsplit(" ", 2)
-    return pid, diff_id, compression
 
 
 def _own_mark(image: FleetImage, pid: str, marks: str | None) -> str | None:
@@ -51,7 +40,7 @@ def _previous_id(
         return f"{pid}  "
     if recorded is not None and recorded != _own_mark(image, pid, marks):
         return f"{pid}  "
-    return _planner_id(build_of(image.members[pid].descriptor))
+    return planner_id(build_of(image.members[pid].descriptor))
 
 
 def _prior(images: Sequence[FleetImage], previous: LockFile) -> dict[str, list[list[str]]]:
@@ -92,13 +81,13 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
     sizes: dict[str, int] = {}
     for im in images:
         for member in im.members.values():
-            sizes[_planner_id(build_of(member.descriptor))] = member.descriptor.tar_size
+            sizes[planner_id(build_of(member.descriptor))] = member.descriptor.tar_size
     planned = planner.plan_fleet(
         [planner.Package(pid, size) for pid, size in sizes.items()],
         [
             planner.Image(
                 im.name,
-                tuple(sorted(_planner_id(build_of(m.descriptor)) for m in im.members.values())),
+                tuple(sorted(planner_id(build_of(m.descriptor)) for m in im.members.values())),
                 im.base_layers + im.reserved_layers + (top - im.max_layers),
             )
             for im in images
@@ -114,7 +103,7 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
         old = _reasons(previous.images.get(im.name)) if previous else {}
         layers = []
         for lay in img.layers:
-            members = [_build(key) for key in lay.packages]
+            members = [build_of_planner_id(key) for key in lay.packages]
             ids = tuple(pid for pid, _, _ in members)
             why = old.get(tuple(sorted(ids)))
             reason = why if why is not None and lay.reason == planner.REASON_KEPT else lay.reason

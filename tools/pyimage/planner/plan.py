@@ -235,10 +235,9 @@ def plan_image(
     ``previous`` is that image's previous package layers, each a list of ids.
     ``alongside`` are images it should share layers with, as far as they hold
     the same packages, though nobody plans them here: the same image for
-    the other platforms of an image index, holding the packages of no
-    platform (pure Python) it holds. Those packages then get layers of their
-    own, the same on every platform, never merged with a native package
-    unless the cap leaves no other way. Empty: the image alone, as a fleet of one.
+    the other platforms of an image index. The packages they share then get
+    layers of their own, never merged with one only the image holds unless
+    the cap leaves no other way. Empty: the image alone, as a fleet of one.
     """
     prev = {image.name: previous} if previous is not None else None
     plan = plan_fleet(

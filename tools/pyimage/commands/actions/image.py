@@ -20,8 +20,9 @@ image alone, as the module extension of py/extensions.bzl writes it).
 ``--index-image`` names another image of the image index this image is one
 of (another platform's: its name, platform and base layout, ``-`` for
 scratch) and ``--index-package`` each of its packages' descriptors: the
-image is planned with them, so that the packages of no platform (pure
-Python) get the same layers, byte for byte, in every platform's image.
+image is planned with them, each package known by its bytes, so that those
+of the same bytes on every platform (pure-Python wheels) get the same
+layers, byte for byte, in every platform's image.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         metavar=("NAME", "PLATFORM", "BASE"),
         help="another platform's image of the image index this image is one of, its base "
-        "layout (- for scratch) (repeat): planned together, so that pure-Python packages get "
-        "the same layers in every platform's image",
+        "layout (- for scratch) (repeat): planned together, so that packages of the same bytes "
+        "get the same layers in every platform's image",
     )
     p.add_argument(
         "--index-package",
