@@ -136,6 +136,38 @@ def test_one_py_image_is_an_index_of_both_platforms_pushed_and_pulled_per_platfo
     assert facts["file"] == "usr/lib/aarch64-linux-gnu/libc.so.6", facts
 
 
+def test_an_index_in_a_fleet_has_a_lock_entry_per_platform_and_follows_it(
+    bases: dict[str, Path],
+) -> None:
+    # //apps/multiarch:fleet plans the index's two images: the lock is keyed by
+    # image and platform (each entry names its own), its test checks both, and
+    # each platform's image follows its own entry; the shared layer of pure
+    # packages (certifi, idna) is one blob in both.
+    lock = json.loads((E2E / "apps" / "multiarch" / "fleet.lock.json").read_text())
+    names = {f"//apps/multiarch:image.{p.replace('/', '_')}": p for p in MACHINES}
+    assert {n: e["platform"] for n, e in lock["images"].items()} == names
+    r = bazel(E2E, "test", "//apps/multiarch:fleet_test", "//apps/multiarch:fleet.report")
+    assert "//apps/multiarch:fleet_test" in r.stdout + r.stderr
+    plans = {}
+    for name, p in names.items():
+        target = name.split(":")[1]
+        plan_file = output_dir(E2E, f"{name}.layers") / f"{target}.layers.plan.json"
+        plans[p] = json.loads(plan_file.read_text())
+        layers = plans[p]["layers"]
+        assert all(lay["reason"].startswith("fleet lock: ") for lay in layers), layers
+        locked = [lay["packages"] for lay in lock["images"][name]["layers"]]
+        assert sorted(lay["packages"] for lay in layers) == sorted(locked)
+    (group,) = [lay for lay in lock["images"][next(iter(names))]["layers"] if "group" in lay]
+    assert group["packages"] == ["certifi==2026.10.19.post1", "idna==3.20"], group
+    digests = {
+        p: [lay["digest"] for lay in plan["layers"] if lay["packages"] == group["packages"]]
+        for p, plan in plans.items()
+    }
+    assert digests["linux/amd64"] == digests["linux/arm64"] and len(digests["linux/amd64"]) == 1
+    state = json.loads((E2E / "bazel-bin" / "apps" / "multiarch" / "fleet.state.json").read_text())
+    assert sorted(state["images"]) == sorted(names)
+
+
 def the_one_error(target: str, *flags: str) -> str:
     """The one line of pyimage's error that fails the build of ``target``."""
     r = bazel_may_fail(E2E, "build", *flags, target)

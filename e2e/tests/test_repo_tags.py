@@ -106,11 +106,6 @@ PLATFORM_ERRORS = {
         "py_image //badplat/empty:image: platforms must be a non-empty list of "
         'os/arch[/variant], e.g. ["linux/amd64", "linux/arm64"]',
     ),
-    "fleet": (
-        "platforms = ['linux/amd64', 'linux/arm64'], fleet = '//:fleet'",
-        "py_image //badplat/fleet:image: an image of several `platforms` cannot follow a fleet "
-        "yet; leave `fleet` out, or give the fleet's image one `platform`",
-    ),
     "load_other": (
         "platforms = ['linux/amd64', 'linux/arm64'], load_platform = 'linux/s390x'",
         'py_image //badplat/load_other:image: load_platform = "linux/s390x" is not one of its '

@@ -35,7 +35,9 @@ def py_image(
       With `platforms`, rules_oci's `oci_image_index` of one `oci_image` per
       platform, `<name>.<os>_<arch>[_<variant>]` (`<name>.linux_arm64`),
       each with the targets below under that name (`<name>.linux_arm64.layers`,
-      `.plan`, `.inputs`, ...), built for its platform (see `platforms`).
+      `.plan`, `.inputs`, ...), built for its platform (see `platforms`);
+      then `<name>.layers` and `<name>.inputs` hold every platform's (a
+      `py_image_fleet` plans and reports each).
     - `<name>.layers`: `py_image_layers`, everything but rules_oci's part
       (visible to every package, for a fleet's `.report`).
     - `<name>.digest`: made by rules_oci's `oci_image` macro: a file
@@ -90,7 +92,10 @@ def py_image(
             `@rules_pyimage//py/platforms:is_linux_arm64`, ...) in the
             binary's `deps` picks each platform's wheels, and one in `base`
             its base; a base that is itself an index serves every platform.
-            Not with `platform` or `fleet` (docs/guide.md, Platforms).
+            Not with `platform`. In a `fleet`, each platform's image is an
+            image of the fleet's lock (`//pkg:<name>.linux_arm64`, its
+            platform recorded) and follows its own entry (docs/guide.md,
+            Platforms).
         load_platform: with `platforms`, the platform `<name>.load` loads;
             default: the one of the build's CPU (this machine's), else the
             first.

@@ -33,7 +33,7 @@ load(":compression.bzl", "COMPRESSIONS")
 visibility(["//py/..."])
 
 # The lock format this reads (tools/pyimage/formats/lock.py writes it).
-LOCK_FORMAT = "rules_pyimage.fleet-lock/v3"
+LOCK_FORMAT = "rules_pyimage.fleet-lock/v4"
 
 # The repository's name (rules_pyimage's MODULE.bazel uses it by this name).
 FLEETS_REPO = "rules_pyimage_fleets"
@@ -85,6 +85,8 @@ def _parse(text):
     for name, entry in images.items():
         if type(entry.get("layers")) != "list":
             return None, "image {} has no layers list".format(name)
+        if type(entry.get("platform")) != "string":
+            return None, "image {} has no platform".format(name)
         for layer in entry["layers"]:
             why = _check_layer(layer, packages)
             if why:

@@ -1,6 +1,7 @@
 """`py_image_fleet_rule`: a fleet's plan (its lock's next content) and its report."""
 
-load(":providers.bzl", "PyImageFleetInfo", "PyImageFleetSliceInfo", "PyImageInputsInfo")
+load(":providers.bzl", "PyImageFleetInfo", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImagePlatformsInfo")
+load(":py_image_platforms.bzl", "each_image")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
@@ -14,8 +15,7 @@ def _fleet_inputs(ctx):
     """
     images = {}
     files = []
-    for target in ctx.attr.images:
-        info = target[PyImageInputsInfo]
+    for info in [info for target in ctx.attr.images for info in each_image(target, PyImageInputsInfo)]:
         if info.name in images:
             fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
         packages = sorted(info.packages.to_list(), key = lambda p: p.id)
@@ -103,8 +103,8 @@ py_image_fleet_rule = rule(
     attrs = {
         "images": attr.label_list(
             mandatory = True,
-            providers = [PyImageInputsInfo],
-            doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`).",
+            providers = [[PyImageInputsInfo], [PyImagePlatformsInfo]],
+            doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`); an image index's plans each platform's image.",
         ),
         "lock": attr.label(allow_single_file = [".json"], doc = "The lock file, if there is one yet."),
         "lock_path": attr.string(mandatory = True, doc = "The lock's path in the source tree."),

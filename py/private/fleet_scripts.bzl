@@ -1,6 +1,7 @@
 """A fleet's executables: `.update` writes its lock, `_test` checks it, `.report` prints what it shares."""
 
-load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo")
+load(":providers.bzl", "PyImageFleetInfo", "PyImageLayersInfo", "PyImagePlatformsInfo")
+load(":py_image_platforms.bzl", "each_image")
 load(":pyimage_action.bzl", "PYIMAGE_RUN_TOOL", "PYIMAGE_TOOL", "pyimage_action")
 load(":run_script.bzl", "RUN_TEMPLATE", "run_script")
 
@@ -44,8 +45,7 @@ def _state(ctx, fleet):
     args.add(fleet.label, format = "--fleet-label=%s")
     args.add("--inputs", fleet.inputs)
     files = []
-    for target in ctx.attr.images:
-        info = target[PyImageLayersInfo]
+    for info in [info for target in ctx.attr.images for info in each_image(target, PyImageLayersInfo)]:
         args.add(info.image_name, format = "--image=%s")
         args.add("--layout", info.layout.path)
         args.add("--plan", info.plan)
@@ -83,8 +83,8 @@ py_image_fleet_report = rule(
     attrs = {
         "fleet": attr.label(mandatory = True, providers = [PyImageFleetInfo]),
         "images": attr.label_list(
-            providers = [PyImageLayersInfo],
-            doc = "The images' `<name>.layers` targets (the macro adds `.layers`), for the state.",
+            providers = [[PyImageLayersInfo], [PyImagePlatformsInfo]],
+            doc = "The images' `<name>.layers` targets (the macro adds `.layers`; an image index's holds each platform's), for the state.",
         ),
         "_pyimage": PYIMAGE_TOOL,
         "_pyimage_run": PYIMAGE_RUN_TOOL,

@@ -56,6 +56,14 @@ PyImageInputsInfo = provider(
     },
 )
 
+PyImagePlatformsInfo = provider(
+    doc = """An image index's images, one per platform (`py_image_platforms`: `<name>.inputs` and `<name>.layers` of `py_image(platforms = ...)`).""",
+    fields = {
+        "inputs": "list of PyImageInputsInfo: each platform's, in the order of `platforms` (empty for `.layers`).",
+        "layers": "list of PyImageLayersInfo: each platform's, in the order of `platforms` (empty for `.inputs`).",
+    },
+)
+
 PyImageFleetInfo = provider(
     doc = """A fleet of images planned together (`py_image_fleet`).""",
     fields = {

@@ -211,7 +211,7 @@ def _py_image_layers_impl(ctx):
     checked_platform(ctx.attr.platform)
     checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
     if ctx.attr.index_images and ctx.attr.fleet_slice:
-        fail("{}: an image of an index (index_images) cannot follow a fleet (fleet_slice) yet; leave one out".format(ctx.label))
+        fail("{}: an image follows its fleet's lock (fleet_slice) or is planned with its index's other images (index_images), not both; leave one out".format(ctx.label))
     binary = ctx.attr.binary
     packages_info = binary_packages(binary)
     reserved = reserved_layers(ctx)

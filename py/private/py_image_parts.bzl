@@ -12,6 +12,7 @@ load(":platforms.bzl", "bazel_platform", "checked_platforms", "platform_cpu", "p
 load(":py_image_inputs.bzl", "py_image_inputs")
 load(":py_image_layers.bzl", "py_image_layers")
 load(":py_image_plan.bzl", "py_image_plan")
+load(":py_image_platforms.bzl", "py_image_platforms")
 
 visibility(["//py/..."])
 
@@ -56,6 +57,11 @@ def _platform_parts(
         filegroups `oci_image` takes).
     """
 
+    # An image of a fleet follows its slice of the lock; else one of an index
+    # is planned with its other platforms' images (their pure packages' layers
+    # then the same), as a fleet would.
+    fleet_slice = _fleet_slice(fleet, image_name) if fleet else None
+
     # Any py_image_fleet of the repository may plan this image.
     py_image_inputs(
         name = name + ".inputs",
@@ -81,8 +87,8 @@ def _platform_parts(
         python = python,
         platform = platform,
         target_platform = target_platform,
-        index_images = index_images,
-        fleet_slice = _fleet_slice(fleet, image_name) if fleet else None,
+        index_images = [] if fleet_slice else index_images,
+        fleet_slice = fleet_slice,
         image_name = image_name,
         compression = compression,
         **internal_kwargs(kwargs, visibility = ["//visibility:public"])
@@ -130,7 +136,9 @@ def py_image_parts(
     `<name>.layers`' outputs that `oci_image` takes: `<name>.layers_layout`,
     `_app_layer`, `_entrypoint`, `_env`. With `platforms`, makes those for
     each platform under `<name>.<os>_<arch>[_<variant>]` (`<name>.linux_arm64.layers`,
-    ...), each built for its platform's Bazel platform (`//py/platforms`).
+    ...), each built for its platform's Bazel platform (`//py/platforms`),
+    and `<name>.inputs` and `<name>.layers` of `py_image_platforms`: every
+    platform's, so that a `py_image_fleet` plans (and reports) each.
     All get only Bazel's common attributes of `kwargs` and the tag `manual`
     (py/private/internal_kwargs.bzl).
 
@@ -145,8 +153,9 @@ def py_image_parts(
         platform: the platform of the base image to build on (default
             `linux/amd64`); not with `platforms`.
         platforms: the platforms (OCI's `os/arch[/variant]`, of
-            `//py/platforms`) to build an image for each; not with `platform`
-            or `fleet`.
+            `//py/platforms`) to build an image for each; not with
+            `platform`. With `fleet`, each platform's image follows its own
+            entry of the lock (`//pkg:name.linux_arm64`).
         fleet: the `py_image_fleet` (label) whose lock the image follows.
         compression: `gzip` or `zstd`: how every layer of the image is compressed.
         **kwargs: the image's keyword arguments (their common ones are used).
@@ -185,11 +194,18 @@ def py_image_parts(
         )
     if platform != None:
         fail("py_image {}: give `platform` (one platform) or `platforms` (an image index), not both".format(image_name))
-    if fleet:
-        fail("py_image {}: an image of several `platforms` cannot follow a fleet yet; leave `fleet` out, or give the fleet's image one `platform`".format(image_name))
     names = {p: "." + platform_suffix(p) for p in checked_platforms(image_name, platforms)}
     parts = []
     for p, suffix in names.items():
         others = [":{}{}.inputs".format(name, s) for q, s in names.items() if q != p]
         parts.append(_platform_parts(name + suffix, image_name + suffix, p, bazel_platform(p), others, **common))
+
+    # The index as a fleet names it: `<name>.inputs` and `<name>.layers` hold
+    # every platform's.
+    for kind in ["inputs", "layers"]:
+        py_image_platforms(
+            name = "{}.{}".format(name, kind),
+            parts = [":{}.{}".format(p.name, kind) for p in parts],
+            **internal_kwargs(kwargs, visibility = ["//visibility:public"])
+        )
     return struct(image_name = image_name, internal = internal, platforms = parts)

@@ -50,12 +50,19 @@ class Fleet:
         hub = "pypi_patched" if variant else "pypi"
         return f"@@rules_python~~pip~{hub}//{name.split('==')[0]}"
 
-    def entry(self, pids: list[str], max_layers: int = 20, reserved: int = 1) -> dict[str, object]:
+    def entry(
+        self,
+        pids: list[str],
+        max_layers: int = 20,
+        reserved: int = 1,
+        platform: str = "linux/amd64",
+    ) -> dict[str, object]:
         """An image of FLEET_INPUTS.json holding the packages ``pids``."""
         return {
             "max_layers": max_layers,
             "reserved_layers": reserved,
             "base": None,
+            "platform": platform,
             "packages": [
                 {
                     "descriptor": str(self.members[p].descriptor_path),

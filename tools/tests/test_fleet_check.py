@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from enginekit import pyimage
-from fleetkit import Fleet, plan
+from fleetkit import Fleet, ok, plan
 
 
 def check(lock: Path | None, fresh: Path, *more: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +67,7 @@ def test_a_lock_of_a_newer_format_is_one_line_naming_both(fleet: Fleet, tmp_path
     r = check(lock, fresh)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v3" in lines[0] and "upgrade" in lines[0]
+    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v4" in lines[0] and "upgrade" in lines[0]
 
 
 def test_an_image_gone_from_the_fleet_is_a_note_of_the_stale_lock(
@@ -83,6 +83,27 @@ def test_an_image_gone_from_the_fleet_is_a_note_of_the_stale_lock(
     assert "the other images build as they are" in r.stdout
 
 
+def test_an_image_built_for_another_platform_than_its_locks_is_stale(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    # Pure packages are the same bytes on every platform: only the platform
+    # the lock records tells an arm64 image from the amd64 one it was locked as.
+    lock = tmp_path / "lock.json"
+    images = {"//a:image": fleet.entry(["six==1", "idna==1"])}
+    ok("fleet-plan", "--inputs", str(fleet.inputs(images)), "--out", str(lock))
+    assert json.loads(lock.read_text())["images"]["//a:image"]["platform"] == "linux/amd64"
+    images = {"//a:image": fleet.entry(["six==1", "idna==1"], platform="linux/arm64")}
+    fresh = tmp_path / "fresh.json"
+    inputs = str(fleet.inputs(images))
+    ok("fleet-plan", "--inputs", inputs, "--previous", str(lock), "--out", str(fresh))
+    assert json.loads(fresh.read_text())["images"]["//a:image"]["platform"] == "linux/arm64"
+    r = check(lock, fresh)
+    assert r.returncode == 1
+    assert (
+        "image //a:image: the lock has it for linux/amd64, it is built for linux/arm64" in r.stdout
+    )
+
+
 def test_an_earlier_format_is_stale_until_update_migrates_it(fleet: Fleet, tmp_path: Path) -> None:
     lock = tmp_path / "lock.json"
     doc = plan(fleet, {"//a:image": ["six==1"]}, lock)
@@ -91,7 +112,7 @@ def test_an_earlier_format_is_stale_until_update_migrates_it(fleet: Fleet, tmp_p
     old.write_text(json.dumps(doc))
     r = check(old, lock)
     assert r.returncode == 1
-    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v3" in r.stdout
+    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v4" in r.stdout
     assert "`.update` migrates it" in r.stdout
 
 

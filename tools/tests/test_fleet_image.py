@@ -136,6 +136,20 @@ def test_an_image_not_in_the_lock_is_planned_alone_and_says_so(
     assert "//new:image is not in the fleet lock; planned alone" in r.stdout
 
 
+def test_an_image_locked_for_another_platform_follows_none_of_it_and_says_so(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    pids = ["big==1", "six==1", "idna==1", "attrs==1"]
+    lock = tmp_path / "lock.json"
+    images = {"//a:image": fleet.entry(pids, platform="linux/arm64")}
+    ok("fleet-plan", "--inputs", str(fleet.inputs(images)), "--out", str(lock))
+    out = tmp_path / "a"
+    r = ok(*image_args(fleet, "//a:image", pids, lock=lock, merged=None, out=out))
+    assert "the fleet lock has //a:image for linux/arm64, not linux/amd64" in r.stdout
+    got = json.loads(Path(f"{out}.plan.json").read_text())
+    assert not any(lay["reason"].startswith("fleet lock: ") for lay in got["layers"]), got
+
+
 def test_an_image_takes_descriptors_and_blobs_only(fleet: Fleet, tmp_path: Path) -> None:
     # The rules pass DESC BLOB: a merged layer then comes from the blobs
     # (inflated, checked), and a third path (the retired form with the tar)

@@ -41,7 +41,7 @@ class FleetScriptsTest(unittest.TestCase):
             self.assertIn(
                 "no image follows it until MODULE.bazel declares the fleet: " + MODULE_LINES, lines
             )
-            self.assertEqual(json.loads(lock.read_text())["format"], "rules_pyimage.fleet-lock/v3")
+            self.assertEqual(json.loads(lock.read_text())["format"], "rules_pyimage.fleet-lock/v4")
             self.assertEqual(lock.stat().st_mode & 0o777, 0o644)
             self.assertEqual([p.name for p in lock.parent.iterdir()], [lock.name])
 
@@ -90,7 +90,7 @@ class FleetScriptsTest(unittest.TestCase):
             )
             self.assertIn("1 images unchanged", (Path(cwd) / "rollout.md").read_text())
             # A lock is not a state.
-            (Path(cwd) / "lock.json").write_text('{"format": "rules_pyimage.fleet-lock/v3"}')
+            (Path(cwd) / "lock.json").write_text('{"format": "rules_pyimage.fleet-lock/v4"}')
             r = run("REPORT_BIN", "--since", "lock.json", BUILD_WORKING_DIRECTORY=cwd)
             self.assertEqual(r.returncode, 2)
             self.assertIn("this is a fleet lock, not a state", r.stderr)

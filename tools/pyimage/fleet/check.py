@@ -23,6 +23,10 @@ def _image_reasons(name: str, old: LockImage, new: LockImage) -> list[str]:
         for p in sorted(had_ids & has_ids)
         if had.get(p) != has.get(p)
     ]
+    if old.platform != new.platform:
+        reasons.append(
+            f"image {name}: the lock has it for {old.platform}, it is built for {new.platform}"
+        )
     if not reasons and old != new:
         reasons.append(f"image {name}: its layers or settings differ from the lock")
     return reasons
@@ -46,8 +50,9 @@ def compare(lock_path: str | None, fresh: LockFile) -> list[str]:
         return []
     if not old.current:
         return [
-            f"the lock is in {old.format_name}, not {lock.FORMAT} (which records each package's"
-            " diff_id and the label it is built from); `.update` migrates it"
+            f"the lock is in {old.format_name}, not {lock.FORMAT} (which records each image's"
+            " platform, each package's diff_id and the label it is built from); `.update`"
+            " migrates it"
         ]
     reasons = []
     for name in sorted(set(old.images) | set(fresh.images)):

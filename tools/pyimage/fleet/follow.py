@@ -32,14 +32,24 @@ def _mark(desc: LayerDescriptor, marks: str | None) -> str | None:
     return {"diff_ids": desc.diff_id, "digests": desc.digest}.get(marks or "")
 
 
-def follow(lock: LockFile, image: str, own: Mapping[str, LayerDescriptor]) -> Followed:
-    """The layers of ``image`` whose every member is the image's own bytes.
+def follow(
+    lock: LockFile, image: str, own: Mapping[str, LayerDescriptor], platform: str
+) -> Followed:
+    """The layers of ``image`` (of ``platform``) whose every member is the image's own bytes.
 
-    ``own`` maps the image's package ids to their descriptors.
+    ``own`` maps the image's package ids to their descriptors. An image the
+    lock records for another platform follows none of it.
     """
     entry = lock.images.get(image)
     if entry is None:
         return Followed(None, {}, f"pyimage: note: {image} is not in the fleet lock; planned alone")
+    if entry.platform and entry.platform != platform:
+        return Followed(
+            None,
+            {},
+            f"pyimage: note: the fleet lock has {image} for {entry.platform}, not {platform};"
+            " planned alone until the fleet's `.update` runs",
+        )
     kept, changed = [], set()
     for lay in entry.layers:
         if not all(p in own for p in lay.packages):

@@ -228,7 +228,8 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     base_layers = spec.base.layer_count if spec.base else 0
     followed = Followed(None, {}, "")
     if spec.lock is not None:
-        followed = follow(spec.lock, spec.name, {p: m.descriptor for p, m in by_id.items()})
+        descriptors = {p: m.descriptor for p, m in by_id.items()}
+        followed = follow(spec.lock, spec.name, descriptors, spec.platform)
         if followed.note:
             print(followed.note)
     image, siblings, packages, own = index_plan_input(spec, by_id)

@@ -24,6 +24,8 @@ class FleetImage:
     #: Package id -> the label it is built from (when the inputs say).
     labels: dict[str, str] = field(default_factory=dict)
     base: Path | None = None
+    #: Its platform, ``os/arch[/variant]``.
+    platform: str = "linux/amd64"
 
 
 def load_image(spec: FleetImageSpec) -> FleetImage:
@@ -46,7 +48,14 @@ def load_image(spec: FleetImageSpec) -> FleetImage:
             if item.label:
                 labels[pkg] = item.label
     image = FleetImage(
-        spec.name, spec.max_layers, spec.reserved_layers, base_layers, members, labels, spec.base
+        spec.name,
+        spec.max_layers,
+        spec.reserved_layers,
+        base_layers,
+        members,
+        labels,
+        spec.base,
+        str(platform),
     )
     planner.check_max_layers(image.max_layers)
     planner.package_budget(

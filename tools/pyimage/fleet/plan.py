@@ -116,7 +116,7 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
             "max_layers": im.max_layers,
             "reserved_layers": im.reserved_layers,
         }
-        entries[im.name] = LockImage(tuple(layers), settings)
+        entries[im.name] = LockImage(tuple(layers), settings, im.platform)
     return lock.lock_document(entries, builds)
 
 

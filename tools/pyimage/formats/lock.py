@@ -10,9 +10,10 @@ contract with outside benchmarks)::
 A fleet lock (the one file a fleet keeps in the source tree, written by
 ``pyimage fleet-plan`` and put in place by the fleet's ``.update``)::
 
-    {"format": "rules_pyimage.fleet-lock/v3",
+    {"format": "rules_pyimage.fleet-lock/v4",
      "images": {"//apps/api:image": {
          "base_layers": 1, "max_layers": 60, "reserved_layers": 1,
+         "platform": "linux/amd64",
          "layers": [
              {"packages": ["numpy==2.1.3"], "diff_ids": {"numpy==2.1.3": "sha256:..."},
               "reason": "..."},
@@ -21,7 +22,10 @@ A fleet lock (the one file a fleet keeps in the source tree, written by
      "packages": {"six==1.17.0": {"sha256:<diff_id>": {
          "compression": "gzip", "label": "@@rules_python~~pip~pypi//six"}}}}
 
-with each image's package layers bottom to top. A package is its id and its
+with each image's package layers bottom to top. An image is one platform's:
+an image index's images are entries of their own, named by their targets
+(``//apps/api:image.linux_arm64``), so that the lock is keyed by image and
+platform, and each entry says its platform. A package is its id and its
 bytes: the ``diff_id`` of its layer (the digest of its uncompressed tar) and
 the compression of its blob, so that a lock written on one machine is not
 stale on another whose compressor gives other compressed bytes. ``packages``
@@ -33,8 +37,10 @@ image alone (the same format), so that an image's build reads nothing of
 another's.
 
 Earlier formats, read so that the fleet's ``.update`` migrates them (the one
-migration path; a later format extends this list): v2 recorded each member's
-blob digest (``"digests"``) instead of its ``diff_id``; v1 recorded neither.
+migration path; a later format extends this list): v3 recorded no image's
+platform (every image was linux/amd64's); v2 recorded each member's blob
+digest (``"digests"``) instead of its ``diff_id``, and no ``packages``; v1
+recorded neither.
 
 This module reads, checks and writes these documents and nothing else: what
 an image keeps of its lock, how a fleet is planned and what makes a lock
@@ -53,11 +59,11 @@ from pyimage import jsonio, planner
 from pyimage.errors import PyimageError
 
 #: The format this code writes.
-VERSION = 3
+VERSION = 4
 FORMAT_PREFIX = "rules_pyimage.fleet-lock/v"
 FORMAT = f"{FORMAT_PREFIX}{VERSION}"
 #: What each earlier version records of a member's bytes.
-MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids"}
+MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids"}
 
 _FIX = "rewrite it with the fleet's `.update` target"
 _FORMAT_RE = re.compile(re.escape(FORMAT_PREFIX) + r"([0-9]+)")
@@ -85,10 +91,12 @@ class LockLayer:
 
 @dataclass(frozen=True)
 class LockImage:
-    """An image's entry: its layers and, in a lock, its cap and reserved layers."""
+    """An image's entry: its layers and, in a lock, its cap, reserved layers and platform."""
 
     layers: tuple[LockLayer, ...]
     settings: dict[str, int] = field(default_factory=dict)
+    #: The image's platform, ``os/arch[/variant]`` (v4; empty before and in plan documents).
+    platform: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,14 +187,19 @@ def _layer(record: Any, where: str, marks: str | None) -> LockLayer:
 _SETTINGS = ("base_layers", "max_layers", "reserved_layers")
 
 
-def _image(name: str, entry: Any, path: str, marks: str | None) -> LockImage:
+def _image(name: str, entry: Any, path: str, version: int) -> LockImage:
+    marks = MARKS[version]
     where = f"{path}: image '{name}'"
     entry = _object(entry, where)
     layers = entry.get("layers")
     if not isinstance(layers, list):
         raise PyimageError(f'{where} has no "layers" list; {_FIX}')
     settings = {k: entry[k] for k in _SETTINGS if isinstance(entry.get(k), int)}
-    return LockImage(tuple(_layer(lay, where, marks) for lay in layers), settings)
+    platform = entry.get("platform", "")
+    if version >= 4 and (not isinstance(platform, str) or platform.count("/") not in (1, 2)):
+        raise PyimageError(f'{where} needs a "platform" such as "linux/amd64"; {_FIX}')
+    layers_read = tuple(_layer(lay, where, marks) for lay in layers)
+    return LockImage(layers_read, settings, platform if version >= 4 else "")
 
 
 def _packages(value: Any, path: str) -> dict[tuple[str, str], LockPackage]:
@@ -208,10 +221,11 @@ def parse(document: Any, path: str) -> LockFile:
     data = _object(document, path)
     version = _version(data, path)
     images = {
-        name: _image(name, entry, path, MARKS[version])
+        name: _image(name, entry, path, version)
         for name, entry in _object(data.get("images"), f'{path}: "images"').items()
     }
-    packages = _packages(data.get("packages", {}), path) if version == VERSION else {}
+    # v3 records the builds as v4 does.
+    packages = _packages(data.get("packages", {}), path) if version >= 3 else {}
     return LockFile(path, data, version, images, packages)
 
 
@@ -255,7 +269,7 @@ def lock_document(
             if lay.group is not None:
                 record["group"] = lay.group
             layers.append(record)
-        out_images[name] = {**entry.settings, "layers": layers}
+        out_images[name] = {**entry.settings, "layers": layers, "platform": entry.platform}
     table: dict[str, dict[str, dict[str, str]]] = {}
     for (pid, diff_id), build in sorted(packages.items()):
         table.setdefault(pid, {})[diff_id] = {
