@@ -101,7 +101,7 @@ class LockImage:
 
 @dataclass(frozen=True)
 class LockPackage:
-    """One build of a package in a v3 lock: how it is compressed, what builds it."""
+    """One build of a package in a lock (v3 on): how it is compressed, what builds it."""
 
     compression: str
     label: str
