@@ -93,8 +93,13 @@ PLATFORM_ERRORS = {
         "platforms = ['linux/amd64', 'linux/mips64le']",
         'py_image //badplat/unknown:image: platform "linux/mips64le" is not one rules_pyimage '
         "builds for; use one of linux/386, linux/amd64, linux/arm/v7, linux/arm64, "
-        "linux/loong64, linux/ppc64le, linux/riscv64, linux/s390x (//py/platforms), or one "
-        "py_image per platform with `platform` and your own select()s",
+        "linux/loong64, linux/ppc64le, linux/riscv64, linux/s390x (//py/platforms), or map it "
+        'to a Bazel platform of yours: platforms = {"linux/mips64le": "//my/platforms:it"}',
+    ),
+    "map_bad": (
+        "platforms = {'linux/amd64': '//py/platforms:linux_amd64', 'Linux-ARM64': ':p'}",
+        'py_image //badplat/map_bad:image: platforms holds "Linux-ARM64", which is not '
+        'os/arch[/variant] (OCI\'s names, lowercase); use e.g. "linux/arm64"',
     ),
     "twice": (
         "platforms = ['linux/arm64', 'linux/arm64']",
@@ -104,7 +109,8 @@ PLATFORM_ERRORS = {
     "empty": (
         "platforms = []",
         "py_image //badplat/empty:image: platforms must be a non-empty list of "
-        'os/arch[/variant], e.g. ["linux/amd64", "linux/arm64"]',
+        'os/arch[/variant], e.g. ["linux/amd64", "linux/arm64"], or a dict of them to Bazel '
+        "platforms",
     ),
     "load_other": (
         "platforms = ['linux/amd64', 'linux/arm64'], load_platform = 'linux/s390x'",

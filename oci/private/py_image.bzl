@@ -92,6 +92,11 @@ def py_image(
             `@rules_pyimage//py/platforms:is_linux_arm64`, ...) in the
             binary's `deps` picks each platform's wheels, and one in `base`
             its base; a base that is itself an index serves every platform.
+            Or a dict of OCI names to Bazel platforms of your own, each
+            image built for its label: `{"linux/amd64":
+            "//platforms:linux_x86_64", "linux/arm64": "//platforms:graviton"}`
+            (for constraints of yours, such as a libc or a board, that your
+            `select()`s or toolchains read).
             Not with `platform`. In a `fleet`, each platform's image is an
             image of the fleet's lock (`//pkg:<name>.linux_arm64`, its
             platform recorded) and follows its own entry (docs/guide.md,
@@ -222,6 +227,6 @@ def _loaded_image(image_name, platforms, load_platform):
 
     # By the CPU alone: an Apple-silicon Mac (darwin/arm64) loads linux/arm64
     # into its Linux VM; a machine of no CPU of the index loads the first.
-    loaded = {p.cpu: ":" + p.name for p in platforms}
+    loaded = {p.cpu: ":" + p.name for p in platforms if p.cpu}
     loaded["//conditions:default"] = ":" + platforms[0].name
     return select(loaded)

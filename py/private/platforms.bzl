@@ -1,6 +1,7 @@
 """The platforms an image is built for: OCI's `os/arch[/variant]` names, and Bazel's platforms for them.
 
-`py_image(platforms = [...])` takes OCI names; each becomes a Bazel platform
+`py_image(platforms = [...])` takes OCI names (or a dict of them to users'
+own Bazel platforms); each of a list becomes a Bazel platform
 of `//py/platforms` (`linux/arm64` -> `@rules_pyimage//py/platforms:linux_arm64`,
 constraints `@platforms//os:linux` and `@platforms//cpu:aarch64`), which the
 image's layers are built for (`target_platform`, a transition), so that a
@@ -47,8 +48,9 @@ def bazel_platform(platform):
     return Label("//py/platforms:" + platform_suffix(platform))
 
 def platform_cpu(platform):
-    """The CPU constraint (a Label of @platforms) of an OCI platform of PLATFORM_CPUS."""
-    return Label("@platforms//cpu:" + PLATFORM_CPUS[platform])
+    """The CPU constraint (a Label of @platforms) of an OCI platform of PLATFORM_CPUS, else None."""
+    cpu = PLATFORM_CPUS.get(platform)
+    return Label("@platforms//cpu:" + cpu) if cpu else None
 
 def oci_platform_of(target_platform):
     """The OCI name of a Bazel platform of `//py/platforms`.
@@ -87,31 +89,46 @@ def checked_target_platform(label, platform, target_platform):
         ))
 
 def checked_platforms(image, platforms):
-    """`platforms` of `py_image` when each is an OCI platform of PLATFORM_CPUS, once; fails naming the image otherwise.
+    """`platforms` of `py_image`, checked, with the Bazel platform of each; fails naming the image otherwise.
+
+    A list names OCI platforms of PLATFORM_CPUS, each built for its platform
+    of `//py/platforms`; a dict maps OCI names (`os/arch[/variant]`) to
+    users' own Bazel platforms (labels, as strings relative to the BUILD
+    file, or Labels).
 
     Args:
         image: the image's label (`//pkg:name`), for messages.
         platforms: the `platforms` argument.
 
     Returns:
-        `platforms`.
+        A dict: OCI name -> the Bazel platform to build it for (a Label of
+        `//py/platforms`, or the user's label as given), in the given order.
     """
+    if type(platforms) == "dict" and platforms:
+        for platform, label in platforms.items():
+            if type(platform) != "string" or type(label) not in ("string", "Label"):
+                fail("py_image {}: platforms maps {} to {}; map each os/arch[/variant] to the label of a Bazel platform".format(image, platform, label))
+            parts = platform.split("/")
+            if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or " " in p]:
+                fail("py_image {}: platforms holds \"{}\", which is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/arm64\"".format(image, platform))
+        return dict(platforms)
     if type(platforms) != "list" or not platforms:
-        fail("py_image {}: platforms must be a non-empty list of os/arch[/variant], e.g. [\"linux/amd64\", \"linux/arm64\"]".format(image))
+        fail("py_image {}: platforms must be a non-empty list of os/arch[/variant], e.g. [\"linux/amd64\", \"linux/arm64\"], or a dict of them to Bazel platforms".format(image))
     seen = {}
     for platform in platforms:
         if type(platform) != "string":
             fail("py_image {}: platforms holds {} ({}), not an os/arch[/variant] string".format(image, platform, type(platform)))
         if platform not in PLATFORM_CPUS:
-            fail("py_image {}: platform \"{}\" is not one rules_pyimage builds for; use one of {} (//py/platforms), or one py_image per platform with `platform` and your own select()s".format(
+            fail("py_image {}: platform \"{}\" is not one rules_pyimage builds for; use one of {} (//py/platforms), or map it to a Bazel platform of yours: platforms = {{\"{}\": \"//my/platforms:it\"}}".format(
                 image,
                 platform,
                 ", ".join(sorted(PLATFORM_CPUS)),
+                platform,
             ))
         if platform in seen:
             fail("py_image {}: platform \"{}\" is given twice in platforms; give it once".format(image, platform))
-        seen[platform] = None
-    return platforms
+        seen[platform] = bazel_platform(platform)
+    return seen
 
 def _target_platform_transition_impl(settings, attr):
     if attr.target_platform:

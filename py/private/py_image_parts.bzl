@@ -8,7 +8,7 @@ same way.
 load("@rules_pyimage_fleets//:fleets.bzl", "FLEETS")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS")
 load(":internal_kwargs.bzl", "internal_kwargs")
-load(":platforms.bzl", "bazel_platform", "checked_platforms", "platform_cpu", "platform_suffix")
+load(":platforms.bzl", "checked_platforms", "platform_cpu", "platform_suffix")
 load(":py_image_inputs.bzl", "py_image_inputs")
 load(":py_image_layers.bzl", "py_image_layers")
 load(":py_image_plan.bzl", "py_image_plan")
@@ -153,7 +153,8 @@ def py_image_parts(
         platform: the platform of the base image to build on (default
             `linux/amd64`); not with `platforms`.
         platforms: the platforms (OCI's `os/arch[/variant]`, of
-            `//py/platforms`) to build an image for each; not with
+            `//py/platforms`; or a dict of OCI names to users' own Bazel
+            platforms) to build an image for each; not with
             `platform`. With `fleet`, each platform's image follows its own
             entry of the lock (`//pkg:name.linux_arm64`).
         fleet: the `py_image_fleet` (label) whose lock the image follows.
@@ -194,11 +195,12 @@ def py_image_parts(
         )
     if platform != None:
         fail("py_image {}: give `platform` (one platform) or `platforms` (an image index), not both".format(image_name))
-    names = {p: "." + platform_suffix(p) for p in checked_platforms(image_name, platforms)}
+    targets = checked_platforms(image_name, platforms)
+    names = {p: "." + platform_suffix(p) for p in targets}
     parts = []
     for p, suffix in names.items():
         others = [":{}{}.inputs".format(name, s) for q, s in names.items() if q != p]
-        parts.append(_platform_parts(name + suffix, image_name + suffix, p, bazel_platform(p), others, **common))
+        parts.append(_platform_parts(name + suffix, image_name + suffix, p, targets[p], others, **common))
 
     # The index as a fleet names it: `<name>.inputs` and `<name>.layers` hold
     # every platform's.
