@@ -85,8 +85,10 @@ def _parse(text):
     for name, entry in images.items():
         if type(entry.get("layers")) != "list":
             return None, "image {} has no layers list".format(name)
-        if type(entry.get("platform")) != "string":
-            return None, "image {} has no platform".format(name)
+        platform = entry.get("platform")
+        parts = platform.split("/") if type(platform) == "string" else []
+        if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or not p.replace("_", "").isalnum()]:
+            return None, "image {} has no platform of the form os/arch[/variant]".format(name)
         for layer in entry["layers"]:
             why = _check_layer(layer, packages)
             if why:

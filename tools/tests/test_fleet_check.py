@@ -42,6 +42,10 @@ def test_a_new_package_makes_the_lock_stale_and_says_how_to_update(
         "[1]",
         '{"images": 5}',
         '{"images": {"//a:image": {"layers": [{"packages": [1]}]}}}',
+        # v4 without an image's platform, or with one that is not os/arch[/variant]
+        '{"format": "rules_pyimage.fleet-lock/v4", "images": {"//a:image": {"layers": []}}}',
+        '{"format": "rules_pyimage.fleet-lock/v4", "images": {"//a:image": {"layers": [],'
+        ' "platform": "linux/../arm64"}}}',
     ],
 )
 def test_a_lock_that_does_not_parse_fails_the_test_and_names_the_repair(

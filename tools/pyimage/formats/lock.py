@@ -67,6 +67,8 @@ MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids"}
 
 _FIX = "rewrite it with the fleet's `.update` target"
 _FORMAT_RE = re.compile(re.escape(FORMAT_PREFIX) + r"([0-9]+)")
+#: An image's platform: OCI's ``os/arch[/variant]``, lowercase.
+_PLATFORM_RE = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?")
 
 #: Image name -> its package layers, each a list of package ids.
 Layers = dict[str, list[list[str]]]
@@ -196,7 +198,7 @@ def _image(name: str, entry: Any, path: str, version: int) -> LockImage:
         raise PyimageError(f'{where} has no "layers" list; {_FIX}')
     settings = {k: entry[k] for k in _SETTINGS if isinstance(entry.get(k), int)}
     platform = entry.get("platform", "")
-    if version >= 4 and (not isinstance(platform, str) or platform.count("/") not in (1, 2)):
+    if version >= 4 and not (isinstance(platform, str) and _PLATFORM_RE.fullmatch(platform)):
         raise PyimageError(f'{where} needs a "platform" such as "linux/amd64"; {_FIX}')
     layers_read = tuple(_layer(lay, where, marks) for lay in layers)
     return LockImage(layers_read, settings, platform if version >= 4 else "")
