@@ -164,7 +164,9 @@ def test_an_index_in_a_fleet_has_a_lock_entry_per_platform_and_follows_it(
         for p, plan in plans.items()
     }
     assert digests["linux/amd64"] == digests["linux/arm64"] and len(digests["linux/amd64"]) == 1
-    state = json.loads((E2E / "bazel-bin" / "apps" / "multiarch" / "fleet.state.json").read_text())
+    # (a test and a build target in one command are two configurations: no bazel-bin link)
+    report_dir = output_dir(E2E, "//apps/multiarch:fleet.report")
+    state = json.loads((report_dir / "fleet.state.json").read_text())
     assert sorted(state["images"]) == sorted(names)
 
 
