@@ -114,6 +114,21 @@ def finished(built: dict[str, Built], tmp_path_factory: pytest.TempPathFactory) 
     }
 
 
+def package_descriptors(b: Built) -> list[Path]:
+    """The descriptors of the app's packages as its hub, @pypi, built them in bazel-bin: one
+    per package of its plan. (bazel-bin may also hold other hubs' builds of the same
+    releases, e.g. @pypi_arm64's pure wheels, which the multiarch fleet's report merges.)"""
+    wanted = {p for lay in b.plan["layers"] for p in lay["packages"]}
+    found = []
+    for d in sorted((E2E / "bazel-bin" / "external").glob("*/pkg.pyimage/layer.json")):
+        pid = json.loads(d.read_text())["packages"][0]
+        name = pid.partition("==")[0].replace("-", "_").replace(".", "_")
+        if pid in wanted and d.parent.parent.name == f"rules_python~~pip~pypi_{name}":
+            found.append(d)
+    assert len(found) == len(wanted), (b.app, len(found), len(wanted))
+    return found
+
+
 def push_all(layouts: dict[str, Path]) -> dict[str, object]:
     """Push the images to a fresh local registry; its upload report."""
     args: list[str] = []
@@ -275,19 +290,10 @@ def test_131_packages_one_layer_each_exceed_podman_but_py_image_fits(
 ) -> None:
     web = built["web"]
     assert len([p for lay in web.plan["layers"] for p in lay["packages"]]) == 131
-    # The naive image: the base, then each package's own cached layer: those
-    # of web's hub, @pypi (bazel-bin may hold other hubs' builds of the same
-    # releases, e.g. @pypi_arm64's pure wheels, which the multiarch fleet's
-    # report merges in this configuration).
-    descriptors = sorted((E2E / "bazel-bin" / "external").glob("*/pkg.pyimage/layer.json"))
-    wanted = {p for lay in web.plan["layers"] for p in lay["packages"]}
+    # The naive image: the base, then each package's own cached layer.
     layer_args: list[str] = []
-    for d in descriptors:
-        pid = json.loads(d.read_text())["packages"][0]
-        name = pid.partition("==")[0].replace("-", "_").replace(".", "_")
-        spoke = f"rules_python~~pip~pypi_{name}"
-        if pid in wanted and d.parent.parent.name == spoke:
-            layer_args += ["--layer", str(d), str(d.with_name("layer.tar.gz"))]
+    for d in package_descriptors(web):
+        layer_args += ["--layer", str(d), str(d.with_name("layer.tar.gz"))]
     assert len(layer_args) == 3 * 131
     naive = tmp_path / "naive"
     base = ["--base", str(bases["python"]), "--tag", "naive"]
@@ -546,13 +552,11 @@ def test_fleet_report_describes_the_layers_the_images_have(built: dict[str, Buil
 
 def one_layer_per_app(b: Built, base: Path, dest: Path) -> Path:
     """The baseline: base + one site-packages layer of all the app's packages."""
-    wanted = {p for lay in b.plan["layers"] for p in lay["packages"]}
-    members = []
-    for d in sorted((E2E / "bazel-bin" / "external").glob("*/pkg.pyimage/layer.json")):
-        if json.loads(d.read_text())["packages"][0] in wanted:
-            # No tar: the packages' actions write none; the merge inflates the blobs.
-            members.append({"descriptor": str(d), "blob": str(d.with_suffix(".tar.gz"))})
-    assert len(members) == len(wanted), (b.app, len(members), len(wanted))
+    # No tar: the packages' actions write none; the merge inflates the blobs.
+    members = [
+        {"descriptor": str(d), "blob": str(d.with_suffix(".tar.gz"))}
+        for d in package_descriptors(b)
+    ]
     spec = dest.parent / f"{b.app}.layers.json"
     spec.write_text(json.dumps({"layers": [{"members": members}]}))
     run([sys.executable, "-m", "pyimage", "layout", "--out", str(dest), "--base", str(base),
