@@ -7,7 +7,8 @@ load("@rules_pyimage//oci:defs.bzl", "py_image", "py_image_fleet")
 - `py_image`: a Python container image (wraps rules_oci's `oci_image`).
 - Everything of `//py:defs.bzl`, re-exported: `py_image_fleet` (one layer
   plan, kept in a lock file, for several `py_image`s), `py_image_layers` and
-  its `PyImageLayersInfo` (the image without rules_oci's part),
+  its `PyImageLayersInfo` and `PyImagePlatformsInfo` (the image without
+  rules_oci's part; `py_image_layers_rule`, the rule it makes per platform),
   `py_image_parts`, and two constants: `DEFAULT_MAX_LAYERS` (60, the
   default `max_layers`) and `MAX_LAYERS_LIMIT` (125, the most any image may
   have: Docker's limit).
@@ -26,15 +27,19 @@ load(
     _DEFAULT_MAX_LAYERS = "DEFAULT_MAX_LAYERS",
     _MAX_LAYERS_LIMIT = "MAX_LAYERS_LIMIT",
     _PyImageLayersInfo = "PyImageLayersInfo",
+    _PyImagePlatformsInfo = "PyImagePlatformsInfo",
     _py_image_fleet = "py_image_fleet",
     _py_image_layers = "py_image_layers",
+    _py_image_layers_rule = "py_image_layers_rule",
     _py_image_parts = "py_image_parts",
 )
 
 py_image = _py_image
 py_image_fleet = _py_image_fleet
 py_image_layers = _py_image_layers
+py_image_layers_rule = _py_image_layers_rule
 py_image_parts = _py_image_parts
 PyImageLayersInfo = _PyImageLayersInfo
+PyImagePlatformsInfo = _PyImagePlatformsInfo
 DEFAULT_MAX_LAYERS = _DEFAULT_MAX_LAYERS
 MAX_LAYERS_LIMIT = _MAX_LAYERS_LIMIT

@@ -44,14 +44,14 @@ OURS = {
     "PyImageFleetPlan",
     "PyImageFleetMerge",
 }
-# (app, image): api_zstd is api's binary with zstd layers; multiarch's two
-# images are built for linux/amd64 and linux/arm64 (aarch64 wheels, an arm64
-# base), by the x86-64 worker too.
+# (app, image): api_zstd is api's binary with zstd layers; multiarch's
+# linux/arm64 image (aarch64 wheels, an arm64 base) is built by the x86-64
+# worker too. (Its linux/amd64 image is built as api's are: left out, as the
+# tests' time is counted.)
 IMAGES = [
     ("api", "image"),
     ("worker", "image"),
     ("api_zstd", "image"),
-    ("multiarch", "image.linux_amd64"),
     ("multiarch", "image.linux_arm64"),
 ]
 TARGETS = [f"//apps/{app}:{image}.layers" for app, image in IMAGES]

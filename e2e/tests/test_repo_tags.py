@@ -82,7 +82,8 @@ def starlark(s: str) -> str:
     return json.dumps(s)
 
 
-#: py_image's loading-time errors: package -> (its arguments, the one line it fails with).
+#: Loading-time errors of `platforms`: package -> (its py_image's arguments,
+#: or a whole call of another macro of ours, the one line it fails with).
 PLATFORM_ERRORS = {
     "both": (
         "platform = 'linux/arm64', platforms = ['linux/amd64']",
@@ -122,6 +123,30 @@ PLATFORM_ERRORS = {
         "py_image //badplat/load_one:image: load_platform picks one of `platforms`; with one "
         "platform, leave it out",
     ),
+    "layers_both": (
+        "py_image_layers(name = 'layers', binary = ':bin', platform = 'linux/arm64', "
+        "platforms = ['linux/amd64', 'linux/arm64'])",
+        "py_image_layers //badplat/layers_both:layers: give `platform` (one platform) or "
+        "`platforms` (an image index), not both",
+    ),
+    "layers_set": (
+        "py_image_layers(name = 'layers', binary = ':bin', platforms = ['linux/arm64'], "
+        "target_platform = '@rules_pyimage//py/platforms:linux_arm64')",
+        "py_image_layers //badplat/layers_set:layers: `platforms` sets each platform's "
+        "`target_platform`; leave it out",
+    ),
+    "fleet_bad": (
+        "py_image_fleet(name = 'fleet', images = [':image'], "
+        "platforms = ['linux/amd64', 'Linux/ARM64'])",
+        'py_image_fleet //badplat/fleet_bad:fleet: platforms holds "Linux/ARM64", which is not '
+        'os/arch[/variant] (OCI\'s names, lowercase); use e.g. "linux/arm64"',
+    ),
+    "fleet_twice": (
+        "py_image_fleet(name = 'fleet', images = [':image'], "
+        "platforms = ['linux/arm64', 'linux/arm64'])",
+        'py_image_fleet //badplat/fleet_twice:fleet: platform "linux/arm64" is given twice in '
+        "platforms; give it once",
+    ),
 }
 
 
@@ -159,15 +184,21 @@ def workspace() -> Iterator[Path]:
             'oci_load(name = "no_tags", image = "layout")\n'
             'oci_load(name = "bad_format", image = "layout", repo_tags = ["a:b"], format = "tar")\n'
         )
-        for case, (kwargs, _) in PLATFORM_ERRORS.items():
+        for case, (args, _) in PLATFORM_ERRORS.items():
             folder = ws / "badplat" / case
             folder.mkdir(parents=True)
             (folder / "bin.py").write_text("")
+            call = (
+                args
+                if args.startswith("py_image_")
+                else f"py_image(name = 'image', binary = ':bin', {args})"
+            )
             (folder / "BUILD.bazel").write_text(
-                'load("@rules_pyimage//oci:defs.bzl", "py_image")\n'
+                'load("@rules_pyimage//oci:defs.bzl", "py_image", "py_image_fleet")\n'
+                'load("@rules_pyimage//oci:defs.bzl", "py_image_layers")\n'
                 'load("@rules_python//python:defs.bzl", "py_binary")\n'
                 "py_binary(name = 'bin', srcs = ['bin.py'])\n"
-                f"py_image(name = 'image', binary = ':bin', {kwargs})\n"
+                f"{call}\n"
             )
         for pkg, names in cases().items():
             folder = ws / "p" / pkg
@@ -257,10 +288,15 @@ def test_standin_refuses_at_loading_what_rules_oci_refuses(workspace: Path) -> N
 
 
 def test_py_image_refuses_bad_platforms_at_loading_in_one_line(workspace: Path) -> None:
+    # One query loads every case's package (--keep_going): each fails on its
+    # own, and each message names its image, so it is told apart by that.
+    r = query(workspace, "//badplat/...")
+    assert r.returncode != 0
+    # Bazel prints a failure with its trace, and once more on its own.
+    lines = r.stderr.splitlines()
+    errors = {ln.split("Error in fail: ", 1)[1] for ln in lines if "Error in fail:" in ln}
     for case, (_, message) in PLATFORM_ERRORS.items():
-        r = query(workspace, f"//badplat/{case}:all")
-        assert r.returncode != 0, case
-        # Bazel prints the failure with its trace, and once more on its own.
-        lines = r.stderr.splitlines()
-        errors = {ln.split("Error in fail: ", 1)[1] for ln in lines if "Error in fail:" in ln}
-        assert errors == {message}, (case, r.stderr[-3000:])
+        own = {e for e in errors if f"//badplat/{case}:" in e}
+        assert own == {message}, (case, r.stderr[-3000:])
+    named = {e for e in errors if any(f"//badplat/{case}:" in e for case in PLATFORM_ERRORS)}
+    assert named == errors, errors - named

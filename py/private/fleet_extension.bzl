@@ -29,6 +29,7 @@ breaks, the fleet's test fails, and `.update` writes a good lock.
 """
 
 load(":compression.bzl", "COMPRESSIONS")
+load(":platforms.bzl", "is_oci_platform")
 
 visibility(["//py/..."])
 
@@ -85,9 +86,7 @@ def _parse(text):
     for name, entry in images.items():
         if type(entry.get("layers")) != "list":
             return None, "image {} has no layers list".format(name)
-        platform = entry.get("platform")
-        parts = platform.split("/") if type(platform) == "string" else []
-        if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or not p.replace("_", "").isalnum()]:
+        if not is_oci_platform(entry.get("platform")):
             return None, "image {} has no platform of the form os/arch[/variant]".format(name)
         for layer in entry["layers"]:
             why = _check_layer(layer, packages)

@@ -6,6 +6,28 @@ load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
 
+def _text(label):
+    """A label as messages write it: `//pkg:name` in the main repository."""
+    return "//{}:{}".format(label.package, label.name) if not label.workspace_name else str(label)
+
+def _check_platforms(ctx, target):
+    """Fails when the fleet declares `platforms` and image `target` is not built for exactly those."""
+    if not ctx.attr.platforms:
+        return
+    image = _text(target.label).removesuffix(".inputs")
+    have = [info.platform for info in each_image(target, PyImageInputsInfo)]
+    missing = [p for p in ctx.attr.platforms if p not in have]
+    extra = [p for p in have if p not in ctx.attr.platforms]
+    if missing or extra:
+        fail("fleet {}: image {} is built for {}, the fleet for {}; give the image platforms = [{}], or {} the fleet's platforms".format(
+            _text(ctx.label),
+            image,
+            ", ".join(have),
+            ", ".join(ctx.attr.platforms),
+            ", ".join(['"{}"'.format(p) for p in ctx.attr.platforms]),
+            "add {} to".format(", ".join(extra)) if extra else "drop {} from".format(", ".join(missing)),
+        ))
+
 def _fleet_inputs(ctx):
     """FLEET_INPUTS.json (see tools/pyimage/formats/inputs.py), with what it names.
 
@@ -15,6 +37,8 @@ def _fleet_inputs(ctx):
     """
     images = {}
     files = []
+    for target in ctx.attr.images:
+        _check_platforms(ctx, target)
     for info in [info for target in ctx.attr.images for info in each_image(target, PyImageInputsInfo)]:
         if info.name in images:
             fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
@@ -84,7 +108,7 @@ def _py_image_fleet_impl(ctx):
         DefaultInfo(files = depset([plan])),
         OutputGroupInfo(report = depset([report, report_json])),
         PyImageFleetInfo(
-            label = "//{}:{}".format(ctx.label.package, ctx.label.name) if not ctx.label.workspace_name else str(ctx.label),
+            label = _text(ctx.label),
             lock = lock,
             lock_path = ctx.attr.lock_path,
             undeclared = ctx.attr.undeclared,
@@ -107,6 +131,7 @@ py_image_fleet_rule = rule(
             doc = "The images' `<name>.inputs` targets (the macro adds `.inputs`); an image index's plans each platform's image.",
         ),
         "lock": attr.label(allow_single_file = [".json"], doc = "The lock file, if there is one yet."),
+        "platforms": attr.string_list(doc = "The platforms every image must be built for, exactly (OCI names); empty: any."),
         "lock_path": attr.string(mandatory = True, doc = "The lock's path in the source tree."),
         "shared": attr.label(
             providers = [PyImageFleetSliceInfo],

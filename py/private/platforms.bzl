@@ -25,6 +25,23 @@ PLATFORM_CPUS = {
     "linux/s390x": "s390x",
 }
 
+def is_oci_platform(platform):
+    """Whether `platform` is a string of OCI's form `os/arch[/variant]`, as a lock records it.
+
+    Each part is lowercase letters, digits and `_` (what
+    tools/pyimage/formats/lock.py also takes).
+
+    Args:
+        platform: any value.
+
+    Returns:
+        True or False.
+    """
+    if type(platform) != "string":
+        return False
+    parts = platform.split("/")
+    return len(parts) in (2, 3) and not [p for p in parts if not p or p != p.lower() or not p.replace("_", "").isalnum()]
+
 def checked_platform(platform):
     """`platform` when it is `os/arch[/variant]`; fails naming it otherwise.
 
@@ -34,8 +51,7 @@ def checked_platform(platform):
     Returns:
         `platform`.
     """
-    parts = platform.split("/")
-    if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or " " in p]:
+    if not is_oci_platform(platform):
         fail("platform = \"{}\" is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/amd64\" or \"linux/arm64/v8\"".format(platform))
     return platform
 
@@ -88,8 +104,8 @@ def checked_target_platform(label, platform, target_platform):
             oci,
         ))
 
-def checked_platforms(image, platforms):
-    """`platforms` of `py_image`, checked, with the Bazel platform of each; fails naming the image otherwise.
+def checked_platforms(owner, platforms, platform = None):
+    """`platforms` of a macro, checked, with the Bazel platform of each; fails naming the target otherwise.
 
     A list names OCI platforms of PLATFORM_CPUS, each built for its platform
     of `//py/platforms`; a dict maps OCI names (`os/arch[/variant]`) to
@@ -97,36 +113,38 @@ def checked_platforms(image, platforms):
     file, or Labels).
 
     Args:
-        image: the image's label (`//pkg:name`), for messages.
+        owner: the macro and its target, for messages (`py_image //pkg:name`).
         platforms: the `platforms` argument.
+        platform: the macro's `platform` argument, which may not be given too.
 
     Returns:
         A dict: OCI name -> the Bazel platform to build it for (a Label of
         `//py/platforms`, or the user's label as given), in the given order.
     """
+    if platform != None:
+        fail("{}: give `platform` (one platform) or `platforms` (an image index), not both".format(owner))
     if type(platforms) == "dict" and platforms:
         for platform, label in platforms.items():
             if type(platform) != "string" or type(label) not in ("string", "Label"):
-                fail("py_image {}: platforms maps {} to {}; map each os/arch[/variant] to the label of a Bazel platform".format(image, platform, label))
-            parts = platform.split("/")
-            if len(parts) not in (2, 3) or [p for p in parts if not p or p != p.lower() or " " in p]:
-                fail("py_image {}: platforms holds \"{}\", which is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/arm64\"".format(image, platform))
+                fail("{}: platforms maps {} to {}; map each os/arch[/variant] to the label of a Bazel platform".format(owner, platform, label))
+            if not is_oci_platform(platform):
+                fail("{}: platforms holds \"{}\", which is not os/arch[/variant] (OCI's names, lowercase); use e.g. \"linux/arm64\"".format(owner, platform))
         return dict(platforms)
     if type(platforms) != "list" or not platforms:
-        fail("py_image {}: platforms must be a non-empty list of os/arch[/variant], e.g. [\"linux/amd64\", \"linux/arm64\"], or a dict of them to Bazel platforms".format(image))
+        fail("{}: platforms must be a non-empty list of os/arch[/variant], e.g. [\"linux/amd64\", \"linux/arm64\"], or a dict of them to Bazel platforms".format(owner))
     seen = {}
     for platform in platforms:
         if type(platform) != "string":
-            fail("py_image {}: platforms holds {} ({}), not an os/arch[/variant] string".format(image, platform, type(platform)))
+            fail("{}: platforms holds {} ({}), not an os/arch[/variant] string".format(owner, platform, type(platform)))
         if platform not in PLATFORM_CPUS:
-            fail("py_image {}: platform \"{}\" is not one rules_pyimage builds for; use one of {} (//py/platforms), or map it to a Bazel platform of yours: platforms = {{\"{}\": \"//my/platforms:it\"}}".format(
-                image,
+            fail("{}: platform \"{}\" is not one rules_pyimage builds for; use one of {} (//py/platforms), or map it to a Bazel platform of yours: platforms = {{\"{}\": \"//my/platforms:it\"}}".format(
+                owner,
                 platform,
                 ", ".join(sorted(PLATFORM_CPUS)),
                 platform,
             ))
         if platform in seen:
-            fail("py_image {}: platform \"{}\" is given twice in platforms; give it once".format(image, platform))
+            fail("{}: platform \"{}\" is given twice in platforms; give it once".format(owner, platform))
         seen[platform] = bazel_platform(platform)
     return seen
 

@@ -3,6 +3,7 @@
 load("@rules_pyimage_fleets//:fleets.bzl", "FLEETS")
 load(":fleet_rule.bzl", "py_image_fleet_rule")
 load(":fleet_scripts.bzl", "py_image_fleet_report", "py_image_fleet_test", "py_image_fleet_update")
+load(":platforms.bzl", "is_oci_platform")
 
 visibility(["//py/..."])
 
@@ -10,7 +11,18 @@ visibility(["//py/..."])
 # rules" that a build or run target refuses).
 _TEST_ONLY_ATTRS = ["flaky", "local", "shard_count", "size", "timeout"]
 
-def py_image_fleet(name, images, lock = None, **kwargs):
+def _checked_platforms(fleet, platforms):
+    """The fleet's `platforms`: a list of distinct `os/arch[/variant]`; fails naming the fleet otherwise."""
+    if type(platforms) != "list" or not platforms:
+        fail('py_image_fleet {}: platforms must be a non-empty list of os/arch[/variant], e.g. ["linux/amd64", "linux/arm64"]; leave it out to take images of any platforms'.format(fleet))
+    for i, platform in enumerate(platforms):
+        if not is_oci_platform(platform):
+            fail('py_image_fleet {}: platforms holds {}, which is not os/arch[/variant] (OCI\'s names, lowercase); use e.g. "linux/arm64"'.format(fleet, repr(platform)))
+        if platform in platforms[:i]:
+            fail('py_image_fleet {}: platform "{}" is given twice in platforms; give it once'.format(fleet, platform))
+    return platforms
+
+def py_image_fleet(name, images, lock = None, platforms = None, **kwargs):
     """One layer plan for several `py_image`s, kept in a lock file.
 
     Makes:
@@ -61,6 +73,15 @@ def py_image_fleet(name, images, lock = None, **kwargs):
             targets are what is planned).
         lock: the lock file's name in this package; default `<name>.lock.json`.
             MODULE.bazel's `pyimage.fleet(lock = ...)` must name the same file.
+        platforms: the platforms (`os/arch[/variant]`) every image of the
+            fleet must be built for, exactly: e.g. `["linux/amd64",
+            "linux/arm64"]` where a cluster runs both, so that no image
+            ships without its arm64 build. An image built for other ones
+            (`py_image(platform = ...)` or `platforms = [...]`) fails the
+            fleet's analysis in one line naming the image, its platforms
+            and the fix. Default: none, images of any platforms (the lock
+            records each image's, and plans each platform's image of an
+            index as an image of its own either way).
         **kwargs: attributes of every target it makes (tags, visibility,
             ...). Each is a command users run (build, `.update`, `.report`,
             `_test`), so none is internal or tagged `manual`. Those only
@@ -86,6 +107,7 @@ def py_image_fleet(name, images, lock = None, **kwargs):
         name = name,
         images = [image + ".inputs" for image in images],
         lock = found[0] if found else None,
+        platforms = _checked_platforms("//{}:{}".format(package, name), platforms) if platforms != None else [],
         lock_path = lock_path,
         shared = everything,
         undeclared = undeclared,

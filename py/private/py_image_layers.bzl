@@ -12,10 +12,13 @@ load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compre
 load(":config_files.bzl", "entrypoint_text", "env_text")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
+load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
 load(":layer_action.bzl", "write_layer")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
-load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
+load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_platforms", "checked_target_platform", "platform_suffix", "target_platform_transition")
 load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImageLayersInfo")
+load(":py_image_inputs.bzl", "py_image_inputs")
+load(":py_image_platforms.bzl", "py_image_platforms")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
@@ -361,9 +364,12 @@ def _py_image_layers_impl(ctx):
         ),
     ]
 
-py_image_layers = rule(
+py_image_layers_rule = rule(
     implementation = _py_image_layers_impl,
-    doc = """The layers of a Python container image, planned under a cap.
+    doc = """The layers of a Python container image for one platform, planned under a cap.
+
+`py_image_layers` (the macro users call) makes one of these per platform;
+every attribute below is the macro's too.
 
 Builds, for a `py_binary`:
 - `<name>.layout`: an OCI image layout with the base image's layers, then the
@@ -456,3 +462,85 @@ finish images with another tool.""",
     toolchains = [PY_TOOLCHAIN, ZSTD_TOOLCHAIN_OPTIONAL],
     cfg = target_platform_transition,
 )
+
+# What `platforms` sets on each platform's `py_image_layers_rule` itself.
+_SET_PER_PLATFORM = ["target_platform", "index_images", "fleet_slice"]
+
+def py_image_layers(name, platforms = None, **kwargs):
+    """The layers of a Python container image, for one platform or for each of an index's.
+
+    With no `platforms`, makes `<name>`: a `py_image_layers_rule` (its
+    attributes and outputs below) for `platform` (default `linux/amd64`),
+    built in the build's own configuration.
+
+    With `platforms`, makes for each platform `<name>.<os>_<arch>[_<variant>]`
+    (`<name>.linux_arm64`): a `py_image_layers_rule` built for that
+    platform's Bazel platform (`target_platform`, so that `select()`s in the
+    binary's `deps` and in `base` pick its wheels and base), whose
+    `PyImageLayersInfo.platform` names it; each is planned with the others,
+    as `py_image(platforms = ...)`'s are, so that a package of the same bytes
+    on every platform (a pure-Python wheel) gets one layer, one blob, in
+    every platform's layout. `<name>` then holds them all: its files are
+    every platform's, and a rule reads each platform's `PyImageLayersInfo`
+    from its `PyImagePlatformsInfo` (see `py_image_parts`). Finish each
+    platform's image from `<name>.<os>_<arch>` with your tool, and the index
+    of them. (Each platform also gets `<name>.<os>_<arch>.inputs`, what the
+    others plan with; tagged `manual`.)
+
+    ```starlark
+    py_image_layers(
+        name = "layers",
+        binary = ":app",
+        base = ":base",  # an index of both platforms, or a select()
+        platforms = ["linux/amd64", "linux/arm64"],
+    )
+    ```
+
+    Args:
+        name: the target's name.
+        platforms: the platforms to build the image's layers for: OCI names
+            (`os/arch[/variant]`) of `@rules_pyimage//py/platforms`, or a
+            dict of OCI names to your own Bazel platforms, as for
+            `py_image`. Not with `platform`, `target_platform`,
+            `index_images` or `fleet_slice`, which it sets per platform.
+        **kwargs: attributes of `py_image_layers_rule`, given to each
+            platform's; of `<name>` (with `platforms`), only Bazel's common
+            ones (`visibility`, `tags`, `testonly`, ...).
+    """
+    if platforms == None:
+        py_image_layers_rule(name = name, **kwargs)
+        return
+    label = "//{}:{}".format(native.package_name(), name)
+    owner = "py_image_layers " + label
+    targets = checked_platforms(owner, platforms, kwargs.get("platform"))
+    for attr in _SET_PER_PLATFORM:
+        if attr in kwargs:
+            fail("{}: `platforms` sets each platform's `{}`; leave it out".format(owner, attr))
+    image_name = kwargs.pop("image_name", None) or label
+    suffixes = {p: "." + platform_suffix(p) for p in targets}
+    for p, suffix in suffixes.items():
+        # What each platform's image is planned with (the others').
+        py_image_inputs(
+            name = name + suffix + ".inputs",
+            binary = kwargs.get("binary"),
+            base = kwargs.get("base"),
+            image_name = image_name + suffix,
+            max_layers = kwargs.get("max_layers", DEFAULT_MAX_LAYERS),
+            platform = p,
+            target_platform = targets[p],
+            compression = kwargs.get("compression", "gzip"),
+            **internal_kwargs(kwargs)
+        )
+        py_image_layers_rule(
+            name = name + suffix,
+            platform = p,
+            target_platform = targets[p],
+            index_images = [":{}{}.inputs".format(name, s) for q, s in suffixes.items() if q != p],
+            image_name = image_name + suffix,
+            **kwargs
+        )
+    py_image_platforms(
+        name = name,
+        parts = [":" + name + s for s in suffixes.values()],
+        **{k: v for k, v in kwargs.items() if k in COMMON_ATTRS}
+    )

@@ -10,7 +10,7 @@ load(":image_common.bzl", "DEFAULT_MAX_LAYERS")
 load(":internal_kwargs.bzl", "internal_kwargs")
 load(":platforms.bzl", "checked_platforms", "platform_cpu", "platform_suffix")
 load(":py_image_inputs.bzl", "py_image_inputs")
-load(":py_image_layers.bzl", "py_image_layers")
+load(":py_image_layers.bzl", "py_image_layers_rule")
 load(":py_image_plan.bzl", "py_image_plan")
 load(":py_image_platforms.bzl", "py_image_platforms")
 
@@ -77,7 +77,7 @@ def _platform_parts(
 
     # ... and report what it holds (the fleet's `.report` reads its outputs).
     layers = name + ".layers"
-    py_image_layers(
+    py_image_layers_rule(
         name = layers,
         binary = binary,
         base = base,
@@ -193,9 +193,7 @@ def py_image_parts(
             entrypoint = one.entrypoint,
             env = one.env,
         )
-    if platform != None:
-        fail("py_image {}: give `platform` (one platform) or `platforms` (an image index), not both".format(image_name))
-    targets = checked_platforms(image_name, platforms)
+    targets = checked_platforms("py_image " + image_name, platforms, platform)
     names = {p: "." + platform_suffix(p) for p in targets}
     parts = []
     for p, suffix in names.items():

@@ -1,10 +1,10 @@
-"""Analysis tests of `py_image(platforms = ...)`: each platform's targets are built for it, and `.load` picks one."""
+"""Analysis tests of `platforms` (`py_image`, `py_image_layers`, `py_image_fleet`): each platform's targets are built for it, `.load` picks one, a fleet plans each."""
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
-load("//py:defs.bzl", "PyImageLayersInfo")
+load("//py:defs.bzl", "PyImageLayersInfo", "PyImagePlatformsInfo")
 
 # buildifier: disable=bzl-visibility
-load("//py/private:providers.bzl", "PyImageInputsInfo")
+load("//py/private:providers.bzl", "PyImageFleetInfo", "PyImageInputsInfo")
 
 def _loaded_image_impl(ctx):
     env = analysistest.begin(ctx)
@@ -68,4 +68,32 @@ platform_packages_test = analysistest.make(
         "packages": attr.string_list(mandatory = True),
         "platform": attr.string(mandatory = True),
     },
+)
+
+def _platforms_info_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[PyImagePlatformsInfo]
+    asserts.equals(env, ctx.attr.platforms, [layers.platform for layers in info.layers], "each platform's PyImageLayersInfo, in the order of `platforms`")
+    asserts.equals(env, [], info.inputs, "no PyImageInputsInfo in a `.layers` target")
+    return analysistest.end(env)
+
+# `py_image_layers(platforms = ...)`'s `<name>`: every platform's layers.
+platforms_info_test = analysistest.make(
+    _platforms_info_impl,
+    attrs = {"platforms": attr.string_list(mandatory = True)},
+)
+
+def _fleet_images_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[PyImageFleetInfo]
+    actions = [a for a in analysistest.target_actions(env) if a.mnemonic == "FileWrite" and a.outputs.to_list()[0] == info.inputs]
+    asserts.equals(env, 1, len(actions), "the action writing the fleet's inputs")
+    images = json.decode(actions[0].content)["images"]
+    asserts.equals(env, ctx.attr.images, {name: image["platform"] for name, image in images.items()}, "the images the fleet plans, and their platforms")
+    return analysistest.end(env)
+
+# A fleet's planned images: name -> platform.
+fleet_images_test = analysistest.make(
+    _fleet_images_impl,
+    attrs = {"images": attr.string_dict(mandatory = True)},
 )
