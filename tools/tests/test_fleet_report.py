@@ -87,6 +87,34 @@ def test_one_layer_per_app_size_is_that_of_a_real_merge(tmp_path: Path) -> None:
     assert estimate == real and rep["totals"]["one_layer_per_app_exact"] is True
 
 
+def test_one_layer_per_app_counts_other_builds_of_the_same_packages_apart(tmp_path: Path) -> None:
+    # An index's images (or two hubs' builds): the same package ids, other bytes.
+    fleet = Fleet(tmp_path)
+    pids = ["six==1", "idna==1"]
+    for pid in pids:
+        fleet.package(pid)
+        fleet.package(pid, variant="arm64")
+    images = {
+        "//a:image.linux_amd64": fleet.entry(pids),
+        "//a:image.linux_arm64": fleet.entry([f"{p}/arm64" for p in pids], platform="linux/arm64"),
+        "//b:image.linux_amd64": fleet.entry(pids),
+    }
+    inputs = fleet.inputs(images)
+    plan, out, js = tmp_path / "plan.json", tmp_path / "report.txt", tmp_path / "report.json"
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(plan))
+    ok("fleet-report", "--inputs", str(inputs), "--plan", str(plan),
+       "--update-target", "//x:fleet.update", "--out", str(out), "--json", str(js))  # fmt: skip
+    totals = json.loads(js.read_text())["totals"]
+    # a and b on amd64 hold the same builds (one layer); arm64's are its own.
+    assert totals["one_layer_per_app_layers"] == 2, totals
+    real = 0
+    for keys in (pids, [f"{p}/arm64" for p in pids]):
+        blob = tmp_path / f"all-{len(keys[0])}.tar.gz"
+        layer.merge([fleet.members[k] for k in keys], blob, blob.with_suffix(".json"))
+        real += blob.stat().st_size
+    assert totals["one_layer_per_app_blob_bytes"] == real
+
+
 def test_without_a_lock_merged_layers_are_estimates_and_the_report_says_how_to_lock(
     tmp_path: Path,
 ) -> None:

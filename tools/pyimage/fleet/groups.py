@@ -79,9 +79,10 @@ def write_group(
             layer.merge(list(choice), blob, descriptor, settings=settings)
             return None
     reason = (
-        f"no build of {', '.join(sorted(by_id))} is the bytes the fleet lock records for"
-        f" shared layer {group}; the images that hold it merge their own packages until the"
-        " fleet's `.update` runs"
+        f"no build of {', '.join(sorted(by_id))} here is the bytes the fleet lock records for"
+        f" shared layer {group}: bumped or rebuilt since the lock was written (the images"
+        " that hold it merge their own packages until the fleet's `.update` runs), or built"
+        " for another platform than the layer's (its images merge it for their own)"
     )
     with replace_together([blob, descriptor]) as (blob_tmp, desc_tmp):
         blob_tmp.write_bytes(b"")

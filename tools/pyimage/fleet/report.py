@@ -111,11 +111,14 @@ def build(
                 layers.append(_layer(members, shared))
             layers[index[key]].images.append(name)
             per_image[name].append(index[key])
-    # A site-packages layer per app: apps with the same packages would share it.
-    one_layer: dict[frozenset[str], layer.MergedSize] = {}
+    # A site-packages layer per app: apps with the same builds of the same
+    # packages would share it (not two platforms' images of one index: the
+    # same ids, other bytes).
+    one_layer: dict[frozenset[tuple[str, str]], layer.MergedSize] = {}
     for im in images:
         if im.members:
-            one_layer[frozenset(im.members)] = layer.merged_size(_distinct(im.members.values()))
+            builds = frozenset((p, m.descriptor.digest) for p, m in im.members.items())
+            one_layer[builds] = layer.merged_size(_distinct(im.members.values()))
     every = _distinct(m for im in images for m in im.members.values())
     totals = {
         "fleet_blob_bytes": sum(lay.blob_bytes for lay in layers),
@@ -167,7 +170,10 @@ def render(report: FleetReport, update_target: str) -> str:
             lines.append(f"  {number:>3} {_size(lay)}  L{k + 1:<3} {shared:<10}  {shown}")
     lines.append("")
     lines.append("layers (blob digest, compressed size, tar size, images that share it):")
-    lines.append("  (not built: a merged layer not in the lock; each image merges it itself)")
+    lines.append(
+        "  (not built: a merged layer not in the lock, which each image merges itself; or one"
+        " of another platform's builds, which its images merge)"
+    )
     for k, lay in enumerate(report.layers):
         digest = lay.digest[7:19] if lay.digest else "(not built)"
         lines.append(
