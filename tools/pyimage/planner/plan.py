@@ -16,6 +16,11 @@ package layers planned here. So each image gets at most
 
 Algorithm (see docs/layer-planning.md):
 
+0. The layers users declare (:mod:`pyimage.planner.declared`) come first:
+   each image's members of a declared group are one layer, each package
+   declared alone another; they take their part of the budget and the steps
+   below plan the other packages ("declared layer group NAME", "declared
+   alone").
 1. ``previous`` layers whose members are all still in the image, same
    ``name==version``, are kept as they are ("kept from previous plan").
 2. The other packages are grouped by their *used-by signature*: the set of
@@ -64,6 +69,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from pyimage.errors import PyimageError
+from pyimage.planner.declared import NOTHING, Declared, check, layers_of, package_name
 from pyimage.planner.guard import (
     CHECK_IMAGES_LIMIT,
     PULL_WEIGHTS,
@@ -74,6 +81,7 @@ from pyimage.planner.guard import (
 from pyimage.planner.model import (
     DEFAULT_MAX_LAYERS,
     FLEET_RESERVED_LAYERS,
+    MAX_LAYERS_LIMIT,
     REASON_KEPT,
     Image,
     ImagePlan,
@@ -95,13 +103,19 @@ def plan_fleet(
     *,
     reserved_layers: int = FLEET_RESERVED_LAYERS,
     previous: PreviousPlan | None = None,
+    declared: Declared = NOTHING,
+    where: str = "the declared layers",
 ) -> Plan:
     """Plan the package layers of every image of a fleet under one cap.
 
     ``packages`` must hold every package the images use (extra ones are
     ignored). ``previous`` maps image names to the package layers of the last
-    plan; a layer whose members are all still in that image is kept. Raises
-    :class:`~pyimage.errors.PyimageError` on bad input or a cap too small.
+    plan; a layer whose members are all still in that image is kept. The
+    layers ``declared`` (:mod:`pyimage.planner.declared`) come first: each
+    image's members of a group are one layer, a package declared alone
+    another, whatever ``previous`` holds; ``where`` names the declaration in
+    errors. Raises :class:`~pyimage.errors.PyimageError` on bad input or a
+    cap too small.
 
     Fleets of up to :data:`CHECK_IMAGES_LIMIT` images are checked against the
     largest-first plan under the same cap: if the plan stores more bytes,
@@ -114,6 +128,8 @@ def plan_fleet(
     check_max_layers(max_layers)
     sizes = validate(pkg_list, img_list, reserved_layers)
     budgets = [package_budget(im, max_layers, reserved_layers) for im in img_list]
+    if declared:
+        check(declared, [p for im in img_list for p in im.packages], where)
 
     def attempt(pull_weight: float) -> Plan:
         return _plan(
@@ -124,10 +140,13 @@ def plan_fleet(
             reserved_layers=reserved_layers,
             previous=previous,
             pull_weight=pull_weight,
+            declared=declared,
         )
 
     first = attempt(PULL_WEIGHTS[0])
-    if not 1 < len(img_list) <= CHECK_IMAGES_LIMIT:
+    # (A plan with declared layers is not held to the largest-first plan of
+    # all its packages: the declaration is the user's trade, not the search's.)
+    if declared or not 1 < len(img_list) <= CHECK_IMAGES_LIMIT:
         return first
     nix = largest_first(
         sizes,
@@ -155,6 +174,7 @@ def _plan(
     reserved_layers: int,
     previous: PreviousPlan | None,
     pull_weight: float,
+    declared: Declared,
 ) -> Plan:
     """One planning run with the given weight of the pair cost."""
 
@@ -163,10 +183,14 @@ def _plan(
     planner = Search(used, [sizes[p] for p in used], [im.name for im in img_list], pull_weight)
 
     kept: list[list[tuple[int, ...]]] = []
+    pinned: list[list[Layer]] = []
     rest: list[list[int]] = []
     rest_budgets: list[int] = []
-    for im, budget in zip(img_list, budgets, strict=True):
+    for im, whole in zip(img_list, budgets, strict=True):
         mine = {index[p] for p in im.packages}
+        pinned.append(_declared_layers(im, whole, declared, sizes))
+        budget = whole - len(pinned[-1])
+        mine.difference_update(index[p] for lay in pinned[-1] for p in lay.packages)
         keep = _kept_layers(mine, (previous or {}).get(im.name, ()), index)
         free = mine.difference(*keep) if keep else set(mine)
         # Drop the smallest kept layers while the rest would not fit.
@@ -189,6 +213,8 @@ def _plan(
         lay = Layer(ids, unit.bytes, unit.reason)
         for i in unit.images:
             per_image[i].append(lay)
+    for i, own in enumerate(pinned):
+        per_image[i].extend(own)
     for i, keep in enumerate(kept):
         for members in keep:
             ids = tuple(used[m] for m in members)
@@ -201,6 +227,31 @@ def _plan(
         lays.sort(key=lambda lay: (-sharing[lay.packages], -lay.bytes, lay.packages))
         plans.append(ImagePlan(im.name, tuple(lays), budget, im.base_layers))
     return Plan(tuple(plans), max_layers, reserved_layers)
+
+
+def _declared_layers(
+    image: Image, budget: int, declared: Declared, sizes: Mapping[str, int]
+) -> list[Layer]:
+    """The declared layers of ``image``; an error naming them when they leave no room."""
+    out = [
+        Layer(members, sum(sizes[p] for p in members), reason)
+        for reason, members in layers_of(declared, image.packages)
+    ]
+    others = len(image.packages) > sum(len(lay.packages) for lay in out)
+    need = len(out) + (1 if others else 0)
+    if need > budget:
+        small = sorted(out, key=lambda lay: (lay.bytes, lay.packages))[:2]
+        shown = " and ".join(
+            "[" + ", ".join(package_name(p) for p in lay.packages) + "]" for lay in small
+        )
+        merge = f"merge declared layers (e.g. {shown} into one group) or " if len(out) > 1 else ""
+        raise PyimageError(
+            f"image '{image.name}': its {len(out)} declared layers"
+            f"{' and a layer of its other packages' if others else ''} need {need} package"
+            f" layers, but its cap leaves {budget}; {merge}raise max_layers by {need - budget}"
+            f" (at most {MAX_LAYERS_LIMIT} in all)"
+        )
+    return out
 
 
 def _kept_layers(
@@ -229,6 +280,8 @@ def plan_image(
     reserved_layers: int = FLEET_RESERVED_LAYERS,
     previous: Sequence[Sequence[str]] | None = None,
     alongside: Sequence[Image] = (),
+    declared: Declared = NOTHING,
+    where: str = "the declared layers",
 ) -> ImagePlan:
     """Plan one image alone (the Bazel rule's case without a fleet plan).
 
@@ -238,10 +291,17 @@ def plan_image(
     the other platforms of an image index. The packages they share then get
     layers of their own, never merged with one only the image holds unless
     the cap leaves no other way. Empty: the image alone, as a fleet of one.
+    ``declared`` applies to it and to them.
     """
     prev = {image.name: previous} if previous is not None else None
     plan = plan_fleet(
-        packages, [image, *alongside], max_layers, reserved_layers=reserved_layers, previous=prev
+        packages,
+        [image, *alongside],
+        max_layers,
+        reserved_layers=reserved_layers,
+        previous=prev,
+        declared=declared,
+        where=where,
     )
     (mine,) = [p for p in plan.images if p.name == image.name]
     return mine

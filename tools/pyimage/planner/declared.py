@@ -1,0 +1,149 @@
+"""Layers users declare on top of the automatic plan: pinned groups and packages alone (pure).
+
+A declaration names packages by their name or a glob of names
+(``nvidia-*``), matched against each package's normalized name (the part of
+its id before ``==``). In each image, the members of a group it holds form
+one layer (torch without nvidia-* on a CPU image is a group of one), and
+each package declared alone is a layer of its own; the planner plans the
+other packages around them, under the same cap. Images holding the same
+members get the same layer, so a declared layer is shared as any other.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pyimage.errors import PyimageError
+
+#: A declared group's name: what its layers' reason and the lock say.
+_GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: A pattern: a normalized package name, with ``*``, ``?`` and ``[...]`` globs.
+_PATTERN = re.compile(r"[a-z0-9*?\[\]!][a-z0-9*?\[\]!-]*")
+
+REASON_GROUP = "declared layer group"
+REASON_ALONE = "declared alone"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """Layer groups (name -> patterns) and patterns of packages that stay alone."""
+
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    alone: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.groups or self.alone)
+
+    def to_json(self) -> dict[str, object]:
+        """The declaration as the lock and the fleet's inputs record it."""
+        return {"alone": list(self.alone), "groups": {n: list(p) for n, p in self.groups}}
+
+
+#: No declaration: the automatic plan alone.
+NOTHING = Declared()
+
+
+def declared(groups: Mapping[str, Sequence[str]], alone: Sequence[str], where: str) -> Declared:
+    """A checked declaration; one error line naming ``where`` and the fix otherwise.
+
+    Names must be simple (letters, digits, ``_.-``), patterns lowercase
+    normalized names (``-`` for ``_`` and ``.``) with globs; no pattern may
+    be given twice, in one group, two groups or a group and ``alone``. Each
+    list is kept sorted: the order it was given in changes no plan, and so
+    no lock.
+    """
+    seen: dict[str, str] = {}
+
+    def claim(pattern: object, owner: str) -> str:
+        if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
+            raise PyimageError(
+                f"{where}: {owner} holds {pattern!r}, not a package name or glob; give"
+                " normalized names (lowercase, '-' for '_' and '.'), e.g. 'nvidia-*'"
+            )
+        if pattern in seen:
+            raise PyimageError(
+                f"{where}: {pattern!r} is in {seen[pattern]} and in {owner}; give it once"
+            )
+        seen[pattern] = owner
+        return pattern
+
+    out = []
+    for name in sorted(groups):
+        if not isinstance(name, str) or not _GROUP_NAME.fullmatch(name):
+            raise PyimageError(
+                f"{where}: layer group name {name!r} must be letters, digits, '_', '.' or '-'"
+            )
+        patterns = groups[name]
+        if not patterns:
+            raise PyimageError(f"{where}: layer group {name!r} is empty; give its packages")
+        out.append((name, tuple(sorted(claim(p, f"layer group {name!r}") for p in patterns))))
+    return Declared(tuple(out), tuple(sorted(claim(p, "alone_packages") for p in alone)))
+
+
+def package_name(pid: str) -> str:
+    """The normalized name of a package id (``name==version``, maybe with build fields)."""
+    return pid.split("==", 1)[0].split(" ", 1)[0]
+
+
+def _owner(declared: Declared, name: str) -> list[str]:
+    """Every declaration whose pattern matches ``name``: group names, or ``alone``."""
+    owners = [
+        g for g, patterns in declared.groups if any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    ]
+    if any(fnmatch.fnmatchcase(name, p) for p in declared.alone):
+        owners.append("alone")
+    return owners
+
+
+def check_used(declared: Declared, packages: Iterable[str], where: str) -> None:
+    """Every pattern matches a package of ``packages``: all the declaration is for (a
+    fleet's images, or an image and its index's other platforms); one error line
+    naming ``where`` otherwise. (An image of a fleet may hold none of a group.)"""
+    names = {package_name(p) for p in packages}
+    for owner, patterns in [*declared.groups, ("alone", declared.alone)]:
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise PyimageError(
+                    f"{where}: {_shown(owner)}: {pattern!r} matches no package it holds;"
+                    " fix the name or drop it"
+                )
+
+
+def check(declared: Declared, packages: Iterable[str], where: str) -> None:
+    """No package of ``packages`` is claimed by two declarations; one error line naming
+    ``where``, the package and both otherwise."""
+    for pid in sorted(set(packages)):
+        owners = _owner(declared, package_name(pid))
+        if len(owners) > 1:
+            raise PyimageError(
+                f"{where}: package {package_name(pid)} is claimed by "
+                f"{' and '.join(_shown(o) for o in owners)}; give it to one"
+            )
+
+
+def _shown(owner: str) -> str:
+    return "alone_packages" if owner == "alone" else f"layer group {owner!r}"
+
+
+def layers_of(declared: Declared, packages: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """The declared layers of an image holding ``packages``: (reason, sorted members) each.
+
+    Groups in name order, then each package alone, by id.
+    """
+    members: dict[str, list[str]] = {}
+    alone = []
+    for pid in sorted(packages):
+        owners = _owner(declared, package_name(pid))
+        if owners == ["alone"]:
+            alone.append(pid)
+        elif owners:
+            members.setdefault(owners[0], []).append(pid)
+    out = [
+        (f"{REASON_GROUP} {name}", tuple(members[name]))
+        for name, _ in declared.groups
+        if name in members
+    ]
+    return out + [(REASON_ALONE, (pid,)) for pid in alone]
