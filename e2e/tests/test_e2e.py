@@ -379,6 +379,34 @@ def test_a_zstd_image_runs_and_holds_the_files_of_the_gzip_one(
     print(f"api's package layers: gzip {gz} bytes, zstd {zs} bytes ({zs / gz:.3f}x)")
 
 
+def test_declared_layers_are_the_images_layers_and_it_runs(
+    bases: dict[str, Path], built: dict[str, Built], tmp_path: Path
+) -> None:
+    # apps/api_declared: api's binary, requests and its dependencies declared
+    # one layer ("http"), six alone. The plan says so, the manifest holds
+    # those layers (their packages annotated), and the image runs.
+    declared = build_apps(E2E, tmp_path / "built", {"api_declared": ""})["api_declared"]
+    reasons = {tuple(lay["packages"]): lay["reason"] for lay in declared.plan["layers"]}
+    http = tuple(
+        p
+        for lay in built["api"].plan["layers"]
+        for p in lay["packages"]
+        if p.split("==")[0] in {"requests", "urllib3", "idna", "certifi", "charset-normalizer"}
+    )
+    assert reasons[tuple(sorted(http))] == "declared layer group http", reasons
+    (six,) = [p for lay in built["api"].plan["layers"] for p in lay["packages"] if "six==" in p]
+    assert reasons[(six,)] == "declared alone", reasons
+    held = [
+        lay["annotations"][PACKAGES_ANNOTATION].split(",")
+        for lay in declared.manifest()["layers"]
+        if PACKAGES_ANNOTATION in lay.get("annotations", {})
+    ]
+    assert sorted(http) in [sorted(h) for h in held] and [six] in held, held
+    lines = podman_output(finish(declared, tmp_path / "image"), "api_declared")
+    assert lines[0] == "app api on python 3.11", lines
+    assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
+
+
 def test_fleet_lock_is_current() -> None:
     r = bazel(E2E, "test", "//:fleet_test")
     assert "//:fleet_test" in r.stdout + r.stderr

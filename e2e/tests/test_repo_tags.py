@@ -82,9 +82,10 @@ def starlark(s: str) -> str:
     return json.dumps(s)
 
 
-#: Loading-time errors of `platforms`: package -> (its py_image's arguments,
-#: or a whole call of another macro of ours, the one line it fails with).
-PLATFORM_ERRORS = {
+#: Loading-time errors of our macros' arguments (`platforms`, declared
+#: layers): package -> (its py_image's arguments, or a whole call of another
+#: macro of ours, the one line it fails with).
+LOADING_ERRORS = {
     "both": (
         "platform = 'linux/arm64', platforms = ['linux/amd64']",
         "py_image //badplat/both:image: give `platform` (one platform) or `platforms` "
@@ -141,6 +142,11 @@ PLATFORM_ERRORS = {
         'py_image_fleet //badplat/fleet_bad:fleet: platforms holds "Linux/ARM64", which is not '
         'os/arch[/variant] (OCI\'s names, lowercase); use e.g. "linux/arm64"',
     ),
+    "declared_in_fleet": (
+        "fleet = '//:fleet', layer_groups = {'web': ['six']}",
+        "py_image //badplat/declared_in_fleet:image: an image of a fleet follows the layers its"
+        " fleet declares; give layer_groups to the py_image_fleet //:fleet",
+    ),
     "fleet_twice": (
         "py_image_fleet(name = 'fleet', images = [':image'], "
         "platforms = ['linux/arm64', 'linux/arm64'])",
@@ -184,7 +190,7 @@ def workspace() -> Iterator[Path]:
             'oci_load(name = "no_tags", image = "layout")\n'
             'oci_load(name = "bad_format", image = "layout", repo_tags = ["a:b"], format = "tar")\n'
         )
-        for case, (args, _) in PLATFORM_ERRORS.items():
+        for case, (args, _) in LOADING_ERRORS.items():
             folder = ws / "badplat" / case
             folder.mkdir(parents=True)
             (folder / "bin.py").write_text("")
@@ -287,7 +293,7 @@ def test_standin_refuses_at_loading_what_rules_oci_refuses(workspace: Path) -> N
     assert "invalid value in 'format' attribute" in r.stderr, r.stderr[-3000:]
 
 
-def test_py_image_refuses_bad_platforms_at_loading_in_one_line(workspace: Path) -> None:
+def test_bad_arguments_fail_at_loading_in_one_line(workspace: Path) -> None:
     # One query loads every case's package (--keep_going): each fails on its
     # own, and each message names its image, so it is told apart by that.
     r = query(workspace, "//badplat/...")
@@ -295,8 +301,8 @@ def test_py_image_refuses_bad_platforms_at_loading_in_one_line(workspace: Path) 
     # Bazel prints a failure with its trace, and once more on its own.
     lines = r.stderr.splitlines()
     errors = {ln.split("Error in fail: ", 1)[1] for ln in lines if "Error in fail:" in ln}
-    for case, (_, message) in PLATFORM_ERRORS.items():
+    for case, (_, message) in LOADING_ERRORS.items():
         own = {e for e in errors if f"//badplat/{case}:" in e}
         assert own == {message}, (case, r.stderr[-3000:])
-    named = {e for e in errors if any(f"//badplat/{case}:" in e for case in PLATFORM_ERRORS)}
+    named = {e for e in errors if any(f"//badplat/{case}:" in e for case in LOADING_ERRORS)}
     assert named == errors, errors - named

@@ -26,6 +26,8 @@ def py_image(
         repo_tags = None,
         fleet = None,
         compression = "gzip",
+        layer_groups = {},
+        alone_packages = [],
         **kwargs):
     """A container image of a `py_binary`, its pip packages in shared layers.
 
@@ -125,6 +127,14 @@ def py_image(
             aspect_bazel_lib's zstd toolchain, which rules_oci registers, at
             `--@rules_pyimage//py:zstd_level`, default 3). Every image of a
             fleet has the fleet's (the lock records it); see docs/guide.md.
+        layer_groups: groups of packages (normalized names or globs) that
+            travel together, each one layer, the other packages planned
+            around them under the same cap: `{"gpu": ["torch", "triton",
+            "nvidia-*"]}`. The image's members of a group form its layer
+            (torch alone on a CPU image). Not with `fleet`: declare them on
+            the `py_image_fleet` (docs/guide.md, Declared layers).
+        alone_packages: packages (names or globs) each kept in a layer of
+            its own. Not with `fleet` either.
         **kwargs: attributes of `<name>` and `<name>.load` (`tags`,
             `visibility`, `testonly`, ...); the macro's other targets get
             only the common ones, and `manual`.
@@ -141,6 +151,8 @@ def py_image(
         platforms = platforms,
         fleet = fleet,
         compression = compression,
+        layer_groups = layer_groups,
+        alone_packages = alone_packages,
         **kwargs
     )
     image_name = parts.image_name

@@ -34,7 +34,7 @@ load(":platforms.bzl", "is_oci_platform")
 visibility(["//py/..."])
 
 # The lock format this reads (tools/pyimage/formats/lock.py writes it).
-LOCK_FORMAT = "rules_pyimage.fleet-lock/v4"
+LOCK_FORMAT = "rules_pyimage.fleet-lock/v5"
 
 # The repository's name (rules_pyimage's MODULE.bazel uses it by this name).
 FLEETS_REPO = "rules_pyimage_fleets"
@@ -51,6 +51,18 @@ def _version(name):
 
 def _is_dict_of(value, kind):
     return type(value) == "dict" and all([type(v) == kind for v in value.values()])
+
+def _strings(value):
+    return type(value) == "list" and all([type(v) == "string" for v in value])
+
+def _declared_shape(declared):
+    """Whether a lock's `declared` has the shape pyimage reads (pyimage checks the rest)."""
+    if type(declared) != "dict" or [k for k in declared if k not in ("alone", "groups")]:
+        return False
+    groups = declared.get("groups", {})
+    if type(groups) != "dict" or not all([_strings(v) for v in groups.values()]):
+        return False
+    return _strings(declared.get("alone", []))
 
 def _check_layer(layer, packages):
     """Why a layer of a lock is malformed, or ''."""
@@ -83,6 +95,8 @@ def _parse(text):
     images, packages = doc.get("images"), doc.get("packages")
     if not _is_dict_of(images, "dict") or not _is_dict_of(packages, "dict"):
         return None, "its images or packages are not objects"
+    if not _declared_shape(doc.get("declared", {})):
+        return None, "its declared layers are not {\"groups\": {name: [package, ...]}, \"alone\": [package, ...]}"
     for name, entry in images.items():
         if type(entry.get("layers")) != "list":
             return None, "image {} has no layers list".format(name)
@@ -95,13 +109,18 @@ def _parse(text):
     return doc, ""
 
 def _slice(doc, name):
-    """A lock of image `name` alone: its entry and the builds it holds."""
+    """A lock of image `name` alone: its entry, the builds it holds and the fleet's declared layers."""
     entry = doc["images"][name]
     held = {}
     for layer in entry["layers"]:
         for p in layer["packages"]:
             held.setdefault(p, {})[layer["diff_ids"][p]] = doc["packages"][p][layer["diff_ids"][p]]
-    return {"format": LOCK_FORMAT, "images": {name: entry}, "packages": held}
+    out = {"format": LOCK_FORMAT, "images": {name: entry}, "packages": held}
+    if "declared" in doc:
+        # The layers the fleet declares: the image plans what the lock does
+        # not hold (a package bumped since) around them too.
+        out["declared"] = doc["declared"]
+    return out
 
 def _hub(rctx, package):
     """(repo, path, folder) of a hub's root package `repo//path`."""

@@ -1,5 +1,6 @@
 """`py_image_fleet_rule`: a fleet's plan (its lock's next content) and its report."""
 
+load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
 load(":providers.bzl", "PyImageFleetInfo", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImagePlatformsInfo")
 load(":py_image_platforms.bzl", "each_image")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
@@ -42,6 +43,8 @@ def _fleet_inputs(ctx):
     for info in [info for target in ctx.attr.images for info in each_image(target, PyImageInputsInfo)]:
         if info.name in images:
             fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
+        if info.declared:
+            fail("fleet {}: image {} declares layers of its own (layer_groups, alone_packages); declare them on the fleet, whose images follow its declaration".format(_text(ctx.label), info.name))
         packages = sorted(info.packages.to_list(), key = lambda p: p.id)
         images[info.name] = {
             "base": info.base_dir,
@@ -55,8 +58,12 @@ def _fleet_inputs(ctx):
         }
         files.append(info.base_files)
         files.append(depset([p.descriptor for p in packages]))
+    doc = {"fleet": _text(ctx.label), "images": images}
+    declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages)
+    if declared:
+        doc["declared"] = declared
     out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")
-    ctx.actions.write(out, json.encode_indent({"images": images}, indent = " "))
+    ctx.actions.write(out, json.encode_indent(doc, indent = " "))
     return out, depset([out], transitive = files)
 
 def _py_image_fleet_impl(ctx):
@@ -143,5 +150,5 @@ py_image_fleet_rule = rule(
             doc = "The label of the fleet's `.update` target, for messages.",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    },
+    } | DECLARED_LAYERS_ATTRS,
 )

@@ -53,6 +53,7 @@ PyImageInputsInfo = provider(
         "max_layers": "The image's cap on layers.",
         "reserved_layers": "Layers besides base and packages: 1 (app) or 2 (interpreter and app).",
         "platform": "The platform of the base to build on.",
+        "declared": "The layers the image declares itself (`{\"groups\": ..., \"alone\": ...}`), or None: a fleet refuses an image that does.",
     },
 )
 

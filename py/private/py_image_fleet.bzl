@@ -22,7 +22,7 @@ def _checked_platforms(fleet, platforms):
             fail('py_image_fleet {}: platform "{}" is given twice in platforms; give it once'.format(fleet, platform))
     return platforms
 
-def py_image_fleet(name, images, lock = None, platforms = None, **kwargs):
+def py_image_fleet(name, images, lock = None, platforms = None, layer_groups = {}, alone_packages = [], **kwargs):
     """One layer plan for several `py_image`s, kept in a lock file.
 
     Makes:
@@ -82,6 +82,16 @@ def py_image_fleet(name, images, lock = None, platforms = None, **kwargs):
             and the fix. Default: none, images of any platforms (the lock
             records each image's, and plans each platform's image of an
             index as an image of its own either way).
+        layer_groups: groups of packages (normalized names or globs) that
+            travel together, each one layer in every image holding members
+            of it, the other packages planned around them under each
+            image's cap: `{"gpu": ["torch", "triton", "nvidia-*"]}` (an
+            image's members form its layer: torch alone on a CPU image).
+            The lock records them and images follow them; an image may not
+            declare its own. A pattern that matches no package of the
+            fleet, or a package claimed twice, fails the plan in one line.
+        alone_packages: packages (names or globs) each kept in a layer of
+            its own in every image.
         **kwargs: attributes of every target it makes (tags, visibility,
             ...). Each is a command users run (build, `.update`, `.report`,
             `_test`), so none is internal or tagged `manual`. Those only
@@ -108,6 +118,8 @@ def py_image_fleet(name, images, lock = None, platforms = None, **kwargs):
         images = [image + ".inputs" for image in images],
         lock = found[0] if found else None,
         platforms = _checked_platforms("//{}:{}".format(package, name), platforms) if platforms != None else [],
+        layer_groups = layer_groups,
+        alone_packages = alone_packages,
         lock_path = lock_path,
         shared = everything,
         undeclared = undeclared,

@@ -1,6 +1,7 @@
 """`py_image_inputs`: what a fleet plan needs to know of one image."""
 
 load(":compression.bzl", "COMPRESSION_ATTRS")
+load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "reserved_layers")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
@@ -20,6 +21,7 @@ def _py_image_inputs_impl(ctx):
         max_layers = ctx.attr.max_layers,
         reserved_layers = reserved_layers(ctx),
         platform = checked_platform(ctx.attr.platform),
+        declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages),
     )]
 
 py_image_inputs = rule(
@@ -27,7 +29,7 @@ py_image_inputs = rule(
     doc = """An image's pip packages, base, cap and reserved layers, for `py_image_fleet`.
 
 `py_image` makes one, `<name>.inputs`, with the same `binary`, `base`,
-`max_layers`, `platform`, `target_platform` and `compression` as its `<name>.layers`. It runs no action.""",
+`max_layers`, `platform`, `target_platform`, `compression` and declared layers as its `<name>.layers`. It runs no action.""",
     attrs = {
         "base": attr.label(allow_files = True, doc = "The base image (see `py_image_layers`)."),
         "binary": attr.label(
@@ -38,7 +40,7 @@ py_image_inputs = rule(
         "image_name": attr.string(mandatory = True, doc = "The image's name in the fleet lock (its label)."),
         "max_layers": attr.int(default = DEFAULT_MAX_LAYERS, doc = "The image's cap on layers."),
         "platform": attr.string(default = "linux/amd64", doc = "The platform of the base to build on."),
-    } | COMPRESSION_ATTRS | TARGET_PLATFORM_ATTRS,
+    } | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
     toolchains = [PY_TOOLCHAIN],
     cfg = target_platform_transition,
 )

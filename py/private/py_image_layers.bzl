@@ -10,6 +10,7 @@ load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text")
+load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
@@ -248,6 +249,11 @@ def _py_image_layers_impl(ctx):
     compression = compression_of(ctx, ctx.attr.compression)
     args.add_all(compression.args)
     inputs = list(compression.inputs)
+    declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages)
+    if declared:
+        if ctx.attr.fleet_slice:
+            fail("{}: an image of a fleet follows the layers its fleet declares; give layer_groups and alone_packages to the py_image_fleet".format(ctx.label))
+        args.add(json.encode(declared), format = "--declared=%s")
 
     # The index's other images: planned with this one, so that the packages of
     # the same bytes get the same layers in each (their descriptors and bases
@@ -458,7 +464,7 @@ finish images with another tool.""",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    } | BYTECODE_ATTRS | COMPRESSION_ATTRS | TARGET_PLATFORM_ATTRS,
+    } | BYTECODE_ATTRS | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
     toolchains = [PY_TOOLCHAIN, ZSTD_TOOLCHAIN_OPTIONAL],
     cfg = target_platform_transition,
 )

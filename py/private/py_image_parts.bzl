@@ -48,6 +48,7 @@ def _platform_parts(
         python,
         fleet,
         compression,
+        declared,
         kwargs):
     """The targets of one platform's image, named `<name>.layers`, `.inputs`, `.plan`, ...
 
@@ -72,7 +73,7 @@ def _platform_parts(
         platform = platform,
         target_platform = target_platform,
         compression = compression,
-        **internal_kwargs(kwargs, visibility = ["//visibility:public"])
+        **(declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
     )
 
     # ... and report what it holds (the fleet's `.report` reads its outputs).
@@ -91,7 +92,7 @@ def _platform_parts(
         fleet_slice = fleet_slice,
         image_name = image_name,
         compression = compression,
-        **internal_kwargs(kwargs, visibility = ["//visibility:public"])
+        **(declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
     )
     parts = {}
     for group in ["layout", "app_layer", "entrypoint", "env"]:
@@ -126,6 +127,8 @@ def py_image_parts(
         platforms = None,
         fleet = None,
         compression = "gzip",
+        layer_groups = {},
+        alone_packages = [],
         **kwargs):
     """The targets of a `py_image` that rules_oci does not make.
 
@@ -159,6 +162,9 @@ def py_image_parts(
             entry of the lock (`//pkg:name.linux_arm64`).
         fleet: the `py_image_fleet` (label) whose lock the image follows.
         compression: `gzip` or `zstd`: how every layer of the image is compressed.
+        layer_groups: groups of packages, each one layer (see `py_image`);
+            not with `fleet`.
+        alone_packages: packages each in a layer of its own; not with `fleet`.
         **kwargs: the image's keyword arguments (their common ones are used).
 
     Returns:
@@ -171,6 +177,9 @@ def py_image_parts(
     """
     image_name = "//{}:{}".format(native.package_name(), name)
     internal = internal_kwargs(kwargs)
+    declared = {k: v for k, v in {"alone_packages": alone_packages, "layer_groups": layer_groups}.items() if v}
+    if fleet and declared:
+        fail("py_image {}: an image of a fleet follows the layers its fleet declares; give {} to the py_image_fleet {}".format(image_name, " and ".join(sorted(declared)), fleet))
     common = dict(
         binary = binary,
         base = base,
@@ -180,6 +189,7 @@ def py_image_parts(
         python = python,
         fleet = fleet,
         compression = compression,
+        declared = declared,
         kwargs = kwargs,
     )
     if platforms == None:

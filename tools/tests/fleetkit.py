@@ -135,6 +135,8 @@ def slice_of(lock_path: Path, image: str, out: Path) -> Path:
             if (pid, diff_id) in held:
                 packages.setdefault(pid, {})[diff_id] = build
     doc = {"format": lock["format"], "images": {image: entry}, "packages": packages}
+    if "declared" in lock:
+        doc["declared"] = lock["declared"]
     out.write_text(json.dumps(doc))
     return out
 

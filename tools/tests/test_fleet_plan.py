@@ -20,7 +20,8 @@ def test_a_lock_records_each_build_its_label_and_each_shared_layer_its_group(
     shared = ["big==1", "six==1", "idna==1", "attrs==1"]
     images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
     doc = plan(fleet, images, tmp_path / "lock.json")
-    assert doc["format"] == lock_format.FORMAT == "rules_pyimage.fleet-lock/v4"
+    assert doc["format"] == lock_format.FORMAT == "rules_pyimage.fleet-lock/v5"
+    assert "declared" not in doc, "a fleet that declares nothing records nothing"
     # The small packages both images use form one group, the same in both.
     small = ["attrs==1", "idna==1", "six==1"]
     (gid,) = [g for g, members in groups_of(doc).items() if members == small]
@@ -126,10 +127,12 @@ def test_update_after_a_rebuild_plans_the_rebuilt_package_again_as_a_bump(
 
 
 def _older(doc: dict, version: int, fleet: Fleet) -> dict:
-    """``doc`` (v4) as an earlier format wrote it: v3 records no platform, v2 blob
-    digests and no builds, v1 nothing."""
+    """``doc`` (v5, declaring nothing) as an earlier format wrote it: v4 is the same,
+    v3 records no platform, v2 blob digests and no builds, v1 nothing."""
     old = json.loads(json.dumps(doc))
     old["format"] = f"rules_pyimage.fleet-lock/v{version}"
+    if version == 4:
+        return old
     for entry in old["images"].values():
         del entry["platform"]
     if version == 3:
@@ -145,7 +148,7 @@ def _older(doc: dict, version: int, fleet: Fleet) -> dict:
     return old
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_update_migrates_an_earlier_lock_keeping_its_layers(
     fleet: Fleet, tmp_path: Path, version: int
 ) -> None:
@@ -173,7 +176,7 @@ def test_a_previous_lock_that_does_not_parse_is_planned_anew_with_a_note(
 ) -> None:
     # A merge conflict in the lock must not lock the repair out.
     lock = tmp_path / "lock.json"
-    lock.write_text('{"format": "rules_pyimage.fleet-lock/v4",\n<<<<<<< HEAD\n')
+    lock.write_text('{"format": "rules_pyimage.fleet-lock/v5",\n<<<<<<< HEAD\n')
     inputs = fleet.inputs({"//a:image": fleet.entry(["big==1", "six==1"])})
     r = ok(
         "fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(tmp_path / "n")
@@ -184,14 +187,14 @@ def test_a_previous_lock_that_does_not_parse_is_planned_anew_with_a_note(
 
 def test_a_lock_of_a_newer_format_is_never_overwritten(fleet: Fleet, tmp_path: Path) -> None:
     lock = tmp_path / "lock.json"
-    lock.write_text('{"format": "rules_pyimage.fleet-lock/v5", "images": {}}')
+    lock.write_text('{"format": "rules_pyimage.fleet-lock/v6", "images": {}}')
     inputs = fleet.inputs({"//a:image": fleet.entry(["six==1"])})
     r = pyimage(
         "fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(tmp_path / "n")
     )
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert "rules_pyimage.fleet-lock/v5" in lines[0] and "rules_pyimage.fleet-lock/v4" in lines[0]
+    assert "rules_pyimage.fleet-lock/v6" in lines[0] and "rules_pyimage.fleet-lock/v5" in lines[0]
     assert not (tmp_path / "n").exists()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from pyimage import planner
 from pyimage.errors import PyimageError
 from pyimage.formats import lock
 from pyimage.formats.lock import LockFile, LockImage
@@ -32,6 +35,10 @@ def _image_reasons(name: str, old: LockImage, new: LockImage) -> list[str]:
     return reasons
 
 
+def _shown(declared: planner.Declared) -> str:
+    return json.dumps(declared.to_json(), sort_keys=True) if declared else "none"
+
+
 def compare(lock_path: str | None, fresh: LockFile) -> list[str]:
     """Why the lock at ``lock_path`` is not ``fresh``, the plan made from it.
 
@@ -51,10 +58,15 @@ def compare(lock_path: str | None, fresh: LockFile) -> list[str]:
     if not old.current:
         return [
             f"the lock is in {old.format_name}, not {lock.FORMAT} (which records each image's"
-            " platform, each package's diff_id and the label it is built from); `.update`"
-            " migrates it"
+            " platform, each package's diff_id and the label it is built from, and the"
+            " layers the fleet declares); `.update` migrates it"
         ]
     reasons = []
+    if old.declared != fresh.declared:
+        reasons.append(
+            f"the fleet declares layers {_shown(fresh.declared)}, the lock has"
+            f" {_shown(old.declared)}"
+        )
     for name in sorted(set(old.images) | set(fresh.images)):
         if name not in old.images:
             reasons.append(f"image {name} is not in the lock")

@@ -24,6 +24,7 @@ from pyimage.errors import PyimageError
 from pyimage.fleet import groups
 from pyimage.fleet.follow import Followed, follow
 from pyimage.formats import lock
+from pyimage.planner.declared import check_used
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class ImageSpec:
     #: the image is planned with them, so that the packages of the same bytes (pure-Python
     #: wheels) get the same layers in every platform's image.
     siblings: Sequence[Sibling] = ()
+    #: The layers the image declares (:mod:`pyimage.planner.declared`), for it and its
+    #: siblings; an image of a fleet follows its lock's declaration instead.
+    declared: planner.Declared = planner.NOTHING
 
 
 _FLAG = "--@rules_pyimage//py:python_version"
@@ -180,9 +184,11 @@ def _layer_input(
 
 
 def _reason(lay: planner.Layer, followed: Followed) -> str:
-    """A layer's reason; a layer kept from the fleet lock says the lock's own reason."""
-    why = followed.reasons.get(tuple(sorted(lay.packages)))
-    if lay.reason == planner.REASON_KEPT and why is not None:
+    """A layer's reason; a layer of the fleet lock (its members those of a layer the image
+    follows: the same bytes) says the lock's own reason."""
+    key = tuple(sorted(lay.packages))
+    why = followed.reasons.get(key)
+    if why is not None and key in {tuple(sorted(k)) for k in followed.layers or ()}:
         return f"fleet lock: {why}"
     return lay.reason
 
@@ -214,6 +220,52 @@ def index_plan_input(
     return image, siblings, [planner.Package(q, n) for q, n in sorted(sizes.items())], own
 
 
+def _declaration(
+    spec: ImageSpec, image: planner.Image, siblings: Sequence[planner.Image]
+) -> planner.Declared:
+    """The declared layers the image is planned with: its lock's, or its own.
+
+    An image of a fleet follows the declaration its lock records (the
+    fleet's: its shared layers stay byte-identical), holding any part of it;
+    one of its own there is refused. Its own must each match a package of the
+    image or of its index's other platforms.
+    """
+    if spec.lock is not None:
+        if spec.declared:
+            raise PyimageError(
+                f"image {spec.name} follows a fleet lock and declares layers of its own;"
+                " declare them on the fleet (layer_groups, alone_packages of py_image_fleet)"
+            )
+        return spec.lock.declared
+    held = [p for im in (image, *siblings) for p in im.packages]
+    check_used(spec.declared, held, f"image {spec.name}")
+    return spec.declared
+
+
+def _plan(
+    spec: ImageSpec, by_id: dict[str, layer.Member], reserved: int, followed: Followed
+) -> planner.ImagePlan:
+    """The image's package layers (of its own package ids), planned under its cap."""
+    image, siblings, packages, own = index_plan_input(spec, by_id)
+    planned = planner.plan_image(
+        image,
+        packages,
+        spec.max_layers,
+        reserved_layers=reserved,
+        previous=followed.layers,
+        alongside=siblings,
+        declared=_declaration(spec, image, siblings),
+        where=f"image {spec.name}",
+    )
+    return dataclasses.replace(
+        planned,
+        layers=tuple(
+            dataclasses.replace(lay, packages=tuple(sorted(own[q] for q in lay.packages)))
+            for lay in planned.layers
+        ),
+    )
+
+
 def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     """Plan the image, write its layout at ``out`` and its plan report at ``plan_out``.
 
@@ -232,22 +284,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         followed = follow(spec.lock, spec.name, descriptors, spec.platform)
         if followed.note:
             print(followed.note)
-    image, siblings, packages, own = index_plan_input(spec, by_id)
-    planned_ids = planner.plan_image(
-        image,
-        packages,
-        spec.max_layers,
-        reserved_layers=reserved,
-        previous=followed.layers,
-        alongside=siblings,
-    )
-    planned = dataclasses.replace(
-        planned_ids,
-        layers=tuple(
-            dataclasses.replace(lay, packages=tuple(sorted(own[q] for q in lay.packages)))
-            for lay in planned_ids.layers
-        ),
-    )
+    planned = _plan(spec, by_id, reserved, followed)
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
     layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]
     written: list[dict[str, object]] = []

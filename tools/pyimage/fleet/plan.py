@@ -18,6 +18,7 @@ from pyimage.fleet.groups import Build, build_of, build_of_planner_id, group_id,
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import lock
 from pyimage.formats.lock import LockFile, LockImage, LockLayer, LockPackage
+from pyimage.planner.declared import check_used
 
 
 def _own_mark(image: FleetImage, pid: str, marks: str | None) -> str | None:
@@ -67,8 +68,16 @@ def _labels(images: Sequence[FleetImage]) -> dict[Build, str]:
     return out
 
 
-def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[str, object]:
+def plan_lock(
+    images: Sequence[FleetImage],
+    previous: LockFile | None,
+    declared: planner.Declared = planner.NOTHING,
+    where: str = "the fleet",
+) -> dict[str, object]:
     """The lock document of ``images``, keeping the layers of ``previous`` that still fit.
+
+    The layers the fleet ``declares`` come first (each pattern must match a
+    package of some image; errors begin with ``where``), and the lock records them.
 
     Caps and reserved layers may differ between images: the planner's one cap
     is the largest, and each image's base is counted larger by the
@@ -82,6 +91,7 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
     for im in images:
         for member in im.members.values():
             sizes[planner_id(build_of(member.descriptor))] = member.descriptor.tar_size
+    check_used(declared, sizes, where)
     planned = planner.plan_fleet(
         [planner.Package(pid, size) for pid, size in sizes.items()],
         [
@@ -95,6 +105,8 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
         top,
         reserved_layers=0,
         previous=_prior(images, previous) if previous else None,
+        declared=declared,
+        where=where,
     )
     labels = _labels(images)
     entries: dict[str, LockImage] = {}
@@ -117,7 +129,7 @@ def plan_lock(images: Sequence[FleetImage], previous: LockFile | None) -> dict[s
             "reserved_layers": im.reserved_layers,
         }
         entries[im.name] = LockImage(tuple(layers), settings, im.platform)
-    return lock.lock_document(entries, builds)
+    return lock.lock_document(entries, builds, declared)
 
 
 def _reasons(entry: LockImage | None) -> Mapping[tuple[str, ...], str]:

@@ -9,7 +9,9 @@ the report says:
 * per distinct layer (a layer is its member set: same members, same bytes),
   the images that hold it, its blob digest and compressed size, its tar size;
 * totals: the compressed bytes the fleet stores once, beside one
-  site-packages layer per app (the usual build) and beside no sharing at all.
+  site-packages layer per app (the usual build) and beside no sharing at all
+  (what the images pull, each on a node of its own); with declared layers,
+  beside the automatic plan of the same images too (nothing declared).
 
 Digests are those of the blobs the images use: a single-package layer's own
 blob, a shared layer of the lock from its descriptor. A merged layer the
@@ -30,6 +32,7 @@ from typing import Any
 from pyimage.engine import layer
 from pyimage.errors import PyimageError
 from pyimage.fleet import check, groups
+from pyimage.fleet import plan as fleet_plan
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import lock
 from pyimage.text import MIB, members_text
@@ -82,35 +85,23 @@ def build(
     lock_path: str | None,
     shared: dict[str, Path],
 ) -> FleetReport:
-    """The report of the plan at ``plan_path`` for ``images``."""
+    """The report of the plan at ``plan_path`` for ``images``.
+
+    When the plan holds layers the fleet declares, the totals also give what
+    the automatic plan of the same images (nothing declared) would store and
+    pull, so that the declaration's cost shows.
+    """
     plan = lock.read(plan_path, "fleet plan")
-    planned = plan.layers()
     by_name = {im.name: im for im in images}
-    layers: list[FleetLayer] = []
-    # A layer is its members' builds: other builds of an id are other layers.
-    index: dict[tuple[tuple[str, str], ...], int] = {}
-    per_image: dict[str, list[int]] = {}
-    settings: dict[str, dict[str, int]] = {}
-    for name in sorted(planned):
-        im = by_name.get(name)
-        if im is None:
-            raise PyimageError(
-                f"{plan_path}: image {name} is not in the fleet's inputs; re-plan the fleet"
-            )
-        per_image[name] = []
-        settings[name] = {
-            "base_layers": im.base_layers,
-            "reserved_layers": im.reserved_layers,
-            "max_layers": im.max_layers,
+    layers, per_image = _layers(by_name, plan.layers(), shared, plan_path)
+    settings = {
+        name: {
+            "base_layers": by_name[name].base_layers,
+            "reserved_layers": by_name[name].reserved_layers,
+            "max_layers": by_name[name].max_layers,
         }
-        for group in planned[name]:
-            members = [_member(im, p, plan_path) for p in sorted(group)]
-            key = tuple((m.name, m.descriptor.digest) for m in members)
-            if key not in index:
-                index[key] = len(layers)
-                layers.append(_layer(members, shared))
-            layers[index[key]].images.append(name)
-            per_image[name].append(index[key])
+        for name in per_image
+    }
     # A site-packages layer per app: apps with the same builds of the same
     # packages would share it (not two platforms' images of one index: the
     # same ids, other bytes).
@@ -123,13 +114,53 @@ def build(
     totals = {
         "fleet_blob_bytes": sum(lay.blob_bytes for lay in layers),
         "fleet_layers": len(layers),
-        "no_sharing_blob_bytes": sum(layers[k].blob_bytes for ks in per_image.values() for k in ks),
+        "no_sharing_blob_bytes": _pulled(layers, per_image),
         "one_layer_per_app_blob_bytes": sum(size.blob for size in one_layer.values()),
         "one_layer_per_app_exact": all(size.exact for size in one_layer.values()),
         "one_layer_per_app_layers": len(one_layer),
         "packages_blob_bytes": sum(m.descriptor.size for m in every),
     }
+    if plan.declared:
+        auto = lock.parse(fleet_plan.plan_lock(images, None), "the automatic plan")
+        auto_layers, auto_images = _layers(by_name, auto.layers(), shared, "the automatic plan")
+        totals["automatic_blob_bytes"] = sum(lay.blob_bytes for lay in auto_layers)
+        totals["automatic_pulled_blob_bytes"] = _pulled(auto_layers, auto_images)
+        totals["automatic_exact"] = all(lay.exact for lay in auto_layers)
     return FleetReport(per_image, settings, layers, check.compare(lock_path, plan), totals)
+
+
+def _layers(
+    by_name: dict[str, FleetImage],
+    planned: lock.Layers,
+    shared: dict[str, Path],
+    plan_path: str,
+) -> tuple[list[FleetLayer], dict[str, list[int]]]:
+    """The distinct layers of a plan, and each image's (indexes into them, in its order)."""
+    layers: list[FleetLayer] = []
+    # A layer is its members' builds: other builds of an id are other layers.
+    index: dict[tuple[tuple[str, str], ...], int] = {}
+    per_image: dict[str, list[int]] = {}
+    for name in sorted(planned):
+        im = by_name.get(name)
+        if im is None:
+            raise PyimageError(
+                f"{plan_path}: image {name} is not in the fleet's inputs; re-plan the fleet"
+            )
+        per_image[name] = []
+        for group in planned[name]:
+            members = [_member(im, p, plan_path) for p in sorted(group)]
+            key = tuple((m.name, m.descriptor.digest) for m in members)
+            if key not in index:
+                index[key] = len(layers)
+                layers.append(_layer(members, shared))
+            layers[index[key]].images.append(name)
+            per_image[name].append(index[key])
+    return layers, per_image
+
+
+def _pulled(layers: list[FleetLayer], per_image: dict[str, list[int]]) -> int:
+    """The compressed bytes every image pulls on a node of its own (nothing shared)."""
+    return sum(layers[k].blob_bytes for ks in per_image.values() for k in ks)
 
 
 def _member(im: FleetImage, package: str, plan_path: str) -> layer.Member:
@@ -194,6 +225,13 @@ def render(report: FleetReport, update_target: str) -> str:
         ("this plan if images shared nothing", t["no_sharing_blob_bytes"], " ", None),
         ("every package once (the floor)", t["packages_blob_bytes"], " ", None),
     ]
+    if "automatic_blob_bytes" in t:
+        # What the declared layers cost: the plan of the same images without them.
+        mark = " " if t["automatic_exact"] else "~"
+        rows += [
+            ("automatic plan, nothing declared", t["automatic_blob_bytes"], mark, None),
+            ("it, if images shared nothing", t["automatic_pulled_blob_bytes"], mark, None),
+        ]
     lines.append("")
     lines.append("totals: compressed package-layer bytes a registry stores (~: an upper bound)")
     for label, n, mark, count in rows:

@@ -3,12 +3,15 @@
 * FLEET.json and IMAGE.json: what ``pyimage plan`` plans (the planner's
   contract with outside benchmarks, see docs/layer-planning.md);
 * FLEET_INPUTS.json: what the Bazel rule ``py_image_fleet`` hands the
-  ``fleet-*`` commands: per image (named by its label) its cap, the layers it
-  reserves (app, and the interpreter when it has one), its base layout (or
-  none), its platform and its packages' cached outputs with the label each
-  is built from::
+  ``fleet-*`` commands: the fleet's label and the layers it declares (see
+  :mod:`pyimage.planner.declared`; both optional), and per image (named by
+  its label) its cap, the layers it reserves (app, and the interpreter when
+  it has one), its base layout (or none), its platform and its packages'
+  cached outputs with the label each is built from::
 
-    {"images": {"//apps/api:image": {
+    {"fleet": "//:fleet",
+     "declared": {"groups": {"gpu": ["torch", "nvidia-*"]}, "alone": ["numpy"]},
+     "images": {"//apps/api:image": {
         "max_layers": 60, "reserved_layers": 1, "base": "path/to/layout" | null,
         "platform": "linux/amd64",
         "packages": [{"descriptor": "...json", "blob": "...tar.gz",
@@ -140,13 +143,44 @@ def _member(item: Any, where: str, labelled: bool = False) -> MemberSpec:
     return MemberSpec(Path(item["descriptor"]), Path(item["blob"]), item.get("label"))
 
 
-def read_inputs(path: str) -> list[FleetImageSpec]:
-    """Read FLEET_INPUTS.json: each image's cap, reserved layers, base and packages."""
+@dataclass(frozen=True)
+class FleetInputs:
+    """FLEET_INPUTS.json, read: the fleet (how messages name it), its declared layers
+    and its images."""
+
+    fleet: str
+    declared: planner.Declared
+    images: list[FleetImageSpec]
+
+
+def read_inputs(path: str) -> FleetInputs:
+    """Read FLEET_INPUTS.json: the fleet's declared layers, and each image's cap, reserved
+    layers, base and packages."""
     doc = jsonio.load(path, "fleet inputs", _FIX_BAZEL_INPUT)
     images = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(images, dict) or not images:
         raise PyimageError(f"{path}: needs an 'images' object with at least one image")
-    return [_fleet_image(name, images[name], f"{path}: image '{name}'") for name in sorted(images)]
+    fleet = doc.get("fleet", "")
+    if not isinstance(fleet, str):
+        raise PyimageError(f"{path}: 'fleet' must be the fleet's label")
+    where = f"fleet {fleet}" if fleet else f"{path}: the fleet"
+    return FleetInputs(
+        fleet,
+        declared_of(doc.get("declared", {}), where),
+        [_fleet_image(name, images[name], f"{path}: image '{name}'") for name in sorted(images)],
+    )
+
+
+def declared_of(value: Any, where: str) -> planner.Declared:
+    """A declaration as the rules write it, ``{"groups": {name: [pattern]}, "alone":
+    [pattern]}`` (either may be left out), checked; errors begin with ``where``."""
+    record = _object(value, f"{where}: its declared layers")
+    groups, alone = record.get("groups", {}), record.get("alone", [])
+    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+        raise PyimageError(f"{where}: layer_groups must map names to lists of packages")
+    if not isinstance(alone, list):
+        raise PyimageError(f"{where}: alone_packages must be a list of packages")
+    return planner.declared(groups, alone, where)
 
 
 def _fleet_image(name: str, entry: Any, where: str) -> FleetImageSpec:

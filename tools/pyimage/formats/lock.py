@@ -10,7 +10,8 @@ contract with outside benchmarks)::
 A fleet lock (the one file a fleet keeps in the source tree, written by
 ``pyimage fleet-plan`` and put in place by the fleet's ``.update``)::
 
-    {"format": "rules_pyimage.fleet-lock/v4",
+    {"format": "rules_pyimage.fleet-lock/v5",
+     "declared": {"groups": {"gpu": ["torch", "triton", "nvidia-*"]}, "alone": ["numpy"]},
      "images": {"//apps/api:image": {
          "base_layers": 1, "max_layers": 60, "reserved_layers": 1,
          "platform": "linux/amd64",
@@ -31,13 +32,18 @@ the compression of its blob, so that a lock written on one machine is not
 stale on another whose compressor gives other compressed bytes. ``packages``
 names, per build, the Bazel label it is built from: the fleet's shared
 layers (those with a ``group``) are merged from those labels, once each.
+``declared`` (only when the fleet declares layers) records the layer groups
+and packages alone the fleet declares (:mod:`pyimage.planner.declared`),
+which the plan honoured and images follow.
 Bazel reads this file too, through the module extension of
 ``py/extensions.bzl``, which gives each image its own slice: a lock of that
 image alone (the same format), so that an image's build reads nothing of
 another's.
 
 Earlier formats, read so that the fleet's ``.update`` migrates them (the one
-migration path; a later format extends this list): v3 recorded no image's
+migration path; a later format extends this list): v4 recorded no
+declared layers (none were declared; a v4 lock reads as v5 without
+``declared``, and ``.update`` rewrites it as v5); v3 recorded no image's
 platform (every image was linux/amd64's); v2 recorded each member's blob
 digest (``"digests"``) instead of its ``diff_id``, and no ``packages``; v1
 recorded neither.
@@ -57,13 +63,14 @@ from typing import Any
 
 from pyimage import jsonio, planner
 from pyimage.errors import PyimageError
+from pyimage.formats import inputs
 
 #: The format this code writes.
-VERSION = 4
+VERSION = 5
 FORMAT_PREFIX = "rules_pyimage.fleet-lock/v"
 FORMAT = f"{FORMAT_PREFIX}{VERSION}"
 #: What each earlier version records of a member's bytes.
-MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids"}
+MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids", 5: "diff_ids"}
 
 _FIX = "rewrite it with the fleet's `.update` target"
 _FORMAT_RE = re.compile(re.escape(FORMAT_PREFIX) + r"([0-9]+)")
@@ -120,6 +127,8 @@ class LockFile:
     images: dict[str, LockImage]
     #: (package id, diff_id) -> its build (v3).
     packages: dict[tuple[str, str], LockPackage] = field(default_factory=dict)
+    #: The layers the fleet declares (v5; none before and in plan documents).
+    declared: planner.Declared = planner.NOTHING
 
     @property
     def current(self) -> bool:
@@ -226,9 +235,19 @@ def parse(document: Any, path: str) -> LockFile:
         name: _image(name, entry, path, version)
         for name, entry in _object(data.get("images"), f'{path}: "images"').items()
     }
-    # v3 records the builds as v4 does.
+    # v3 records the builds as v4 and v5 do.
     packages = _packages(data.get("packages", {}), path) if version >= 3 else {}
-    return LockFile(path, data, version, images, packages)
+    return LockFile(path, data, version, images, packages, _declared(data, path, version))
+
+
+def _declared(data: Mapping[str, Any], path: str, version: int) -> planner.Declared:
+    """The declaration a v5 lock records (none when it has no ``declared``)."""
+    if version < 5 or "declared" not in data:
+        return planner.NOTHING
+    try:
+        return inputs.declared_of(data["declared"], f'{path}: "declared"')
+    except PyimageError as err:
+        raise PyimageError(f"{err}; {_FIX}") from err
 
 
 def read(path: str, what: str = "plan") -> LockFile:
@@ -256,9 +275,12 @@ def plan_document(plan: planner.Plan) -> dict[str, Any]:
 
 
 def lock_document(
-    images: Mapping[str, LockImage], packages: Mapping[tuple[str, str], LockPackage]
+    images: Mapping[str, LockImage],
+    packages: Mapping[tuple[str, str], LockPackage],
+    declared: planner.Declared = planner.NOTHING,
 ) -> dict[str, Any]:
-    """The lock document (current format) of ``images`` and the builds they hold."""
+    """The lock document (current format) of ``images``, the builds they hold and the
+    layers the fleet declares."""
     out_images = {}
     for name, entry in sorted(images.items()):
         layers = []
@@ -278,7 +300,10 @@ def lock_document(
             "compression": build.compression,
             "label": build.label,
         }
-    return {"format": FORMAT, "images": out_images, "packages": table}
+    out: dict[str, Any] = {"format": FORMAT, "images": out_images, "packages": table}
+    if declared:
+        out["declared"] = declared.to_json()
+    return out
 
 
 def same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

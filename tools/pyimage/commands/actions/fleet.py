@@ -36,15 +36,21 @@ from pyimage.fsutil import check_paths, replace_together
 
 
 def _fleet_plan(args: argparse.Namespace) -> int:
-    specs = inputs.read_inputs(args.inputs)
+    fleet = inputs.read_inputs(args.inputs)
     check_paths(
         {"--out": args.out},
-        {"--inputs": args.inputs, "--previous": args.previous, **inputs.fleet_input_paths(specs)},
+        {
+            "--inputs": args.inputs,
+            "--previous": args.previous,
+            **inputs.fleet_input_paths(fleet.images),
+        },
     )
     previous, note = check.read_previous(args.previous)
     if note:
         print(note)
-    jsonio.write(args.out, plan.plan_lock(load.load_images(specs), previous))
+    where = f"fleet {fleet.fleet}" if fleet.fleet else "the fleet"
+    document = plan.plan_lock(load.load_images(fleet.images), previous, fleet.declared, where)
+    jsonio.write(args.out, document)
     return 0
 
 
@@ -88,7 +94,7 @@ def _fleet_check(args: argparse.Namespace) -> int:
 
 def _fleet_report(args: argparse.Namespace) -> int:
     shared = {gid: Path(descriptor) for gid, descriptor in args.group or []}
-    specs = inputs.read_inputs(args.inputs)
+    specs = inputs.read_inputs(args.inputs).images
     check_paths(
         {"--out": args.out, "--json": args.json},
         {
@@ -113,7 +119,7 @@ def _fleet_report(args: argparse.Namespace) -> int:
 
 
 def _fleet_state(args: argparse.Namespace) -> int:
-    specs = inputs.read_inputs(args.inputs)
+    specs = inputs.read_inputs(args.inputs).images
     names, layouts, plans, apps = (
         args.image or [],
         args.layout or [],

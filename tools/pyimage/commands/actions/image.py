@@ -12,6 +12,7 @@ outputs against every input and reads the files::
                   [--python-version 3.N] [--compression zstd --zstd PATH]
                   [--base-libc LIBC.json]
                   [--index-image NAME PLATFORM BASE ...] [--index-package NAME DESC ...]
+                  [--declared JSON]
 
 ``--reserved`` counts the layers added on top of the layout's own: the app
 layer, plus the interpreter layer when ``--interpreter`` is given.
@@ -22,12 +23,15 @@ of (another platform's: its name, platform and base layout, ``-`` for
 scratch) and ``--index-package`` each of its packages' descriptors: the
 image is planned with them, each package known by its bytes, so that those
 of the same bytes on every platform (pure-Python wheels) get the same
-layers, byte for byte, in every platform's image.
+layers, byte for byte, in every platform's image. ``--declared`` is the
+layers the image declares, ``{"groups": {NAME: [PATTERN]}, "alone":
+[PATTERN]}`` (an image of a fleet follows its lock's instead).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from pyimage import planner
@@ -54,6 +58,17 @@ def _siblings(images: list[list[str]], packages: list[list[str]]) -> list[image.
         layers = oci_layout.read_base(Path(base), plat).layer_count if base != "-" else 0
         out.append(image.Sibling(name, platform, held[name], layers))
     return out
+
+
+def _declared(text: str | None, name: str) -> planner.Declared:
+    """The image's own declared layers (``--declared``)."""
+    if not text:
+        return planner.NOTHING
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PyimageError(f"--declared: not JSON ({err.msg}); rebuild with Bazel") from err
+    return inputs.declared_of(value, f"image {name}")
 
 
 def _image(args: argparse.Namespace) -> int:
@@ -89,6 +104,7 @@ def _image(args: argparse.Namespace) -> int:
         compression=flags.compression(args),
         base_libc=libc.load(Path(args.base_libc)) if args.base_libc else None,
         siblings=_siblings(args.index_image or [], args.index_package or []),
+        declared=_declared(args.declared, args.image_name),
     )
     image.build(spec, Path(args.out), Path(args.plan_out))
     return 0
@@ -157,6 +173,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--python-version",
         metavar="3.N",
         help="the Python the packages' bytecode is for (checked against them and the base)",
+    )
+    p.add_argument(
+        "--declared",
+        metavar="JSON",
+        help='the layers the image declares: {"groups": {NAME: [PATTERN]}, "alone": [PATTERN]}',
     )
     flags.add_compression_flags(p, choose=True)
     p.set_defaults(func=_image)

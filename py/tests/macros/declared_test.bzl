@@ -1,0 +1,40 @@
+"""Analysis tests of declared layers (`layer_groups`, `alone_packages`): what reaches pyimage."""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+
+# buildifier: disable=bzl-visibility
+load("//py/private:providers.bzl", "PyImageFleetInfo")
+
+def _declared_args_impl(ctx):
+    env = analysistest.begin(ctx)
+    layouts = [a for a in analysistest.target_actions(env) if a.mnemonic == "PyImageLayout"]
+    asserts.equals(env, 1, len(layouts), "the image action")
+    given = [a for a in layouts[0].argv if a.startswith("--declared=")]
+    want = ["--declared=" + ctx.attr.expected] if ctx.attr.expected else []
+    asserts.equals(env, want, given, "what the image action is told of declared layers")
+    return analysistest.end(env)
+
+# The `--declared` argument of a `.layers` target's image action ("": none).
+declared_args_test = analysistest.make(
+    _declared_args_impl,
+    attrs = {"expected": attr.string()},
+)
+
+def _fleet_declared_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[PyImageFleetInfo]
+    writes = [a for a in analysistest.target_actions(env) if a.mnemonic == "FileWrite" and a.outputs.to_list()[0] == info.inputs]
+    asserts.equals(env, 1, len(writes), "the action writing the fleet's inputs")
+    doc = json.decode(writes[0].content)
+    asserts.equals(env, json.decode(ctx.attr.expected), doc.get("declared"), "the fleet's declared layers")
+    asserts.equals(env, ctx.attr.fleet, doc.get("fleet"), "the fleet's label, for messages")
+    return analysistest.end(env)
+
+# The declared layers a fleet hands its plan (`expected`: JSON; "null": none).
+fleet_declared_test = analysistest.make(
+    _fleet_declared_impl,
+    attrs = {
+        "expected": attr.string(mandatory = True),
+        "fleet": attr.string(mandatory = True),
+    },
+)
