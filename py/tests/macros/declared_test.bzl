@@ -1,9 +1,7 @@
 """Analysis tests of declared layers (`layer_groups`, `alone_packages`): what reaches pyimage."""
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
-
-# buildifier: disable=bzl-visibility
-load("//py/private:providers.bzl", "PyImageFleetInfo")
+load(":platforms_test.bzl", "fleet_inputs_document")
 
 def _declared_args_impl(ctx):
     env = analysistest.begin(ctx)
@@ -22,10 +20,7 @@ declared_args_test = analysistest.make(
 
 def _fleet_declared_impl(ctx):
     env = analysistest.begin(ctx)
-    info = analysistest.target_under_test(env)[PyImageFleetInfo]
-    writes = [a for a in analysistest.target_actions(env) if a.mnemonic == "FileWrite" and a.outputs.to_list()[0] == info.inputs]
-    asserts.equals(env, 1, len(writes), "the action writing the fleet's inputs")
-    doc = json.decode(writes[0].content)
+    doc = fleet_inputs_document(env)
     asserts.equals(env, json.decode(ctx.attr.expected), doc.get("declared"), "the fleet's declared layers")
     asserts.equals(env, ctx.attr.fleet, doc.get("fleet"), "the fleet's label, for messages")
     return analysistest.end(env)

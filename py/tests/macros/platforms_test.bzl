@@ -83,12 +83,23 @@ platforms_info_test = analysistest.make(
     attrs = {"platforms": attr.string_list(mandatory = True)},
 )
 
+def fleet_inputs_document(env):
+    """The fleet under test's FLEET_INPUTS.json, decoded from the action that writes it.
+
+    Args:
+        env: the analysis test's environment.
+
+    Returns:
+        A dict, or {} (after a failed assertion) when no one action writes it.
+    """
+    info = analysistest.target_under_test(env)[PyImageFleetInfo]
+    writes = [a for a in analysistest.target_actions(env) if a.mnemonic == "FileWrite" and a.outputs.to_list()[0] == info.inputs]
+    asserts.equals(env, 1, len(writes), "the action writing the fleet's inputs")
+    return json.decode(writes[0].content) if len(writes) == 1 else {}
+
 def _fleet_images_impl(ctx):
     env = analysistest.begin(ctx)
-    info = analysistest.target_under_test(env)[PyImageFleetInfo]
-    actions = [a for a in analysistest.target_actions(env) if a.mnemonic == "FileWrite" and a.outputs.to_list()[0] == info.inputs]
-    asserts.equals(env, 1, len(actions), "the action writing the fleet's inputs")
-    images = json.decode(actions[0].content)["images"]
+    images = fleet_inputs_document(env).get("images", {})
     asserts.equals(env, ctx.attr.images, {name: image["platform"] for name, image in images.items()}, "the images the fleet plans, and their platforms")
     return analysistest.end(env)
 
