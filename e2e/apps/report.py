@@ -85,6 +85,8 @@ def report(app: str, modules: dict[str, str], not_importable: dict[str, str] | N
     interpreter's start included), for e2e/harness/bench_startup.py.
     """
     print(f"app {app} on python {sys.version_info[0]}.{sys.version_info[1]}")
+    # Where its code came from, and its runfiles: its own in an image of several binaries.
+    print(f"code {__file__} runfiles {os.environ.get('RUNFILES_DIR')}")
     for dist, module in sorted(modules.items()):
         mod = import_module(module)
         print(f"{dist}=={metadata.version(dist)} from {mod.__file__}")

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Finish an image the way rules_oci's ``oci_image`` would, with umoci: app layer + config.
+"""Finish an image the way rules_oci's ``oci_image`` would, with umoci: app layers + config.
 
-    finish_image.py --layout DIR --app-layer APP.tar.gz --entrypoint ENTRY.txt --env ENV.txt
-                    --out DIR [--tag TAG] [--cmd CMD.txt] [--keep-cmd]
+    finish_image.py --layout DIR --app-layer APP.tar.gz [--app-layer ...] --entrypoint ENTRY.txt
+                    --env ENV.txt --out DIR [--tag TAG] [--cmd CMD.txt] [--keep-cmd]
 
 ``--layout`` is the layout the Bazel rule writes (base + interpreter + package
-layers, one image). ``--app-layer`` is the app layer, a tar, a gzip tar
+layers, one image). ``--app-layer`` is an app layer (one per binary of the
+image, added in the order given, as ``oci_image``'s ``tars``), a tar, a gzip tar
 (``<name>.app.tar.gz``) or a zstd tar (``.app.tar.zst``); umoci only takes
 uncompressed archives, so a compressed one is decompressed to a temporary
-tar first and umoci compresses it again (gzip): the
+tar first and umoci compresses it again (gzip): an
 app layer's ``diff_id`` is the tar's digest either way, its blob digest is
 umoci's. ``--entrypoint`` and ``--cmd`` are read as rules_oci 2.3's image.sh
 reads them: split on newlines, empty lines dropped, each ``%5Cn`` turned into
@@ -20,9 +21,9 @@ appended.
 Setting an entrypoint clears the base's ``Cmd`` (as a Dockerfile ENTRYPOINT
 does) unless ``--keep-cmd``; ``--cmd`` sets one.
 
-Then it checks the result: every layer below the app layer has the same
+Then it checks the result: every layer below the app layers has the same
 descriptor (digest, size, media type) and ``diff_id`` as in the input and its
-blob still hashes to its digest, the app layer's ``diff_id`` is the tar's, the
+blob still hashes to its digest, the app layers' ``diff_id``s are the tars', the
 config says what was asked, and ``umoci unpack`` (strict: digests, sizes,
 diff_ids) succeeds; Debian's umoci (0.4.7) reads no zstd layers, so an image
 with one is checked by ``skopeo copy`` (digests, sizes) and its zstd layers'
@@ -169,14 +170,15 @@ def check_result(
     before: Image,
     after: Image,
     layout: Path,
-    app_diff_id: str,
+    app_diff_ids: list[str],
     entrypoint: list[str],
     env: list[str],
 ) -> None:
-    """Raise HarnessError unless ``after`` is ``before`` + the app layer + the config asked for."""
+    """Raise HarnessError unless ``after`` is ``before`` + the app layers + the config asked for."""
     n = len(before.layers)
-    if len(after.layers) != n + 1:
-        raise HarnessError(f"expected {n + 1} layers after adding the app, got {len(after.layers)}")
+    want = n + len(app_diff_ids)
+    if len(after.layers) != want:
+        raise HarnessError(f"expected {want} layers after adding the apps, got {len(after.layers)}")
     for i, (a, b) in enumerate(zip(before.layers, after.layers[:n], strict=True)):
         if _layer_key(a) != _layer_key(b):
             raise HarnessError(f"layer {i} changed: {_layer_key(a)} became {_layer_key(b)}")
@@ -185,8 +187,10 @@ def check_result(
             raise HarnessError(f"layer {i}: blob {digest} no longer hashes to its digest")
     if after.diff_ids[:n] != before.diff_ids:
         raise HarnessError("the diff_ids of the input layers changed")
-    if after.diff_ids[n:] != [app_diff_id]:
-        raise HarnessError(f"app layer diff_id {after.diff_ids[n:]} is not the tar's {app_diff_id}")
+    if after.diff_ids[n:] != app_diff_ids:
+        raise HarnessError(
+            f"app layer diff_ids {after.diff_ids[n:]} are not the tars' {app_diff_ids}"
+        )
     if entrypoint and after.entrypoint != entrypoint:
         raise HarnessError(f"entrypoint is {after.entrypoint}, expected {entrypoint}")
     if after.env != env:
@@ -218,7 +222,7 @@ def final_check(umoci: str, layout: Path, tag: str, image: Image, work: Path) ->
 def finish(
     *,
     layout: Path,
-    app_layer: Path,
+    app_layers: list[Path],
     entrypoint_file: Path,
     env_file: Path,
     out: Path,
@@ -226,15 +230,18 @@ def finish(
     cmd_file: Path | None = None,
     keep_cmd: bool = False,
 ) -> dict[str, object]:
-    """Write ``out``: ``layout`` + app layer + config, checked; return a summary."""
+    """Write ``out``: ``layout`` + app layers + config, checked; return a summary."""
     umoci = need_tool("umoci")
     need_root("umoci unpack (the final check)")
     before = read_image(layout)
     entrypoint = read_entrypoint(entrypoint_file)
     extra_env = read_env(env_file)
     cmd = read_entrypoint(cmd_file) if cmd_file is not None else None
-    if not app_layer.is_file():
-        raise HarnessError(f"app layer {app_layer} does not exist")
+    if not app_layers:
+        raise HarnessError("give at least one --app-layer")
+    for app_layer in app_layers:
+        if not app_layer.is_file():
+            raise HarnessError(f"app layer {app_layer} does not exist")
     if out.exists() and not out.is_dir():
         raise HarnessError(f"--out {out} exists and is not a directory")
     env = merged_env(before.env, extra_env)
@@ -242,13 +249,17 @@ def finish(
     tmp = temp_sibling(out)
     work = Path(tempfile.mkdtemp(prefix="finish-", dir=out.parent))
     try:
-        app_tar, app_diff_id = plain_tar(app_layer, work)
         copy_tree(layout, tmp)
         retag_single(tmp, tag)
         image = f"{tmp}:{tag}"
-        umoci_add_layer(
-            umoci, image, app_tar, f"app layer {app_layer.name} (rules_pyimage e2e, umoci)"
-        )
+        app_diff_ids = []
+        for i, app_layer in enumerate(app_layers):
+            (work / str(i)).mkdir()
+            app_tar, app_diff_id = plain_tar(app_layer, work / str(i))
+            app_diff_ids.append(app_diff_id)
+            umoci_add_layer(
+                umoci, image, app_tar, f"app layer {app_layer.name} (rules_pyimage e2e, umoci)"
+            )
         config = [umoci, "config", "--image", image, "--no-history", "--created", FIXED_TIME]
         if not keep_cmd or cmd is not None:
             config += ["--clear", "config.cmd"]
@@ -266,7 +277,7 @@ def finish(
             before=before,
             after=after,
             layout=tmp,
-            app_diff_id=app_diff_id,
+            app_diff_ids=app_diff_ids,
             entrypoint=entrypoint,
             env=env,
         )
@@ -283,8 +294,8 @@ def finish(
         "manifest": str(after.manifest_descriptor.get("digest")),
         "layers": after.layer_digests,
         "kept_layers": len(before.layers),
-        "app_layer": after.layer_digests[-1],
-        "app_diff_id": app_diff_id,
+        "app_layers": after.layer_digests[len(before.layers) :],
+        "app_diff_ids": app_diff_ids,
         "entrypoint": after.entrypoint,
         "env": after.env,
     }
@@ -294,7 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     """Command line; prints the summary as JSON."""
     p = argparse.ArgumentParser(prog="finish_image.py", description=__doc__.split("\n")[0])
     p.add_argument("--layout", required=True, type=Path, help="input OCI layout (one image)")
-    p.add_argument("--app-layer", required=True, type=Path, help="app layer: .tar or .tar.gz")
+    p.add_argument(
+        "--app-layer",
+        action="append",
+        required=True,
+        type=Path,
+        help="an app layer (.tar, .tar.gz, .tar.zst); several in order",
+    )
     p.add_argument("--entrypoint", required=True, type=Path, help="argv, one argument a line")
     p.add_argument("--env", required=True, type=Path, help="KEY=VALUE lines")
     p.add_argument("--out", required=True, type=Path, help="output OCI layout")
@@ -306,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         raise HarnessError(f"--layout {args.layout} is not a directory")
     summary = finish(
         layout=args.layout,
-        app_layer=args.app_layer,
+        app_layers=args.app_layer,
         entrypoint_file=args.entrypoint,
         env_file=args.env,
         out=args.out,

@@ -102,6 +102,8 @@ class Built:
     entrypoint: Path
     env: Path
     plan: dict[str, object]
+    # The other binaries' app layers (`binaries`), in the image's order.
+    more_app_layers: tuple[Path, ...] = ()
 
     def manifest(self) -> dict[str, object]:
         return read_manifest(self.layout)
@@ -144,7 +146,8 @@ def copy_outputs(
     """Copy an app's `<target>.layers` outputs out of bazel-bin, or `bin_dir` (the next
     build may replace them).
 
-    The app layer is `app.tar.gz`, or `app.tar.zst` for a zstd image.
+    The app layer is `app.tar.gz`, or `app.tar.zst` for a zstd image; another
+    binary's is `app-<binary>.tar.gz`.
     """
     bin_dir = bin_dir or _bin_dir(workspace, app, target)
     out = dest / (app if target == "image" else f"{app}-{target}")
@@ -163,6 +166,12 @@ def copy_outputs(
         else:
             shutil.copyfile(src, dst)
         parts[suffix] = dst
+    more = []
+    # Sorted by name: the e2e images have at most one other binary.
+    others = [p for s in ("tar.gz", "tar.zst") for p in bin_dir.glob(f"{target}.layers.app-*.{s}")]
+    for src in sorted(others):
+        more.append(out / src.name.removeprefix(f"{target}.layers."))
+        shutil.copyfile(src, more[-1])
     return Built(
         app,
         parts["layout"],
@@ -170,13 +179,15 @@ def copy_outputs(
         parts["entrypoint.txt"],
         parts["env.txt"],
         json.loads(parts["plan.json"].read_text()),
+        tuple(more),
     )
 
 
 def finish(b: Built, dest: Path, layout: Path | None = None) -> Path:
     """Finish an image with umoci as oci_image would; `layout` replaces b.layout."""
     harness(
-        "finish_image.py", "--layout", str(layout or b.layout), "--app-layer", str(b.app_layer),
+        "finish_image.py", "--layout", str(layout or b.layout),
+        *(f"--app-layer={a}" for a in (b.app_layer, *b.more_app_layers)),
         "--entrypoint", str(b.entrypoint), "--env", str(b.env),
         "--out", str(dest), "--tag", b.app,
     )  # fmt: skip

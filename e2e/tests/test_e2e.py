@@ -407,6 +407,38 @@ def test_declared_layers_are_the_images_layers_and_it_runs(
     assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
 
 
+def test_an_image_of_two_binaries_runs_each_with_its_own_environment(
+    bases: dict[str, Path], built: dict[str, Built], tmp_path: Path
+) -> None:
+    # apps/api_worker: api (the default) and worker in one image. Its
+    # packages are the union of the two apps', each once; each binary has
+    # its own app layer; the image runs api, worker's launcher runs worker,
+    # each from its own runfiles (RUNFILES_DIR, PYTHONPATH).
+    both = build_apps(E2E, tmp_path / "built", {"api_worker": ""})["api_worker"]
+    packages = [p for lay in both.plan["layers"] for p in lay["packages"]]
+    union = {
+        p for app in ("api", "worker") for lay in built[app].plan["layers"] for p in lay["packages"]
+    }
+    assert sorted(packages) == sorted(union), sorted(set(packages) ^ union)
+    assert both.plan["app_layers"] == 2 and len(both.more_app_layers) == 1
+    assert both.more_app_layers[0].name == "app-worker.tar.gz"
+    for layer, name in ((both.app_layer, "api"), (both.more_app_layers[0], "worker")):
+        with tarfile.open(layer) as tf:
+            names = tf.getnames()
+        assert f"app/{name}" in names, names[:20]
+        assert not [n for n in names if n.startswith("app/") and not n.startswith(f"app/{name}")]
+    image = finish(both, tmp_path / "image")
+    for entrypoint, app in ((None, "api"), ("/app/worker", "worker")):
+        flags = ["--entrypoint", entrypoint] if entrypoint else []
+        lines = harness(
+            "podman_run.py", "--layout", str(image), "--tag", "api_worker", *flags
+        ).stdout.splitlines()
+        assert lines[0] == f"app {app} on python 3.11", lines
+        own = f"code /app/{app}.runfiles/_main/apps/report.py runfiles /app/{app}.runfiles"
+        assert own in lines, lines
+        assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
+
+
 def test_fleet_lock_is_current() -> None:
     r = bazel(E2E, "test", "//:fleet_test")
     assert "//:fleet_test" in r.stdout + r.stderr

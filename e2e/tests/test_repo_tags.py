@@ -147,6 +147,36 @@ LOADING_ERRORS = {
         "py_image //badplat/declared_in_fleet:image: an image of a fleet follows the layers its"
         " fleet declares; give layer_groups to the py_image_fleet //:fleet",
     ),
+    "bins_both": (
+        "binaries = [':bin']",
+        "py_image //badplat/bins_both:image: give `binary` (one py_binary) or `binaries` "
+        "(several, with `default_binary`), not both",
+    ),
+    "bins_twice": (
+        "py_image(name = 'image', binaries = [':bin', '//badplat/bins_twice:bin'])",
+        "py_image //badplat/bins_twice:image: binaries lists //badplat/bins_twice:bin twice; "
+        "list each once",
+    ),
+    "bins_default": (
+        "py_image(name = 'image', binaries = [':bin'], default_binary = ':other')",
+        "py_image //badplat/bins_default:image: default_binary :other is not one of `binaries` "
+        "(//badplat/bins_default:bin); name one of them",
+    ),
+    "bins_default_alone": (
+        "default_binary = ':bin'",
+        "py_image //badplat/bins_default_alone:image: default_binary picks one of `binaries`; "
+        "with one `binary`, leave it out",
+    ),
+    "bins_none": (
+        "py_image(name = 'image')",
+        "py_image //badplat/bins_none:image: give the py_binary to run: `binary`, or `binaries` "
+        "(and `default_binary`) for several",
+    ),
+    "layers_bins_both": (
+        "py_image_layers(name = 'layers', binary = ':bin', binaries = [':bin'])",
+        "py_image_layers //badplat/layers_bins_both:layers: give `binary` (one py_binary) or "
+        "`binaries` (several, with `default_binary`), not both",
+    ),
     "fleet_twice": (
         "py_image_fleet(name = 'fleet', images = [':image'], "
         "platforms = ['linux/arm64', 'linux/arm64'])",
@@ -196,7 +226,7 @@ def workspace() -> Iterator[Path]:
             (folder / "bin.py").write_text("")
             call = (
                 args
-                if args.startswith("py_image_")
+                if args.startswith("py_image")
                 else f"py_image(name = 'image', binary = ':bin', {args})"
             )
             (folder / "BUILD.bazel").write_text(

@@ -8,7 +8,9 @@ visibility(["//oci/..."])
 
 def py_image(
         name,
-        binary,
+        binary = None,
+        binaries = None,
+        default_binary = None,
         base = None,
         max_layers = DEFAULT_MAX_LAYERS,
         args = [],
@@ -66,6 +68,19 @@ def py_image(
     Args:
         name: name of the image target.
         binary: the `py_binary` to run.
+        binaries: several `py_binary` targets in one image, instead of
+            `binary` (a server and its worker, a CLI): each gets its own app
+            layer (its runfiles, `/app/<name>.runfiles`) and launcher,
+            `/app/<name>`, a Python script that runs it with its own
+            `PYTHONPATH` and `RUNFILES_DIR` (`podman run --entrypoint
+            /app/worker IMAGE`, or `<python> /app/worker` on a base whose
+            `/usr/bin/env` is missing); their pip packages are the union of
+            theirs, each package once. Two binaries of one name, or needing
+            two versions of one package, or two Pythons, fail the build
+            naming both (docs/guide.md, Several binaries).
+        default_binary: with `binaries`, the one the image runs (its
+            entrypoint and environment, `args` after it); default: the
+            first.
         base: the base image, an OCI layout (e.g. from `oci_pull`); none for scratch.
         max_layers: the most layers of the image, base and app included (at most 125).
         args: arguments of the binary, after the entrypoint. Newlines,
@@ -142,6 +157,8 @@ def py_image(
     parts = py_image_parts(
         name = name,
         binary = binary,
+        binaries = binaries,
+        default_binary = default_binary,
         base = base,
         max_layers = max_layers,
         args = args,
@@ -171,7 +188,7 @@ def py_image(
         oci_image(
             name = name,
             base = parts.layout,
-            tars = [parts.app_layer],
+            tars = [parts.app_layer],  # every binary's app layer, the default's first
             entrypoint = parts.entrypoint,
             env = parts.env,
             **(config | kwargs)

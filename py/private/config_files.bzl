@@ -1,4 +1,4 @@
-"""The entrypoint and env files of an image, in the formats rules_oci's `oci_image` reads.
+"""The entrypoint and env files of an image, in the formats rules_oci's `oci_image` reads; its launchers.
 
 rules_oci 2.3.x (oci/private/image.sh) reads them so:
 - entrypoint (and cmd): split on newlines, empty lines dropped, then every
@@ -107,3 +107,38 @@ def env_text(owner, own, user):
     env = dict(own)
     env.update(user)
     return "".join(["{}={}\n".format(k, env[k]) for k in sorted(env)])
+
+def launcher_text(binary, python, own, user, main):
+    """A binary's launcher in the image (`/app/<name>`): a Python script that runs it with its own environment.
+
+    The image's environment is its default binary's; a launcher sets its
+    binary's `own` variables (`PYTHONPATH`, `RUNFILES_DIR`) but those the
+    user's `env` gives (the image has the user's), then replaces itself
+    (exec) with the interpreter running the binary's main file, its
+    arguments passed on. It needs no shell: `<python> /app/<name>` runs it
+    on any base, and `/app/<name>` alone where its `#!` line resolves (the
+    interpreter layer's absolute path, else `/usr/bin/env <python>`).
+
+    Args:
+        binary: the binary's label, for the comment.
+        python: the interpreter command of the image's entrypoint.
+        own: the binary's own variables.
+        user: the user's `env` attribute.
+        main: the binary's main file in the image.
+
+    Returns:
+        The script's text (JSON strings are Python string literals).
+    """
+    env = {k: v for k, v in own.items() if k not in user}
+    shebang = python if python.startswith("/") else "/usr/bin/env " + python
+    return "\n".join([
+        "#!" + shebang,
+        "# Runs {} with its own environment (rules_pyimage's launcher).".format(binary),
+        "import os",
+        "import sys",
+        "",
+        "os.environ.update({})".format(json.encode(env)),
+        "os.environ.pop(\"RUNFILES_MANIFEST_FILE\", None)",
+        "os.execv(sys.executable, [sys.executable, {}, *sys.argv[1:]])".format(_quoted(main)),
+        "",
+    ])

@@ -49,8 +49,9 @@ def _state(ctx, fleet):
         args.add(info.image_name, format = "--image=%s")
         args.add("--layout", info.layout.path)
         args.add("--plan", info.plan)
-        args.add("--app-layer", info.app_layer)
-        files += [info.layout, info.plan, info.app_layer]
+        args.add("--app-layer")
+        args.add_all(info.app_layers)
+        files += [info.layout, info.plan] + info.app_layers
     args.add("--out", state)
     pyimage_action(
         ctx,

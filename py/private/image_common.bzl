@@ -1,8 +1,5 @@
 """Checks and helpers shared by the image rules (`py_image_layers`, `py_image_inputs`)."""
 
-load("@rules_python//python:py_info.bzl", "PyInfo")
-load(":providers.bzl", "PyImagePackagesInfo")
-
 visibility(["//py/..."])
 
 PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
@@ -12,22 +9,6 @@ MAX_LAYERS_LIMIT = 125
 
 # The default cap; docs/layer-planning.md says how it was chosen.
 DEFAULT_MAX_LAYERS = 60
-
-def binary_packages(binary):
-    """The PyImagePackagesInfo of `binary`; fails unless it is a py_binary.
-
-    Args:
-        binary: the `binary` attribute (a Target with pip_packages_aspect applied).
-
-    Returns:
-        Its PyImagePackagesInfo.
-    """
-    if PyInfo not in binary or not binary[DefaultInfo].files_to_run.executable:
-        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(binary.label))
-    info = binary[PyImagePackagesInfo]
-    if info.main == None:
-        fail("binary {} is not a py_binary; pass a py_binary".format(binary.label))
-    return info
 
 def toolchain_runtime(ctx):
     """The Python toolchain's py3 runtime, or None (no toolchain, or no py3 runtime).
@@ -55,18 +36,20 @@ def interpreter_runtime(ctx):
         return None
     return runtime
 
-def reserved_layers(ctx):
-    """Layers of the image besides base and packages: app, and the interpreter's if any.
+def reserved_layers(ctx, apps):
+    """Layers of the image besides base and packages: one app layer per binary, and the interpreter's if any.
 
     Fails when `max_layers` is above the limit or leaves no package layer.
 
     Args:
         ctx: the rule context (with `max_layers` and the Python toolchain).
+        apps: the number of the image's binaries (each has its app layer).
 
     Returns:
-        1 or 2.
+        The count.
     """
-    reserved = 2 if interpreter_runtime(ctx) else 1
+    interpreter = 1 if interpreter_runtime(ctx) else 0
+    reserved = apps + interpreter
     if ctx.attr.max_layers > MAX_LAYERS_LIMIT:
         fail("max_layers = {} is above {}: Docker's layer store refuses images of more than {} layers (`max depth exceeded`); lower it".format(
             ctx.attr.max_layers,
@@ -74,10 +57,12 @@ def reserved_layers(ctx):
             MAX_LAYERS_LIMIT,
         ))
     if ctx.attr.max_layers < reserved + 1:
-        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}); raise it (the base image's layers count too)".format(
+        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}{} app layer{}); raise it (the base image's layers count too)".format(
             ctx.attr.max_layers,
             reserved,
-            "interpreter and app layers" if reserved == 2 else "app layer",
+            "interpreter and " if interpreter else "",
+            apps,
+            "s" if apps > 1 else "",
         ))
     return reserved
 

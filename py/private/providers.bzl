@@ -34,7 +34,8 @@ PyImageLayersInfo = provider(
     doc = """What `py_image_layers` built: the parts rules_oci's `oci_image` finishes.""",
     fields = {
         "layout": "File (directory): OCI layout of the base, interpreter and package layers.",
-        "app_layer": "File: the app layer (.tar.gz): the binary's own files and its runfiles.",
+        "app_layer": "File: the default binary's app layer (.tar.gz): its own files and runfiles, and its launcher.",
+        "app_layers": "list of File: every binary's app layer, the default's first (the image's top layers, in this order).",
         "entrypoint": "File: the entrypoint, one argument per line (rules_oci's format).",
         "env": "File: the environment, `KEY=VALUE` per line (rules_oci's format).",
         "plan": "File: the layer plan report (JSON).",
@@ -51,7 +52,7 @@ PyImageInputsInfo = provider(
         "base_dir": "The base layout's folder (a path), or None for scratch.",
         "base_files": "depset of File: the base layout's files.",
         "max_layers": "The image's cap on layers.",
-        "reserved_layers": "Layers besides base and packages: 1 (app) or 2 (interpreter and app).",
+        "reserved_layers": "Layers besides base and packages: one app layer per binary, and the interpreter's when the toolchain brings one.",
         "platform": "The platform of the base to build on.",
         "declared": "The layers the image declares itself (`{\"groups\": ..., \"alone\": ...}`), or None: a fleet refuses an image that does.",
     },

@@ -1,9 +1,9 @@
 """`py_image_inputs`: what a fleet plan needs to know of one image."""
 
+load(":binaries.bzl", "BINARIES_ATTRS", "checked_binaries", "image_packages")
 load(":compression.bzl", "COMPRESSION_ATTRS")
 load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "reserved_layers")
-load(":pip_packages_aspect.bzl", "pip_packages_aspect")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "reserved_layers")
 load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
 load(":providers.bzl", "PyImageInputsInfo")
 
@@ -11,7 +11,8 @@ visibility(["//py/..."])
 
 def _py_image_inputs_impl(ctx):
     checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
-    packages = binary_packages(ctx.attr.binary).packages
+    binaries = checked_binaries(ctx)
+    packages = depset(image_packages(ctx, binaries).packages)
     base_dir, base_files = base_layout(ctx)
     return [PyImageInputsInfo(
         name = ctx.attr.image_name,
@@ -19,7 +20,7 @@ def _py_image_inputs_impl(ctx):
         base_dir = base_dir,
         base_files = depset(base_files),
         max_layers = ctx.attr.max_layers,
-        reserved_layers = reserved_layers(ctx),
+        reserved_layers = reserved_layers(ctx, len(binaries)),
         platform = checked_platform(ctx.attr.platform),
         declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages),
     )]
@@ -28,19 +29,14 @@ py_image_inputs = rule(
     implementation = _py_image_inputs_impl,
     doc = """An image's pip packages, base, cap and reserved layers, for `py_image_fleet`.
 
-`py_image` makes one, `<name>.inputs`, with the same `binary`, `base`,
+`py_image` makes one, `<name>.inputs`, with the same `binary`, `binaries`, `base`,
 `max_layers`, `platform`, `target_platform`, `compression` and declared layers as its `<name>.layers`. It runs no action.""",
     attrs = {
         "base": attr.label(allow_files = True, doc = "The base image (see `py_image_layers`)."),
-        "binary": attr.label(
-            mandatory = True,
-            aspects = [pip_packages_aspect],
-            doc = "The `py_binary` of the image.",
-        ),
         "image_name": attr.string(mandatory = True, doc = "The image's name in the fleet lock (its label)."),
         "max_layers": attr.int(default = DEFAULT_MAX_LAYERS, doc = "The image's cap on layers."),
         "platform": attr.string(default = "linux/amd64", doc = "The platform of the base to build on."),
-    } | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
+    } | BINARIES_ATTRS | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
     toolchains = [PY_TOOLCHAIN],
     cfg = target_platform_transition,
 )

@@ -7,17 +7,17 @@ files that rules_oci's `oci_image` adds on top (see `py_image`).
 """
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
+load(":binaries.bzl", "BINARIES_ATTRS", "checked_binaries", "image_binaries", "image_packages")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
-load(":config_files.bzl", "entrypoint_text", "env_text")
+load(":config_files.bzl", "entrypoint_text", "env_text", "launcher_text")
 load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "binary_packages", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
 load(":layer_action.bzl", "write_layer")
-load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_platforms", "checked_target_platform", "platform_suffix", "target_platform_transition")
-load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImageLayersInfo")
+load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImageLayersInfo", "PyImagePackagesInfo")
 load(":py_image_inputs.bzl", "py_image_inputs")
 load(":py_image_platforms.bzl", "py_image_platforms")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
@@ -81,8 +81,8 @@ def _folders(paths):
             out["/".join(parts[:i])] = None
     return out
 
-def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_root, bytecode):
-    """The binary's runfiles minus the pip packages' files, under runfiles_root.
+def _app_entries(ctx, binary, packages, runtime_files, runfiles_root):
+    """The app layer's entries: the binary's runfiles minus the pip packages' files, under runfiles_root.
 
     Nothing under a package's import root goes in: neither its files nor what
     Bazel adds there (the empty `__init__.py`s of legacy_create_init, where
@@ -94,16 +94,24 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
     links are copied as links. So are the interpreter's files
     (`runtime_files`) when they have a layer of their own.
 
+    Args:
+        ctx: the rule context.
+        binary: the binary (a Target).
+        packages: what `image_packages` gives: every package of the image
+            (no app layer holds a file of one, whichever binary it is of).
+        runtime_files: the interpreter layer's files.
+        runfiles_root: the binary's runfiles folder in the image.
+
     Returns:
-        (the layer: struct(blob, descriptor), a dict of every folder it holds).
+        struct(entries, inputs: list of File, package_dirs: the folders whose
+        links the layer drops).
     """
     runfiles = binary[DefaultInfo].default_runfiles
-    package_files = {f: None for f in packages_info.package_files.to_list() + runtime_files}
+    package_files = {f: None for f in packages.package_files.to_list() + runtime_files}
     package_roots = {
         "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
-        for p in packages
+        for p in packages.packages
     }
-    package_dirs = sorted({_package_dir(runfiles_root, ctx, p): None for p in packages})
     entries = []
     inputs = []
 
@@ -124,7 +132,7 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
     empty_paths = [runfiles_root + "/" + _empty_file_path(ctx, name) for name in runfiles.empty_filenames.to_list()]
     empty_paths = [path for path in empty_paths if not _under_any(path, package_roots)]
     if empty_paths:
-        empty = ctx.actions.declare_file(ctx.label.name + ".empty")
+        empty = ctx.actions.declare_file("{}.{}.empty".format(ctx.label.name, binary.label.name))
         ctx.actions.write(empty, "")
         inputs.append(empty)
         entries.extend([{"path": path, "src": empty.path} for path in empty_paths])
@@ -132,16 +140,57 @@ def _app_layer(ctx, binary, packages_info, packages, runtime_files, runfiles_roo
     if repo_mapping:
         entries.append({"path": runfiles_root + "/_repo_mapping", "src": repo_mapping.path})
         inputs.append(repo_mapping)
+    return struct(
+        entries = entries,
+        inputs = inputs,
+        package_dirs = sorted({_package_dir(runfiles_root, ctx, p): None for p in packages.packages}),
+    )
+
+def _binary_env(ctx, binary, runfiles_root, folders, has_packages):
+    """The variables a binary needs (`PYTHONPATH`, `RUNFILES_DIR`).
+
+    Only folders the image has go on `PYTHONPATH`: the packages' folder
+    (when the binary has packages), the main repository's, and each import
+    root of the binary's own files. A package's import root is not one (its
+    files are in the packages' folder); nor is an import that names no
+    folder of the app layer (rules_python's venv libraries give theirs bare,
+    `site-packages`).
+    """
+    pythonpath = ["/" + SITE_PACKAGES] if has_packages else []
+    pythonpath.append("/{}/{}".format(runfiles_root, ctx.workspace_name))
+    for imp in binary[PyInfo].imports.to_list():
+        folder = "{}/{}".format(runfiles_root, imp)
+        if folder in folders and "/" + folder not in pythonpath:
+            pythonpath.append("/" + folder)
+    return {
+        "PYTHONPATH": ":".join(pythonpath),
+        "RUNFILES_DIR": "/" + runfiles_root,
+    }
+
+def _binary_parts(ctx, binary, layer_name, packages, runtime_files, python, bytecode):
+    """One binary's part of the image: its app layer (runfiles and launcher), main file and environment.
+
+    Returns:
+        struct(layer: struct(blob, descriptor), main: the main file's path in
+        the image, env: its own variables).
+    """
+    runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
+    app = _app_entries(ctx, binary, packages, runtime_files, runfiles_root)
+    info = binary[PyImagePackagesInfo]
+    main = "/{}/{}".format(runfiles_root, runfiles_path(ctx, info.main))
+    env = _binary_env(ctx, binary, runfiles_root, _folders([e["path"] for e in app.entries]), bool(info.packages.to_list()))
+    launcher = ctx.actions.declare_file("{}.{}.launcher".format(ctx.label.name, layer_name))
+    ctx.actions.write(launcher, launcher_text(binary.label, python, env, ctx.attr.env, main), is_executable = True)
     layer = _write_layer(
         ctx,
-        "app",
+        layer_name,
         "app:" + str(binary.label),
-        entries,
-        depset(inputs),
+        app.entries + [{"path": "{}/{}".format(APP_ROOT, binary.label.name), "src": launcher.path}],
+        depset(app.inputs + [launcher]),
         bytecode = bytecode,
-        drop_links_into = package_dirs,
+        drop_links_into = app.package_dirs,
     )
-    return layer, _folders([e["path"] for e in entries])
+    return struct(layer = layer, main = main, env = env)
 
 def _interpreter_path(ctx, prefix, f):
     """Where a file of the Python runtime (under `prefix`) goes in the image."""
@@ -216,23 +265,27 @@ def _py_image_layers_impl(ctx):
     checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
     if ctx.attr.index_images and ctx.attr.fleet_slice:
         fail("{}: an image follows its fleet's lock (fleet_slice) or is planned with its index's other images (index_images), not both; leave one out".format(ctx.label))
-    binary = ctx.attr.binary
-    packages_info = binary_packages(binary)
-    reserved = reserved_layers(ctx)
+    binaries = checked_binaries(ctx)
+    image = image_packages(ctx, binaries)
+    packages = image.packages
+    reserved = reserved_layers(ctx, len(binaries))
     interpreter_layer, python, runtime_files = _interpreter(ctx)
-
-    runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
     bytecode = bytecode_version(ctx, toolchain_runtime(ctx))
     if bytecode.note:
         # buildifier: disable=print
         print(bytecode.note)
-    app, app_folders = _app_layer(ctx, binary, packages_info, packages_info.packages.to_list(), runtime_files, runfiles_root, bytecode)
+
+    # Each binary's app layer, the default's first (named `app`, as in an
+    # image of one binary); the image runs the default.
+    apps = [
+        _binary_parts(ctx, b, "app" if i == 0 else "app-" + b.label.name, image, runtime_files, python, bytecode)
+        for i, b in enumerate(binaries)
+    ]
 
     # The image action: plan the package layers under the cap (counting the
     # base's layers), then write the layout of base + interpreter + packages.
     layout = ctx.actions.declare_directory(ctx.label.name + ".layout")
     plan = ctx.actions.declare_file(ctx.label.name + ".plan.json")
-    packages = sorted(packages_info.packages.to_list(), key = lambda p: p.id)
 
     # Two arguments per package, in the params file of every pyimage action:
     # no image outgrows the command line's limit.
@@ -317,43 +370,30 @@ def _py_image_layers_impl(ctx):
         progress_message = "Planning and writing the layers of %{label}",
     )
 
-    # Entrypoint and environment, in rules_oci's file formats.
-    main_path = "/{}/{}".format(runfiles_root, runfiles_path(ctx, packages_info.main))
+    # Entrypoint and environment, in rules_oci's file formats: the default
+    # binary's.
     entrypoint = ctx.actions.declare_file(ctx.label.name + ".entrypoint.txt")
-    ctx.actions.write(entrypoint, entrypoint_text(ctx.label, [python, main_path], ctx.attr.args))
-
-    # Only folders the image has: the packages' folder (when there are
-    # packages), the main repository's, and each import root of the binary's
-    # own files. A package's import root is not one (its files are in the
-    # packages' folder); nor is an import that names no folder of the app
-    # layer (rules_python's venv libraries give theirs bare, `site-packages`).
-    pythonpath = ["/" + SITE_PACKAGES] if packages else []
-    pythonpath.append("/{}/{}".format(runfiles_root, ctx.workspace_name))
-    for imp in binary[PyInfo].imports.to_list():
-        folder = "{}/{}".format(runfiles_root, imp)
-        if folder in app_folders and "/" + folder not in pythonpath:
-            pythonpath.append("/" + folder)
-    env = {
-        "PYTHONPATH": ":".join(pythonpath),
-        "RUNFILES_DIR": "/" + runfiles_root,
-    }
+    ctx.actions.write(entrypoint, entrypoint_text(ctx.label, [python, apps[0].main], ctx.attr.args))
+    env = dict(apps[0].env)
     if interpreter_layer:
         # An interpreter built with an absolute rpath (not $ORIGIN) finds its
         # libpython here.
         env["LD_LIBRARY_PATH"] = "/{}/lib".format(INTERPRETER_ROOT)
     env_file = ctx.actions.declare_file(ctx.label.name + ".env.txt")
     ctx.actions.write(env_file, env_text(ctx.label, env, ctx.attr.env))
+    app_blobs = [a.layer.blob for a in apps]
 
     return [
         DefaultInfo(
-            files = depset([layout, app.blob, entrypoint, env_file, plan] + linked),
+            files = depset([layout] + app_blobs + [entrypoint, env_file, plan] + linked),
             # rules_oci's oci_image takes its base's runfiles as inputs: the
             # files its links lead to (through the `layout` filegroup).
             runfiles = ctx.runfiles(files = linked),
         ),
         PyImageLayersInfo(
             layout = layout,
-            app_layer = app.blob,
+            app_layer = app_blobs[0],
+            app_layers = app_blobs,
             entrypoint = entrypoint,
             env = env_file,
             plan = plan,
@@ -361,7 +401,7 @@ def _py_image_layers_impl(ctx):
             platform = ctx.attr.platform,
         ),
         OutputGroupInfo(
-            app_layer = depset([app.blob]),
+            app_layer = depset(app_blobs),
             entrypoint = depset([entrypoint]),
             env = depset([env_file]),
             layout = depset([layout]),
@@ -377,7 +417,7 @@ py_image_layers_rule = rule(
 `py_image_layers` (the macro users call) makes one of these per platform;
 every attribute below is the macro's too.
 
-Builds, for a `py_binary`:
+Builds, for a `py_binary` (or several: `binaries`):
 - `<name>.layout`: an OCI image layout with the base image's layers, then the
   interpreter's layer (when the Python toolchain brings its own interpreter
   files), then the pip packages' layers: each package's cached blob from
@@ -389,11 +429,15 @@ Builds, for a `py_binary`:
   with the layout as this target's files and runfiles.
 - `<name>.app.tar.gz`: the app layer: the binary's runfiles under
   `/app/<binary>.runfiles`, without the pip packages' files (those live in
-  `/opt/pyimage/site-packages`, the same path in every image).
+  `/opt/pyimage/site-packages`, the same path in every image), and its
+  launcher `/app/<binary>`: a Python script that runs it with its own
+  `PYTHONPATH` and `RUNFILES_DIR`. With `binaries`, each other binary's is
+  `<name>.app-<binary>.tar.gz`, on top in the order of `binaries`; their
+  packages are the union of theirs, each package once.
 - `<name>.entrypoint.txt` and `<name>.env.txt`: the entrypoint (the
-  interpreter running the binary's main file, then `args`) and environment
-  (`PYTHONPATH`, `RUNFILES_DIR`, `LD_LIBRARY_PATH` with an interpreter layer,
-  then `env`), in rules_oci's file formats.
+  interpreter running the (default) binary's main file, then `args`) and
+  environment (its `PYTHONPATH` and `RUNFILES_DIR`, `LD_LIBRARY_PATH` with an
+  interpreter layer, then `env`), in rules_oci's file formats.
 - `<name>.plan.json`: the plan report (layers, members, sizes, reasons).
 - `<name>.base_libc.json` (with a `base`): the base's C library (glibc and
   its version, or musl), read from its layers by the base's action.
@@ -403,7 +447,9 @@ Provider: `PyImageLayersInfo`. Copy a layout out of `bazel-bin` with its
 links followed (`cp -rL`); it is valid as built, not after another build
 rewrote a blob it links.
 
-Errors at analysis: `binary` not a `py_binary`; `platform` not
+Errors at analysis: `binary` not a `py_binary`; two binaries of one name,
+needing two versions (or builds) of one package, or running on two Pythons
+(naming both); `platform` not
 `os/arch[/variant]`; `max_layers` above 125, or
 with no room for one package layer; a `base` without one `index.json` or
 directory; an `args` entry or `env` key or value rules_oci's file formats
@@ -432,11 +478,6 @@ finish images with another tool.""",
             allow_files = True,
             doc = "The base image: an OCI image layout, as a directory (e.g. from `oci_pull`) or as files with its `index.json`. None: scratch.",
         ),
-        "binary": attr.label(
-            mandatory = True,
-            aspects = [pip_packages_aspect],
-            doc = "The `py_binary` to put in the image.",
-        ),
         "env": attr.string_dict(
             doc = "Environment of the container, on top of the `PYTHONPATH` and `RUNFILES_DIR` it needs (a key given here replaces it). As in rules_oci, `$NAME` and `${NAME}` in a value expand to the base image's NAME (nothing when the base has none; there is no escape): `{\"PATH\": \"/opt/tools/bin:$PATH\"}`. A value may not refer to another key this image sets, and no value may hold a newline.",
         ),
@@ -464,7 +505,7 @@ finish images with another tool.""",
             doc = "The interpreter command of the entrypoint when the Python toolchain has no interpreter files of its own (found on the base image's PATH).",
         ),
         "_pyimage": PYIMAGE_TOOL,
-    } | BYTECODE_ATTRS | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
+    } | BINARIES_ATTRS | BYTECODE_ATTRS | COMPRESSION_ATTRS | DECLARED_LAYERS_ATTRS | TARGET_PLATFORM_ATTRS,
     toolchains = [PY_TOOLCHAIN, ZSTD_TOOLCHAIN_OPTIONAL],
     cfg = target_platform_transition,
 )
@@ -472,7 +513,7 @@ finish images with another tool.""",
 # What `platforms` sets on each platform's `py_image_layers_rule` itself.
 _SET_PER_PLATFORM = ["target_platform", "index_images", "fleet_slice"]
 
-def py_image_layers(name, platforms = None, **kwargs):
+def py_image_layers(name, binary = None, binaries = None, default_binary = None, platforms = None, **kwargs):
     """The layers of a Python container image, for one platform or for each of an index's.
 
     With no `platforms`, makes `<name>`: a `py_image_layers_rule` (its
@@ -504,6 +545,12 @@ def py_image_layers(name, platforms = None, **kwargs):
 
     Args:
         name: the target's name.
+        binary: the `py_binary` of the image.
+        binaries: several `py_binary` targets in one image, instead of
+            `binary`: each with its own app layer and launcher
+            (`/app/<name>`), their packages shared (see `py_image`).
+        default_binary: with `binaries`, the one the entrypoint runs;
+            default: the first.
         platforms: the platforms to build the image's layers for: OCI names
             (`os/arch[/variant]`) of `@rules_pyimage//py/platforms`, or a
             dict of OCI names to your own Bazel platforms, as for
@@ -513,11 +560,12 @@ def py_image_layers(name, platforms = None, **kwargs):
             platform's; of `<name>` (with `platforms`), only Bazel's common
             ones (`visibility`, `tags`, `testonly`, ...).
     """
+    label = "//{}:{}".format(native.package_name(), name)
+    owner = "py_image_layers " + label
+    kwargs.update(image_binaries(owner, binary, binaries, default_binary))
     if platforms == None:
         py_image_layers_rule(name = name, **kwargs)
         return
-    label = "//{}:{}".format(native.package_name(), name)
-    owner = "py_image_layers " + label
     targets = checked_platforms(owner, platforms, kwargs.get("platform"))
     for attr in _SET_PER_PLATFORM:
         if attr in kwargs:
@@ -529,6 +577,7 @@ def py_image_layers(name, platforms = None, **kwargs):
         py_image_inputs(
             name = name + suffix + ".inputs",
             binary = kwargs.get("binary"),
+            binaries = kwargs.get("binaries", []),
             base = kwargs.get("base"),
             image_name = image_name + suffix,
             max_layers = kwargs.get("max_layers", DEFAULT_MAX_LAYERS),

@@ -6,6 +6,7 @@ same way.
 """
 
 load("@rules_pyimage_fleets//:fleets.bzl", "FLEETS")
+load(":binaries.bzl", "image_binaries")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS")
 load(":internal_kwargs.bzl", "internal_kwargs")
 load(":platforms.bzl", "checked_platforms", "platform_cpu", "platform_suffix")
@@ -40,7 +41,7 @@ def _platform_parts(
         platform,
         target_platform,
         index_images,
-        binary,
+        binaries,
         base,
         max_layers,
         args,
@@ -66,21 +67,19 @@ def _platform_parts(
     # Any py_image_fleet of the repository may plan this image.
     py_image_inputs(
         name = name + ".inputs",
-        binary = binary,
         base = base,
         image_name = image_name,
         max_layers = max_layers,
         platform = platform,
         target_platform = target_platform,
         compression = compression,
-        **(declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
+        **(binaries | declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
     )
 
     # ... and report what it holds (the fleet's `.report` reads its outputs).
     layers = name + ".layers"
     py_image_layers_rule(
         name = layers,
-        binary = binary,
         base = base,
         max_layers = max_layers,
         args = args,
@@ -92,7 +91,7 @@ def _platform_parts(
         fleet_slice = fleet_slice,
         image_name = image_name,
         compression = compression,
-        **(declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
+        **(binaries | declared | internal_kwargs(kwargs, visibility = ["//visibility:public"]))
     )
     parts = {}
     for group in ["layout", "app_layer", "entrypoint", "env"]:
@@ -117,7 +116,9 @@ def _platform_parts(
 
 def py_image_parts(
         name,
-        binary,
+        binary = None,
+        binaries = None,
+        default_binary = None,
         base = None,
         max_layers = DEFAULT_MAX_LAYERS,
         args = [],
@@ -148,6 +149,8 @@ def py_image_parts(
     Args:
         name: the image's name.
         binary: the `py_binary` to run.
+        binaries: several `py_binary` targets, instead of `binary` (see `py_image`).
+        default_binary: with `binaries`, the one the entrypoint runs (default: the first).
         base: the base image, an OCI layout; none for scratch.
         max_layers: the most layers of the image, base and app included.
         args: arguments of the binary, after the entrypoint.
@@ -181,7 +184,7 @@ def py_image_parts(
     if fleet and declared:
         fail("py_image {}: an image of a fleet follows the layers its fleet declares; give {} to the py_image_fleet {}".format(image_name, " and ".join(sorted(declared)), fleet))
     common = dict(
-        binary = binary,
+        binaries = image_binaries("py_image " + image_name, binary, binaries, default_binary),
         base = base,
         max_layers = max_layers,
         args = args,

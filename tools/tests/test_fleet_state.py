@@ -14,15 +14,16 @@ from fleetkit import Fleet, ok
 from pyimage.engine import layer
 
 
-def build_image(fleet: Fleet, root: Path, name: str, keys: list[str], app: bytes) -> list[str]:
-    """``pyimage image`` of ``keys`` planned alone, and an app layer: its fleet-state flags."""
+def build_image(fleet: Fleet, root: Path, name: str, keys: list[str], *apps: bytes) -> list[str]:
+    """``pyimage image`` of ``keys`` planned alone, an app layer per binary: fleet-state flags."""
     out = root / name.replace("/", "_").replace(":", "_")
     ok("image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--image-name", name,
-       "--max-layers", "20", *fleet.package_args(keys))  # fmt: skip
-    app_layer = Path(f"{out}.app.tar.gz")
-    app_layer.write_bytes(gzip.compress(app, mtime=0))
+       "--max-layers", "20", "--reserved", str(len(apps)), *fleet.package_args(keys))  # fmt: skip
+    app_layers = [Path(f"{out}.app{i}.tar.gz") for i in range(len(apps))]
+    for path, app in zip(app_layers, apps, strict=True):
+        path.write_bytes(gzip.compress(app, mtime=0))
     return [f"--image={name}", "--layout", str(out), "--plan", f"{out}.plan.json",
-            "--app-layer", str(app_layer)]  # fmt: skip
+            "--app-layer", *map(str, app_layers)]  # fmt: skip
 
 
 @pytest.fixture()
@@ -56,12 +57,27 @@ def test_each_image_is_its_layouts_layers_then_its_app_layer(fleet: Fleet, tmp_p
     manifest_bytes = (blobs / index["manifests"][0]["digest"][7:]).read_bytes()
     manifest = json.loads(manifest_bytes)
     expected = [(d["digest"], d["size"]) for d in manifest["layers"]]
-    app = (tmp_path / "__apps_api_image.app.tar.gz").read_bytes()
+    app = (tmp_path / "__apps_api_image.app0.tar.gz").read_bytes()
     expected.append(("sha256:" + hashlib.sha256(app).hexdigest(), len(app)))
     assert [(lay["digest"], lay["size"]) for lay in image["layers"]] == expected
     assert [lay["kind"] for lay in image["layers"]][-1] == "app"
     assert {p for lay in image["layers"] for p in lay["packages"]} == set(keys)
     assert image["metadata_bytes"] == len(manifest_bytes) + manifest["config"]["size"]
+
+
+def test_an_image_of_several_binaries_ends_with_their_app_layers_in_order(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    keys = ["six==1.17.0"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(keys)})
+    flags = build_image(fleet, tmp_path, "//a:image", keys, b"api", b"worker")
+    out = tmp_path / "state.json"
+    ok("fleet-state", "--fleet-label=//:fleet", "--inputs", str(inputs), *flags, "--out", str(out))
+    layers = json.loads(out.read_text())["images"]["//a:image"]["linux/amd64"]["layers"]
+    apps = [tmp_path / f"__a_image.app{i}.tar.gz" for i in (0, 1)]
+    want = ["sha256:" + hashlib.sha256(a.read_bytes()).hexdigest() for a in apps]
+    assert [lay["digest"] for lay in layers if lay["kind"] == "app"] == want
+    assert [lay["kind"] for lay in layers][-2:] == ["app", "app"]
 
 
 def test_baselines_lay_the_same_packages_out_as_the_usual_builds(

@@ -341,7 +341,7 @@ def test_finish_and_run_in_podman(python_base: Path, tmp_path: Path) -> None:
     assert (out / "blobs/sha256" / pkg.descriptor.digest[7:]).read_bytes() == pkg.blob.read_bytes()
     assert after.diff_ids == [*before.diff_ids, app.descriptor.diff_id]
     with gzip.open(app.blob) as f:
-        assert "sha256:" + hashlib.sha256(f.read()).hexdigest() == summary["app_diff_id"]
+        assert ["sha256:" + hashlib.sha256(f.read()).hexdigest()] == summary["app_diff_ids"]
     assert after.entrypoint == ["python3", "/app/main.py"]
     assert after.env == [base_image.PATH_ENV, "PYTHONPATH=/opt/site", "GREETING=hello world"]
     cfg = after.config["config"]

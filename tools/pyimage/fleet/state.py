@@ -2,7 +2,7 @@
 
 Each image's layers come from its layout (index, manifest and config: no
 layer blob is read), its plan report (how many base and interpreter layers
-lead) and its app layer's blob (its digest is its file's sha256). The
+lead) and its app layers' blobs (one per binary; a digest is its file's sha256). The
 baselines are the same images with their pip packages laid out as the
 usual builds do (:mod:`pyimage.planner.baselines`): one site-packages layer
 per app, and the heavy-list; their base, interpreter and app layers are
@@ -40,7 +40,7 @@ class BuiltImage:
     name: str
     layout: Path
     plan: Path
-    app_layer: Path
+    app_layers: tuple[Path, ...]
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
@@ -70,7 +70,7 @@ def _kinds(plan: Mapping[str, object], count: int, where: Path) -> list[str]:
 
 
 def image_layers(built: BuiltImage) -> tuple[str, int, list[StateLayer]]:
-    """(platform, metadata bytes, layers bottom to top, app last) of one built image."""
+    """(platform, metadata bytes, layers bottom to top, the app layers last) of one built image."""
     summary = oci_layout.summarize(built.layout)
     where = f"plan report {built.plan}"
     plan = plan_report.check(jsonio.load(built.plan, "plan report", "rebuild the image"), where)
@@ -83,8 +83,9 @@ def image_layers(built: BuiltImage) -> tuple[str, int, list[StateLayer]]:
         size = lay["size"]
         assert isinstance(size, int)
         layers.append(StateLayer(str(lay["digest"]), size, kind, packages))
-    digest, size = _file_digest(built.app_layer)
-    layers.append(StateLayer(digest, size, "app"))
+    for app in built.app_layers:
+        digest, size = _file_digest(app)
+        layers.append(StateLayer(digest, size, "app"))
     return summary.platform, summary.metadata_bytes, layers
 
 

@@ -128,10 +128,11 @@ def _fleet_state(args: argparse.Namespace) -> int:
     )
     if not len(names) == len(layouts) == len(plans) == len(apps):
         raise PyimageError(
-            "fleet-state: give each --image with one --layout, --plan and --app-layer, in order"
+            "fleet-state: give each --image with one --layout, --plan and --app-layer (its app"
+            " layers), in order"
         )
     built = [
-        state.BuiltImage(name, Path(layout), Path(plan_json), Path(app))
+        state.BuiltImage(name, Path(layout), Path(plan_json), tuple(Path(a) for a in app))
         for name, layout, plan_json, app in zip(names, layouts, plans, apps, strict=True)
     ]
     check_paths(
@@ -139,7 +140,8 @@ def _fleet_state(args: argparse.Namespace) -> int:
         {
             "--inputs": args.inputs,
             **{f"--image {b.name} {what}": path for b in built
-               for what, path in (("layout", b.layout), ("plan", b.plan), ("app", b.app_layer))},
+               for what, path in (("layout", b.layout), ("plan", b.plan),
+                                  *((f"app {i}", a) for i, a in enumerate(b.app_layers)))},
             **inputs.fleet_input_paths(specs),
         },
     )  # fmt: skip
@@ -211,6 +213,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--image", action="append", metavar="NAME", help="an image's name (repeat)")
     p.add_argument("--layout", action="append", help="its layout (py_image_layers), in order")
     p.add_argument("--plan", action="append", help="its plan report, in order")
-    p.add_argument("--app-layer", action="append", help="its app layer, in order")
+    p.add_argument(
+        "--app-layer", action="append", nargs="+", help="its app layers (one per binary), in order"
+    )
     p.add_argument("--out", required=True, metavar="STATE.json")
     p.set_defaults(func=_fleet_state)
