@@ -624,6 +624,60 @@ def one_layer_per_app(b: Built, base: Path, dest: Path) -> Path:
     return dest
 
 
+def test_a_library_layer_is_shared_and_an_edit_reruns_only_it(
+    fleet_scratch: Path, tmp_path: Path
+) -> None:
+    # apps/greet: two apps of one fleet sharing //libs/greeting, a library of
+    # its own layer. Both run from it (its module, its data file through
+    # __file__ and through RUNFILES_DIR, its bytecode) by their runfiles'
+    # links; an edit of it reruns its layer action and the two layouts only,
+    # and its new layer is one blob in both images; the lock stays current.
+    ws = fleet_scratch
+    images = ("image_a", "image_b")
+    targets = [f"//apps/greet:{i}.layers" for i in images]
+    bazel(ws, "build", *targets)
+    before = {i: copy_outputs(ws, "greet", tmp_path / "before", target=i) for i in images}
+    for image, built in before.items():
+        app = "greet_" + image[-1]
+        assert built.plan["libraries"][0]["library"] == "//libs/greeting:greeting"
+        lines = podman_output(finish(built, tmp_path / f"run-{image}"), "greet")
+        where = f"/app/{app}.runfiles/_main/libs/greeting/__init__.py"
+        assert lines[:4] == [
+            f"greeting 'hello from a shared library layer' from {where} version 1",
+            "runfiles greeting 'hello from a shared library layer'",
+            "library bytecode True",
+            f"app {app} on python 3.11",
+        ], lines
+        assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
+    source = ws / "libs" / "greeting" / "__init__.py"
+    text = source.read_text()
+    log = ws / "library-edit.json"
+    try:
+        source.write_text(text.replace("GREETING_VERSION = 1", "GREETING_VERSION = 2"))
+        bazel(ws, "build", f"--execution_log_json_file={log}", *targets)
+        after = {i: copy_outputs(ws, "greet", tmp_path / "after", target=i) for i in images}
+        bazel(ws, "test", "//apps/greet:fleet_test")
+    finally:
+        source.write_text(text)
+    ran = executed_counts(log)
+    print("executed after editing the library:", json.dumps(ran, indent=1, sort_keys=True))
+    assert sorted(k.split()[0] for k in ran) == [
+        "PyImageLayout",
+        "PyImageLayout",
+        "PyImageLibraryLayer",
+    ], ran
+    assert all(n == 1 for n in ran.values()), ran
+    (library,) = [k for k in ran if k.startswith("PyImageLibraryLayer ")]
+    assert library.endswith("//libs/greeting:greeting"), ran
+    new = {after[i].plan["libraries"][0]["digest"] for i in images}
+    old = {before[i].plan["libraries"][0]["digest"] for i in images}
+    assert len(new) == 1 and len(old) == 1 and new != old, (old, new)
+    for i in images:
+        kept = {k: v for k, v in before[i].package_layers().items() if "library:" not in k}
+        assert kept and all(after[i].package_layers()[k] == v for k, v in kept.items())
+        assert sha256_file(before[i].app_layer) == sha256_file(after[i].app_layer)
+
+
 def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(
     fleet_scratch: Path, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ name each, one version of each package, one Python).
 
 load("@rules_python//python:py_info.bzl", "PyInfo")
 load("@rules_python//python:py_runtime_info.bzl", "PyRuntimeInfo")
+load(":image_common.bzl", "shown_label")
 load(":pip_packages_aspect.bzl", "pip_packages_aspect")
 load(":providers.bzl", "PyImagePackagesInfo")
 
@@ -29,12 +30,6 @@ BINARIES_ATTRS = {
         doc = "The `py_binary` the image's entrypoint runs (with `binaries`, the default one, which must be one of them).",
     ),
 }
-
-def _shown(label):
-    """A label as users write it: `//pkg:name` in the main repository."""
-    if not label.workspace_name:
-        return "//{}:{}".format(label.package, label.name)
-    return str(label)
 
 # buildifier: disable=unnamed-macro
 def image_binaries(owner, binary, binaries, default_binary):
@@ -64,14 +59,14 @@ def image_binaries(owner, binary, binaries, default_binary):
     for b in binaries:
         label = native.package_relative_label(b)
         if label in labels:
-            fail("{}: binaries lists {} twice; list each once".format(owner, _shown(label)))
+            fail("{}: binaries lists {} twice; list each once".format(owner, shown_label(label)))
         labels[label] = b
     chosen = binaries[0] if default_binary == None else default_binary
     if native.package_relative_label(chosen) not in labels:
         fail("{}: default_binary {} is not one of `binaries` ({}); name one of them".format(
             owner,
             chosen,
-            ", ".join([_shown(label) for label in labels]),
+            ", ".join([shown_label(label) for label in labels]),
         ))
     return {"binary": chosen, "binaries": binaries}
 
@@ -87,14 +82,14 @@ def checked_binaries(ctx):
     default = ctx.attr.binary
     others = [b for b in ctx.attr.binaries if b.label != default.label]
     if ctx.attr.binaries and len(others) == len(ctx.attr.binaries):
-        fail("{}: binary {} is not one of `binaries`; list it there too (it is the one the entrypoint runs)".format(_shown(ctx.label), _shown(default.label)))
+        fail("{}: binary {} is not one of `binaries`; list it there too (it is the one the entrypoint runs)".format(shown_label(ctx.label), shown_label(default.label)))
     out = [default] + others
     names = {}
     for b in out:
         _packages_of(b)
         name = b.label.name
         if name in names:
-            fail("{}: binaries {} and {} have one name, {}: each binary's files go to /app/<name>.runfiles; rename one of them".format(_shown(ctx.label), _shown(names[name]), _shown(b.label), name))
+            fail("{}: binaries {} and {} have one name, {}: each binary's files go to /app/<name>.runfiles; rename one of them".format(shown_label(ctx.label), shown_label(names[name]), shown_label(b.label), name))
         names[name] = b.label
     _check_one_python(ctx, out)
     return out
@@ -102,10 +97,10 @@ def checked_binaries(ctx):
 def _packages_of(binary):
     """The PyImagePackagesInfo of `binary`; fails unless it is a py_binary."""
     if PyInfo not in binary or not binary[DefaultInfo].files_to_run.executable:
-        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(_shown(binary.label)))
+        fail("binary {} is not a py_binary (it gives no PyInfo or is not executable); pass a py_binary".format(shown_label(binary.label)))
     info = binary[PyImagePackagesInfo]
     if info.main == None:
-        fail("binary {} is not a py_binary; pass a py_binary".format(_shown(binary.label)))
+        fail("binary {} is not a py_binary; pass a py_binary".format(shown_label(binary.label)))
     return info
 
 def _python_of(binary):
@@ -122,8 +117,39 @@ def _check_one_python(ctx, binaries):
         if python == None:
             continue
         if seen and seen[1] != python:
-            fail("{}: binaries {} and {} run on two Pythons ({} and {}); an image has one interpreter: build both for one Python, or put them in two images".format(_shown(ctx.label), _shown(seen[0]), _shown(b.label), seen[1], python))
+            fail("{}: binaries {} and {} run on two Pythons ({} and {}); an image has one interpreter: build both for one Python, or put them in two images".format(shown_label(ctx.label), shown_label(seen[0]), shown_label(b.label), seen[1], python))
         seen = seen or (b.label, python)
+
+def _package_modules(p):
+    """The top-level names a pip package installs (`yaml`, `_yaml`), from its files."""
+    root = "/".join([part for part in [p.label.workspace_root, p.label.package, p.import_root] if part]) + "/"
+    out = {}
+    for f in p.files.to_list():
+        rel = f.path[len(f.root.path) + 1:] if f.root.path else f.path
+        if not rel.startswith(root):
+            continue
+        top = rel[len(root):].split("/")[0]
+        if top.endswith(".dist-info") or top.endswith(".data") or top in ("__pycache__", "__init__.py"):
+            continue
+        out[top.split(".")[0]] = None
+    return out
+
+def _check_library_modules(ctx, libraries, packages):
+    """Fails when a library's top-level module is also a pip package's: the package's would be imported."""
+    installed = {}
+    for p in packages:
+        for name in _package_modules(p):
+            installed.setdefault(name, p.id)
+    for lib in libraries:
+        for name, root in lib.modules:
+            if name in installed:
+                fail("{}: library {} gives the module `{}` (import root {}), which pip package {} installs too; Python would import the package's (its folder comes first on PYTHONPATH): rename the library's module, or drop the package".format(
+                    shown_label(ctx.label),
+                    shown_label(lib.label),
+                    name,
+                    root,
+                    installed[name],
+                ))
 
 def image_packages(ctx, binaries):
     """The pip packages of an image's binaries: the union of theirs, each package once.
@@ -138,8 +164,15 @@ def image_packages(ctx, binaries):
 
     Returns:
         struct(packages: list of PyPipPackageInfo, by id; package_files: depset
-        of their files).
+        of their files; libraries: list of PyImageLibraryInfo, by label: the
+        first-party libraries that are layers, each once).
     """
+    libraries = {}
+    for b in binaries:
+        for lib in b[PyImagePackagesInfo].libraries.to_list():
+            seen = libraries.setdefault(str(lib.label), lib)
+            if seen.blob != lib.blob:
+                fail("{}: library {} is built twice (two configurations); build every binary in one".format(shown_label(ctx.label), shown_label(lib.label)))
     held = {}  # name -> (PyPipPackageInfo, the binary's label)
     for b in binaries:
         for p in b[PyImagePackagesInfo].packages.to_list():
@@ -149,10 +182,14 @@ def image_packages(ctx, binaries):
                 continue
             q, other = seen
             if q.id != p.id:
-                fail("{}: binaries {} and {} need two versions of package {} ({} and {}); an image holds one version of each package: pin one for both, or put them in two images".format(_shown(ctx.label), _shown(other), _shown(b.label), p.name, q.version, p.version))
+                fail("{}: binaries {} and {} need two versions of package {} ({} and {}); an image holds one version of each package: pin one for both, or put them in two images".format(shown_label(ctx.label), shown_label(other), shown_label(b.label), p.name, q.version, p.version))
             if q.label != p.label or q.blob != p.blob:
-                fail("{}: binaries {} and {} take package {} from two builds ({} and {}); an image holds one build of each package: take it from one pip hub in one configuration".format(_shown(ctx.label), _shown(other), _shown(b.label), p.id, _shown(q.label), _shown(p.label)))
+                fail("{}: binaries {} and {} take package {} from two builds ({} and {}); an image holds one build of each package: take it from one pip hub in one configuration".format(shown_label(ctx.label), shown_label(other), shown_label(b.label), p.id, shown_label(q.label), shown_label(p.label)))
+    packages = sorted([p for p, _ in held.values()], key = lambda p: p.id)
+    if libraries:
+        _check_library_modules(ctx, libraries.values(), packages)
     return struct(
-        packages = sorted([p for p, _ in held.values()], key = lambda p: p.id),
+        packages = packages,
         package_files = depset(transitive = [b[PyImagePackagesInfo].package_files for b in binaries]),
+        libraries = [libraries[k] for k in sorted(libraries)],
     )

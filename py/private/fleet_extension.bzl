@@ -34,7 +34,7 @@ load(":platforms.bzl", "is_oci_platform")
 visibility(["//py/..."])
 
 # The lock format this reads (tools/pyimage/formats/lock.py writes it).
-LOCK_FORMAT = "rules_pyimage.fleet-lock/v5"
+LOCK_FORMAT = "rules_pyimage.fleet-lock/v6"
 
 # The repository's name (rules_pyimage's MODULE.bazel uses it by this name).
 FLEETS_REPO = "rules_pyimage_fleets"
@@ -102,6 +102,8 @@ def _parse(text):
             return None, "image {} has no layers list".format(name)
         if not is_oci_platform(entry.get("platform")):
             return None, "image {} has no platform of the form os/arch[/variant]".format(name)
+        if not _strings(entry.get("libraries", [])):
+            return None, "image {}: its libraries are not a list of labels".format(name)
         for layer in entry["layers"]:
             why = _check_layer(layer, packages)
             if why:

@@ -1,27 +1,24 @@
 """`py_image_fleet_rule`: a fleet's plan (its lock's next content) and its report."""
 
 load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
+load(":image_common.bzl", "shown_label")
 load(":providers.bzl", "PyImageFleetInfo", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImagePlatformsInfo")
 load(":py_image_platforms.bzl", "each_image")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL", "pyimage_action")
 
 visibility(["//py/..."])
 
-def _text(label):
-    """A label as messages write it: `//pkg:name` in the main repository."""
-    return "//{}:{}".format(label.package, label.name) if not label.workspace_name else str(label)
-
 def _check_platforms(ctx, target):
     """Fails when the fleet declares `platforms` and image `target` is not built for exactly those."""
     if not ctx.attr.platforms:
         return
-    image = _text(target.label).removesuffix(".inputs")
+    image = shown_label(target.label).removesuffix(".inputs")
     have = [info.platform for info in each_image(target, PyImageInputsInfo)]
     missing = [p for p in ctx.attr.platforms if p not in have]
     extra = [p for p in have if p not in ctx.attr.platforms]
     if missing or extra:
         fail("fleet {}: image {} is built for {}, the fleet for {}; give the image platforms = [{}], or {} the fleet's platforms".format(
-            _text(ctx.label),
+            shown_label(ctx.label),
             image,
             ", ".join(have),
             ", ".join(ctx.attr.platforms),
@@ -44,7 +41,7 @@ def _fleet_inputs(ctx):
         if info.name in images:
             fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
         if info.declared:
-            fail("fleet {}: image {} declares layers of its own (layer_groups, alone_packages); declare them on the fleet, whose images follow its declaration".format(_text(ctx.label), info.name))
+            fail("fleet {}: image {} declares layers of its own (layer_groups, alone_packages); declare them on the fleet, whose images follow its declaration".format(shown_label(ctx.label), info.name))
         packages = sorted(info.packages.to_list(), key = lambda p: p.id)
         images[info.name] = {
             "base": info.base_dir,
@@ -56,9 +53,11 @@ def _fleet_inputs(ctx):
             "platform": info.platform,
             "reserved_layers": info.reserved_layers,
         }
+        if info.libraries:
+            images[info.name]["libraries"] = info.libraries
         files.append(info.base_files)
         files.append(depset([p.descriptor for p in packages]))
-    doc = {"fleet": _text(ctx.label), "images": images}
+    doc = {"fleet": shown_label(ctx.label), "images": images}
     declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages)
     if declared:
         doc["declared"] = declared
@@ -115,7 +114,7 @@ def _py_image_fleet_impl(ctx):
         DefaultInfo(files = depset([plan])),
         OutputGroupInfo(report = depset([report, report_json])),
         PyImageFleetInfo(
-            label = _text(ctx.label),
+            label = shown_label(ctx.label),
             lock = lock,
             lock_path = ctx.attr.lock_path,
             undeclared = ctx.attr.undeclared,

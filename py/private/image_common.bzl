@@ -10,6 +10,19 @@ MAX_LAYERS_LIMIT = 125
 # The default cap; docs/layer-planning.md says how it was chosen.
 DEFAULT_MAX_LAYERS = 60
 
+def shown_label(label):
+    """A label as users write it: `//pkg:name` in the main repository (not `@@//pkg:name`).
+
+    Args:
+        label: a Label.
+
+    Returns:
+        The text.
+    """
+    if not label.workspace_name:
+        return "//{}:{}".format(label.package, label.name)
+    return str(label)
+
 def toolchain_runtime(ctx):
     """The Python toolchain's py3 runtime, or None (no toolchain, or no py3 runtime).
 
@@ -36,20 +49,21 @@ def interpreter_runtime(ctx):
         return None
     return runtime
 
-def reserved_layers(ctx, apps):
-    """Layers of the image besides base and packages: one app layer per binary, and the interpreter's if any.
+def reserved_layers(ctx, apps, libraries):
+    """Layers of the image besides base and packages: one app layer per binary, one per library layer, and the interpreter's if any.
 
     Fails when `max_layers` is above the limit or leaves no package layer.
 
     Args:
         ctx: the rule context (with `max_layers` and the Python toolchain).
         apps: the number of the image's binaries (each has its app layer).
+        libraries: the number of its first-party libraries of their own layers.
 
     Returns:
         The count.
     """
     interpreter = 1 if interpreter_runtime(ctx) else 0
-    reserved = apps + interpreter
+    reserved = apps + interpreter + libraries
     if ctx.attr.max_layers > MAX_LAYERS_LIMIT:
         fail("max_layers = {} is above {}: Docker's layer store refuses images of more than {} layers (`max depth exceeded`); lower it".format(
             ctx.attr.max_layers,
@@ -57,10 +71,11 @@ def reserved_layers(ctx, apps):
             MAX_LAYERS_LIMIT,
         ))
     if ctx.attr.max_layers < reserved + 1:
-        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}{} app layer{}); raise it (the base image's layers count too)".format(
+        fail("max_layers = {} leaves no room for one package layer beside the {} reserved ({}{}{} app layer{}); raise it (the base image's layers count too), or untag a library".format(
             ctx.attr.max_layers,
             reserved,
-            "interpreter and " if interpreter else "",
+            "interpreter, " if interpreter else "",
+            "{} library, ".format(libraries) if libraries else "",
             apps,
             "s" if apps > 1 else "",
         ))

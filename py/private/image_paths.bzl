@@ -10,6 +10,11 @@ SITE_PACKAGES = "opt/pyimage/site-packages"
 # toolchain): one layer, the same in every image built with that toolchain.
 INTERPRETER_ROOT = "opt/pyimage/python"
 
+# First-party libraries that are layers of their own (`tags = ["pyimage_layer"]`):
+# each file at `<LIBRARIES_ROOT>/<its runfiles path>`, the same in every image;
+# a binary's runfiles tree links to it.
+LIBRARIES_ROOT = "opt/pyimage/libraries"
+
 # The binary's own files: `<APP_ROOT>/<binary>.runfiles/...`.
 APP_ROOT = "app"
 

@@ -1,17 +1,21 @@
-"""`pip_packages_aspect`: finds the pip packages a py_binary depends on."""
+"""`pip_packages_aspect`: finds the pip packages a py_binary depends on, and its first-party libraries of their own layers."""
 
+load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSIONS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
-load(":image_common.bzl", "PY_TOOLCHAIN", "toolchain_runtime")
-load(":image_paths.bzl", "SITE_PACKAGES")
+load(":image_common.bzl", "PY_TOOLCHAIN", "shown_label", "toolchain_runtime")
+load(":image_paths.bzl", "LIBRARIES_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":layer_action.bzl", "write_layer")
-load(":providers.bzl", "PyImagePackagesInfo", "PyPipPackageInfo")
+load(":providers.bzl", "PyImageLibraryInfo", "PyImagePackagesInfo", "PyPipPackageInfo")
 load(":pyimage_action.bzl", "PYIMAGE_TOOL")
 
 visibility(["//py/..."])
 
 _NAME_TAG = "pypi_name="
 _VERSION_TAG = "pypi_version="
+
+# The tag that makes a first-party py_library a layer of its own.
+LIBRARY_LAYER_TAG = "pyimage_layer"
 
 # Attributes the aspect follows: py_* deps, and `actual` for the aliases and
 # hubs rules_python generates (`@pypi//six` -> `@pypi_six//:pkg`).
@@ -152,6 +156,70 @@ def _package_info(target, ctx, name, version):
         descriptor = layer.descriptor,
     )
 
+def _library_info(target, ctx):
+    """A first-party library's layer: its own files (`srcs`, `data`) under LIBRARIES_ROOT.
+
+    The layer depends on those files only: an edit of the library rewrites
+    it, and no app layer (which only links to its paths).
+    """
+    if PyInfo not in target:
+        fail("{}: tagged {} but not a py_library; tag the py_library whose files should be a layer".format(target.label, LIBRARY_LAYER_TAG))
+    files = depset(
+        transitive = [
+            depset(getattr(ctx.rule.files, "srcs", [])),
+            depset(getattr(ctx.rule.files, "data", [])),
+        ],
+    )
+    compression = ctx.attr.compression
+    layer = write_layer(
+        ctx,
+        prefix = target.label.name + (".pyimage/library." if compression == "gzip" else ".pyimage/{}/library.".format(compression)),
+        package = "library:" + shown_label(target.label),
+        entries = [{"path": library_path(ctx, f), "src": f.path} for f in files.to_list()],
+        inputs = files,
+        mnemonic = "PyImageLibraryLayer",
+        progress_message = "Writing the layer of library %{label}",
+        bytecode = bytecode_version(ctx, toolchain_runtime(ctx)),
+        compression = compression_of(ctx, compression),
+    )
+    return PyImageLibraryInfo(
+        label = target.label,
+        files = files,
+        blob = layer.blob,
+        descriptor = layer.descriptor,
+        modules = _top_modules(ctx, target, files.to_list()),
+    )
+
+def _top_modules(ctx, target, files):
+    """The top-level modules a library's Python files give, each with its import root.
+
+    Its repository's root is on `sys.path` (`libs.greeting`), and so is each
+    folder of its `imports` (`greeting`).
+    """
+    repo = target.label.workspace_name or ctx.workspace_name
+    roots = [repo] + ["/".join([p for p in [repo, target.label.package, imp] if p]) for imp in getattr(ctx.rule.attr, "imports", [])]
+    out = {}
+    for f in files:
+        path = runfiles_path(ctx, f)
+        if not path.endswith(".py"):
+            continue
+        for root in roots:
+            if path.startswith(root + "/"):
+                out.setdefault(path[len(root) + 1:].split("/")[0].removesuffix(".py"), root)
+    return tuple(sorted(out.items()))
+
+def library_path(ctx, f):
+    """Where a file of a library layer is in the image: LIBRARIES_ROOT/<its runfiles path>.
+
+    Args:
+        ctx: a rule or aspect context (for the main repository's name).
+        f: a File of the library.
+
+    Returns:
+        The path, without a leading `/`.
+    """
+    return LIBRARIES_ROOT + "/" + runfiles_path(ctx, f)
+
 def _is_wrapper(target, ctx, package_id, deps):
     """Whether a tagged target only wraps the one holding the package's files.
 
@@ -186,8 +254,14 @@ def _pip_packages_aspect_impl(target, ctx):
         name = normalized_name(tags[0])
         if not _is_wrapper(target, ctx, "{}=={}".format(name, tags[1]), deps):
             package = _package_info(target, ctx, name, tags[1])
+    library = None
+    if LIBRARY_LAYER_TAG in ctx.rule.attr.tags:
+        if tags:
+            fail("{}: tagged {} and as pip package {}=={}; a pip package is planned with the others, only a first-party py_library is a layer of its own: drop the tag".format(target.label, LIBRARY_LAYER_TAG, tags[0], tags[1]))
+        library = _library_info(target, ctx)
     return [PyImagePackagesInfo(
         packages = depset([package] if package else [], transitive = [d[PyImagePackagesInfo].packages for d in deps]),
+        libraries = depset([library] if library else [], transitive = [d[PyImagePackagesInfo].libraries for d in deps]),
         package_files = depset(transitive = ([package.files] if package else []) + [d[PyImagePackagesInfo].package_files for d in deps]),
         main = _main_of(target, ctx),
         package = package,
@@ -240,5 +314,11 @@ independent folder `/opt/pyimage/site-packages` of the image, and the
 bytecode of its modules for the image's Python (`--@rules_pyimage//py:precompile`,
 `--@rules_pyimage//py:python_version`; see docs/guide.md). The action
 depends only on the package, so every binary and image that uses the package
-(in one configuration) shares its outputs.""",
+(in one configuration) shares its outputs.
+
+A first-party `py_library` tagged `pyimage_layer` gets one such action too:
+its own files (`srcs`, `data`; not its deps') under
+`/opt/pyimage/libraries/<runfiles path>`, with their bytecode; the images
+that hold it link to them from their runfiles trees (docs/guide.md,
+First-party libraries as layers).""",
 )

@@ -19,11 +19,23 @@ each package's `py_library` (0.22 through 2.x), never by repository names.""",
     },
 )
 
+PyImageLibraryInfo = provider(
+    doc = """A first-party `py_library` that is a layer of its own (tagged `pyimage_layer`).""",
+    fields = {
+        "label": "The Label of the library.",
+        "files": "depset of File: its own files (`srcs` and `data`), in its layer at `/opt/pyimage/libraries/<runfiles path>`.",
+        "blob": "File: its layer's deterministic blob.",
+        "descriptor": "File: the blob's descriptor (see docs/layer-engine.md).",
+        "modules": "tuple of (name, root): each top-level module its Python files give (`libs`, or `greeting` under an `imports` root), and that root in runfiles terms.",
+    },
+)
+
 PyImagePackagesInfo = provider(
-    doc = """The pip packages under a target, gathered by `pip_packages_aspect`.""",
+    doc = """The pip packages under a target, gathered by `pip_packages_aspect`; and the first-party libraries that are layers.""",
     fields = {
         "packages": "depset of PyPipPackageInfo: every pip package reachable through deps.",
         "package_files": "depset of File: the files of all those packages (to tell them from the app's own files).",
+        "libraries": "depset of PyImageLibraryInfo: every first-party library tagged `pyimage_layer` reachable through deps.",
         "main": "File or None: the main source file, when the target is a py_binary or py_test.",
         "package": "PyPipPackageInfo or None: the package whose files this target holds (rules_python 2.x's wrapper `:pkg` has none; its `:srcs` has it).",
         "entry": "PyPipPackageInfo or None: the package this target stands for: the one it holds, the one a tagged wrapper (2.x's `:pkg`) wraps, or the one a rule with `actual` resolves to (Bazel's `alias` is transparent: a hub's `@pypi//six` is its spoke's target).",
@@ -49,10 +61,11 @@ PyImageInputsInfo = provider(
     fields = {
         "name": "The image's name in the fleet lock: its label, `//pkg:name`.",
         "packages": "depset of PyPipPackageInfo: the image's pip packages.",
+        "libraries": "list of str: the labels of its first-party libraries of their own layers (a lock keys them by label).",
         "base_dir": "The base layout's folder (a path), or None for scratch.",
         "base_files": "depset of File: the base layout's files.",
         "max_layers": "The image's cap on layers.",
-        "reserved_layers": "Layers besides base and packages: one app layer per binary, and the interpreter's when the toolchain brings one.",
+        "reserved_layers": "Layers besides base and packages: one app layer per binary, one per library layer, and the interpreter's when the toolchain brings one.",
         "platform": "The platform of the base to build on.",
         "declared": "The layers the image declares itself (`{\"groups\": ..., \"alone\": ...}`), or None: a fleet refuses an image that does.",
     },

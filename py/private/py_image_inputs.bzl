@@ -3,7 +3,7 @@
 load(":binaries.bzl", "BINARIES_ATTRS", "checked_binaries", "image_packages")
 load(":compression.bzl", "COMPRESSION_ATTRS")
 load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "reserved_layers")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "reserved_layers", "shown_label")
 load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_target_platform", "target_platform_transition")
 load(":providers.bzl", "PyImageInputsInfo")
 
@@ -12,15 +12,16 @@ visibility(["//py/..."])
 def _py_image_inputs_impl(ctx):
     checked_target_platform(ctx.label, ctx.attr.platform, ctx.attr.target_platform)
     binaries = checked_binaries(ctx)
-    packages = depset(image_packages(ctx, binaries).packages)
+    image = image_packages(ctx, binaries)
     base_dir, base_files = base_layout(ctx)
     return [PyImageInputsInfo(
         name = ctx.attr.image_name,
-        packages = packages,
+        packages = depset(image.packages),
+        libraries = [shown_label(lib.label) for lib in image.libraries],
         base_dir = base_dir,
         base_files = depset(base_files),
         max_layers = ctx.attr.max_layers,
-        reserved_layers = reserved_layers(ctx, len(binaries)),
+        reserved_layers = reserved_layers(ctx, len(binaries), len(image.libraries)),
         platform = checked_platform(ctx.attr.platform),
         declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages),
     )]

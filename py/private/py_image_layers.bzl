@@ -16,6 +16,7 @@ load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
 load(":layer_action.bzl", "write_layer")
+load(":pip_packages_aspect.bzl", "library_path")
 load(":platforms.bzl", "TARGET_PLATFORM_ATTRS", "checked_platform", "checked_platforms", "checked_target_platform", "platform_suffix", "target_platform_transition")
 load(":providers.bzl", "PyImageFleetSliceInfo", "PyImageInputsInfo", "PyImageLayersInfo", "PyImagePackagesInfo")
 load(":py_image_inputs.bzl", "py_image_inputs")
@@ -81,8 +82,27 @@ def _folders(paths):
             out["/".join(parts[:i])] = None
     return out
 
-def _app_entries(ctx, binary, packages, runtime_files, runfiles_root):
+def _library_links(path, target, bytecode):
+    """Entries of the app layer for a library file at `path`: a relative link to `target`, its place in the library layer.
+
+    With bytecode, also a link for the module's `__pycache__/<name>.cpython-3N.pyc`
+    (Python looks for it beside the path it imports, the link's).
+    """
+    up = "../" * (len(path.split("/")) - 1)
+    out = [{"path": path, "symlink": up + target}]
+    if bytecode and bytecode.version and path.endswith(".py"):
+        folder, _, name = path.rpartition("/")
+        pyc = "__pycache__/{}.cpython-{}.pyc".format(name[:-len(".py")], bytecode.version.replace(".", ""))
+        out.append({"path": folder + "/" + pyc, "symlink": "../" + up + target.rpartition("/")[0] + "/" + pyc})
+    return out
+
+def _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode):
     """The app layer's entries: the binary's runfiles minus the pip packages' files, under runfiles_root.
+
+    A file of a first-party library that is a layer of its own is a link to
+    its place in that layer (`/opt/pyimage/libraries/...`): the action reads
+    none of the library's files, so an edit of the library reruns no app
+    layer action.
 
     Nothing under a package's import root goes in: neither its files nor what
     Bazel adds there (the empty `__init__.py`s of legacy_create_init, where
@@ -101,6 +121,7 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root):
             (no app layer holds a file of one, whichever binary it is of).
         runtime_files: the interpreter layer's files.
         runfiles_root: the binary's runfiles folder in the image.
+        bytecode: what `bytecode_version` gives (for the libraries' bytecode links).
 
     Returns:
         struct(entries, inputs: list of File, package_dirs: the folders whose
@@ -108,6 +129,7 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root):
     """
     runfiles = binary[DefaultInfo].default_runfiles
     package_files = {f: None for f in packages.package_files.to_list() + runtime_files}
+    library_files = {f: None for lib in packages.libraries for f in lib.files.to_list()}
     package_roots = {
         "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
         for p in packages.packages
@@ -117,6 +139,9 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root):
 
     def add(path, kind, f):
         if f in package_files or _under_any(path, package_roots):
+            return
+        if f in library_files:
+            entries.extend(_library_links(path, library_path(ctx, f), bytecode))
             return
         entries.append({"path": path, kind: f.path})
         inputs.append(f)
@@ -175,7 +200,7 @@ def _binary_parts(ctx, binary, layer_name, packages, runtime_files, python, byte
         the image, env: its own variables).
     """
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
-    app = _app_entries(ctx, binary, packages, runtime_files, runfiles_root)
+    app = _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode)
     info = binary[PyImagePackagesInfo]
     main = "/{}/{}".format(runfiles_root, runfiles_path(ctx, info.main))
     env = _binary_env(ctx, binary, runfiles_root, _folders([e["path"] for e in app.entries]), bool(info.packages.to_list()))
@@ -268,7 +293,7 @@ def _py_image_layers_impl(ctx):
     binaries = checked_binaries(ctx)
     image = image_packages(ctx, binaries)
     packages = image.packages
-    reserved = reserved_layers(ctx, len(binaries))
+    reserved = reserved_layers(ctx, len(binaries), len(image.libraries))
     interpreter_layer, python, runtime_files = _interpreter(ctx)
     bytecode = bytecode_version(ctx, toolchain_runtime(ctx))
     if bytecode.note:
@@ -351,6 +376,13 @@ def _py_image_layers_impl(ctx):
         args.add_all("--interpreter", [interpreter_layer.descriptor, interpreter_layer.blob])
         inputs.extend([interpreter_layer.descriptor, interpreter_layer.blob])
         linked.append(interpreter_layer.blob)
+
+    # First-party libraries of their own layers, after the packages' (and the
+    # image's only action that reads them).
+    for lib in image.libraries:
+        args.add_all("--library", [lib.descriptor, lib.blob])
+        inputs.extend([lib.descriptor, lib.blob])
+        linked.append(lib.blob)
 
     # Descriptors and blobs only: a merge inflates a blob's files part rather
     # than read the package's .tar, so that a remote cache or executor never

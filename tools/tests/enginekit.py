@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,9 +26,15 @@ TOOLS = Path(__file__).resolve().parent.parent
 Spec = Mapping[str, "bytes | tuple[str, bytes | str]"]
 
 
+def file_stem(name: str) -> str:
+    """A layer's name as a file name: ``six==1.17.0`` -> ``six__1.17.0``,
+    ``library://libs/a:a`` -> ``library____libs_a_a``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 def write_manifest(workdir: Path, name: str, spec: Spec, root: str = "") -> Path:
     """Write the sources of ``spec`` under ``workdir`` and a manifest naming them."""
-    src_dir = workdir / "src" / name.replace("=", "_")
+    src_dir = workdir / "src" / file_stem(name)
     src_dir.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, object]] = []
     for i, (path, value) in enumerate(sorted(spec.items())):
@@ -43,7 +50,7 @@ def write_manifest(workdir: Path, name: str, spec: Spec, root: str = "") -> Path
     manifest = {"package": name, "entries": entries}
     if root:
         manifest["root"] = root
-    out = workdir / f"{name.replace('=', '_')}.manifest.json"
+    out = workdir / f"{file_stem(name)}.manifest.json"
     out.write_text(json.dumps(manifest))
     return out
 
@@ -53,7 +60,7 @@ def build_package(
 ) -> layer.Member:
     """Build one package: manifest, blob, descriptor; return it as a merge member."""
     manifest = write_manifest(workdir, name, spec)
-    stem = workdir / name.replace("=", "_")
+    stem = workdir / file_stem(name)
     blob, desc = (Path(f"{stem}{ext}") for ext in (SUFFIXES[compression.name], ".json"))
     d: LayerDescriptor = package.write_package(
         package.load_manifest(manifest), blob, desc, compression=compression

@@ -51,6 +51,11 @@ def test_a_new_package_makes_the_lock_stale_and_says_how_to_update(
         ' "declared": {"groups": {"g": []}}}',
         '{"format": "rules_pyimage.fleet-lock/v5", "images": {},'
         ' "declared": {"groups": {"g": ["six"]}, "alone": ["six"]}}',
+        # v6 with libraries that are not a list of labels
+        '{"format": "rules_pyimage.fleet-lock/v6", "images": {"//a:image": {"layers": [],'
+        ' "platform": "linux/amd64", "libraries": "//libs/a"}}}',
+        '{"format": "rules_pyimage.fleet-lock/v6", "images": {"//a:image": {"layers": [],'
+        ' "platform": "linux/amd64", "libraries": [""]}}}',
     ],
 )
 def test_a_lock_that_does_not_parse_fails_the_test_and_names_the_repair(
@@ -76,7 +81,7 @@ def test_a_lock_of_a_newer_format_is_one_line_naming_both(fleet: Fleet, tmp_path
     r = check(lock, fresh)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v5" in lines[0] and "upgrade" in lines[0]
+    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v6" in lines[0] and "upgrade" in lines[0]
 
 
 def test_an_image_gone_from_the_fleet_is_a_note_of_the_stale_lock(
@@ -121,7 +126,7 @@ def test_an_earlier_format_is_stale_until_update_migrates_it(fleet: Fleet, tmp_p
     old.write_text(json.dumps(doc))
     r = check(old, lock)
     assert r.returncode == 1
-    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v5" in r.stdout
+    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v6" in r.stdout
     assert "`.update` migrates it" in r.stdout
 
 

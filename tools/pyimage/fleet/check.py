@@ -26,6 +26,11 @@ def _image_reasons(name: str, old: LockImage, new: LockImage) -> list[str]:
         for p in sorted(had_ids & has_ids)
         if had.get(p) != has.get(p)
     ]
+    if old.libraries != new.libraries:
+        reasons.append(
+            f"image {name}: its library layers are {list(new.libraries) or 'none'}, the lock has"
+            f" {list(old.libraries) or 'none'}"
+        )
     if old.platform != new.platform:
         reasons.append(
             f"image {name}: the lock has it for {old.platform}, it is built for {new.platform}"
@@ -58,8 +63,8 @@ def compare(lock_path: str | None, fresh: LockFile) -> list[str]:
     if not old.current:
         return [
             f"the lock is in {old.format_name}, not {lock.FORMAT} (which records each image's"
-            " platform, each package's diff_id and the label it is built from, and the"
-            " layers the fleet declares); `.update` migrates it"
+            " platform, each package's diff_id and the label it is built from, the"
+            " layers the fleet declares and each image's library layers); `.update` migrates it"
         ]
     reasons = []
     if old.declared != fresh.declared:

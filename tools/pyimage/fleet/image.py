@@ -26,6 +26,9 @@ from pyimage.fleet.follow import Followed, follow
 from pyimage.formats import lock
 from pyimage.planner.declared import check_used
 
+#: How a first-party library's layer names itself (its descriptor's package): ``library:<label>``.
+LIBRARY_PREFIX = "library:"
+
 
 @dataclass(frozen=True)
 class Sibling:
@@ -46,7 +49,9 @@ class ImageSpec:
     max_layers: int
     packages: Sequence[layer.Member]
     interpreter: layer.Member | None = None
-    reserved: int | None = None  # default: the app layer, and the interpreter's
+    #: First-party libraries of their own layers (each after the package layers, never merged).
+    libraries: Sequence[layer.Member] = ()
+    reserved: int | None = None  # default: one app layer, the interpreter and library layers
     base: oci_layout.BaseImage | None = None
     platform: str = "linux/amd64"
     tag: str = "latest"
@@ -79,11 +84,11 @@ def check_bytecode(spec: ImageSpec) -> None:
     The base's Python is known where its config records ``PYTHON_VERSION``
     (the official ``python`` images do).
     """
-    for member in spec.packages:
+    for member in [*spec.packages, *spec.libraries]:
         if member.descriptor.bytecode != spec.python_version:
             have = member.descriptor.bytecode or "none"
             raise PyimageError(
-                f"package {member.name} has bytecode for {have}, the image's is for"
+                f"{_kind(member)} {_owner(member)} has bytecode for {have}, the image's is for"
                 f" {spec.python_version or 'none'}; build them with the same {_FLAG}"
             )
     env = spec.base.env if spec.base else []
@@ -131,14 +136,25 @@ def check_platform(spec: ImageSpec) -> None:
             )
 
 
+def _kind(member: layer.Member) -> str:
+    """How messages name a layer's owner: ``package six==1.17.0``, ``library //libs/g:g``."""
+    return "library" if member.name.startswith(LIBRARY_PREFIX) else "package"
+
+
+def _owner(member: layer.Member) -> str:
+    return member.name.removeprefix(LIBRARY_PREFIX)
+
+
 def check_compression(spec: ImageSpec) -> None:
-    """Every package layer (and the interpreter's) has the image's compression."""
+    """Every package layer (and the interpreter's and libraries') has the image's compression."""
     want = spec.compression.name
-    for member in [*spec.packages, *([spec.interpreter] if spec.interpreter else [])]:
+    interpreter = [spec.interpreter] if spec.interpreter else []
+    for member in [*spec.packages, *interpreter, *spec.libraries]:
         have = member.descriptor.compression
         if have != want:
             raise PyimageError(
-                f"package {member.name} is compressed with {have}, the image with {want};"
+                f"{_kind(member)} {_owner(member)} is compressed with {have}, the image with"
+                f" {want};"
                 " build them with the same `compression`"
             )
 
@@ -276,7 +292,14 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     check_platform(spec)
     check_compression(spec)
     interpreter = [spec.interpreter] if spec.interpreter else []
-    reserved = spec.reserved if spec.reserved is not None else 1 + len(interpreter)
+    libraries = list(spec.libraries)
+    own = len(interpreter) + len(libraries)  # reserved layers the layout holds
+    reserved = spec.reserved if spec.reserved is not None else 1 + own
+    if reserved < own + 1:
+        raise PyimageError(
+            f"--reserved {reserved} leaves no app layer beside the interpreter and"
+            f" {len(libraries)} library layers; give at least {own + 1}"
+        )
     base_layers = spec.base.layer_count if spec.base else 0
     followed = Followed(None, {}, "")
     if spec.lock is not None:
@@ -287,18 +310,22 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     planned = _plan(spec, by_id, reserved, followed)
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
     layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]
+    layers += [oci_layout.LayerInput((lib,)) for lib in libraries]
     written: list[dict[str, object]] = []
 
     def report(result: oci_layout.LayoutResult) -> bytes:
-        package_layers = result.layers[len(interpreter) :]
+        first = len(interpreter)
+        package_layers = result.layers[first : first + len(planned.layers)]
+        library_layers = result.layers[first + len(planned.layers) :]
         written.append(
             {
                 "max_layers": spec.max_layers,
                 "base_layers": base_layers,
                 "interpreter_layer": bool(interpreter),
                 "package_layers": len(planned.layers),
-                "app_layers": reserved - len(interpreter),
-                "total_layers": base_layers + len(layers) + reserved - len(interpreter),
+                "library_layers": len(libraries),
+                "app_layers": reserved - own,
+                "total_layers": base_layers + len(layers) + reserved - own,
                 "manifest": result.manifest_digest,
                 "fleet_lock": spec.lock is not None,
                 "bytecode": spec.python_version or None,
@@ -315,6 +342,10 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
                         ),
                     }
                     for lay, desc in zip(planned.layers, package_layers, strict=True)
+                ],
+                "libraries": [
+                    {"library": _owner(lib), "bytes": lib.descriptor.tar_size, "digest": d.digest}
+                    for lib, d in zip(libraries, library_layers, strict=True)
                 ],
             }
         )

@@ -26,6 +26,8 @@ class FleetImage:
     base: Path | None = None
     #: Its platform, ``os/arch[/variant]``.
     platform: str = "linux/amd64"
+    #: The labels of its first-party libraries of their own layers.
+    libraries: tuple[str, ...] = ()
 
 
 def load_image(spec: FleetImageSpec) -> FleetImage:
@@ -56,6 +58,7 @@ def load_image(spec: FleetImageSpec) -> FleetImage:
         labels,
         spec.base,
         str(platform),
+        spec.libraries,
     )
     planner.check_max_layers(image.max_layers)
     planner.package_budget(

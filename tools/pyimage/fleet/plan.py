@@ -128,7 +128,7 @@ def plan_lock(
             "max_layers": im.max_layers,
             "reserved_layers": im.reserved_layers,
         }
-        entries[im.name] = LockImage(tuple(layers), settings, im.platform)
+        entries[im.name] = LockImage(tuple(layers), settings, im.platform, im.libraries)
     return lock.lock_document(entries, builds, declared)
 
 

@@ -61,12 +61,14 @@ def _kinds(plan: Mapping[str, object], count: int, where: Path) -> list[str]:
     base = int(plan["base_layers"])  # type: ignore[call-overload]
     interpreter = 1 if plan.get("interpreter_layer") else 0
     packages = int(plan["package_layers"])  # type: ignore[call-overload]
-    if base + interpreter + packages != count:
+    libraries = len(plan.get("libraries", []))  # type: ignore[arg-type]
+    if base + interpreter + packages + libraries != count:
         raise PyimageError(
-            f"{where}: the plan report counts {base + interpreter + packages} layers, the"
-            f" layout has {count}; rebuild the image (its outputs are of two builds)"
+            f"{where}: the plan report counts {base + interpreter + packages + libraries} layers,"
+            f" the layout has {count}; rebuild the image (its outputs are of two builds)"
         )
-    return ["base"] * base + ["interpreter"] * interpreter + ["package"] * packages
+    kinds = ["base"] * base + ["interpreter"] * interpreter + ["package"] * packages
+    return kinds + ["library"] * libraries
 
 
 def image_layers(built: BuiltImage) -> tuple[str, int, list[StateLayer]]:
@@ -103,7 +105,7 @@ def _baselines(image: FleetImage, ours: list[StateLayer]) -> dict[str, tuple[Sta
     """Each baseline's layers of ``image``: ours, with its own package layers."""
     sizes = {p: m.descriptor.size for p, m in image.members.items()}
     below = [lay for lay in ours if lay.kind in ("base", "interpreter")]
-    app = [lay for lay in ours if lay.kind == "app"]
+    app = [lay for lay in ours if lay.kind in ("library", "app")]
     out = {}
     for name, strategy in BASELINES.items():
         planned = strategy(sizes, {image.name: sorted(image.members)}, {image.name: 0}, 0, 0)

@@ -125,6 +125,8 @@ class FleetImageSpec:
     platform: str
     base: Path | None
     packages: tuple[MemberSpec, ...]
+    #: The labels of its first-party libraries of their own layers.
+    libraries: tuple[str, ...] = ()
 
 
 _MEMBER_KEYS = ("blob", "descriptor")
@@ -195,6 +197,9 @@ def _fleet_image(name: str, entry: Any, where: str) -> FleetImageSpec:
     items = entry.get("packages", [])
     if not isinstance(items, list):
         raise PyimageError(f"{where}: 'packages' must be a list")
+    libraries = entry.get("libraries", [])
+    if not isinstance(libraries, list) or not all(isinstance(x, str) and x for x in libraries):
+        raise PyimageError(f"{where}: 'libraries' must be a list of labels")
     return FleetImageSpec(
         name,
         _count(entry.get("max_layers"), f"{where}: 'max_layers'"),
@@ -202,6 +207,7 @@ def _fleet_image(name: str, entry: Any, where: str) -> FleetImageSpec:
         platform,
         Path(base) if base else None,
         tuple(_member(item, f"{where}: package item", labelled=True) for item in items),
+        tuple(sorted(libraries)),
     )
 
 

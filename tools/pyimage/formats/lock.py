@@ -10,11 +10,11 @@ contract with outside benchmarks)::
 A fleet lock (the one file a fleet keeps in the source tree, written by
 ``pyimage fleet-plan`` and put in place by the fleet's ``.update``)::
 
-    {"format": "rules_pyimage.fleet-lock/v5",
+    {"format": "rules_pyimage.fleet-lock/v6",
      "declared": {"groups": {"gpu": ["torch", "triton", "nvidia-*"]}, "alone": ["numpy"]},
      "images": {"//apps/api:image": {
          "base_layers": 1, "max_layers": 60, "reserved_layers": 1,
-         "platform": "linux/amd64",
+         "platform": "linux/amd64", "libraries": ["//libs/proto:proto"],
          "layers": [
              {"packages": ["numpy==2.1.3"], "diff_ids": {"numpy==2.1.3": "sha256:..."},
               "reason": "..."},
@@ -34,14 +34,20 @@ names, per build, the Bazel label it is built from: the fleet's shared
 layers (those with a ``group``) are merged from those labels, once each.
 ``declared`` (only when the fleet declares layers) records the layer groups
 and packages alone the fleet declares (:mod:`pyimage.planner.declared`),
-which the plan honoured and images follow.
+which the plan honoured and images follow. ``libraries`` (only for an image
+that has some) lists the first-party libraries that are layers of their own
+in the image (``tags = ["pyimage_layer"]``), by label: never merged, never
+planned, they count against the image's cap (``reserved_layers`` includes
+them); an edit of a library changes no line of the lock.
 Bazel reads this file too, through the module extension of
 ``py/extensions.bzl``, which gives each image its own slice: a lock of that
 image alone (the same format), so that an image's build reads nothing of
 another's.
 
 Earlier formats, read so that the fleet's ``.update`` migrates them (the one
-migration path; a later format extends this list): v4 recorded no
+migration path; a later format extends this list): v5 recorded no
+library layers (there were none; a v5 lock reads as v6 without
+``libraries``); v4 recorded no
 declared layers (none were declared; a v4 lock reads as v5 without
 ``declared``, and ``.update`` rewrites it as v5); v3 recorded no image's
 platform (every image was linux/amd64's); v2 recorded each member's blob
@@ -66,11 +72,11 @@ from pyimage.errors import PyimageError
 from pyimage.formats import inputs
 
 #: The format this code writes.
-VERSION = 5
+VERSION = 6
 FORMAT_PREFIX = "rules_pyimage.fleet-lock/v"
 FORMAT = f"{FORMAT_PREFIX}{VERSION}"
 #: What each earlier version records of a member's bytes.
-MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids", 5: "diff_ids"}
+MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids", 5: "diff_ids", 6: "diff_ids"}
 
 _FIX = "rewrite it with the fleet's `.update` target"
 _FORMAT_RE = re.compile(re.escape(FORMAT_PREFIX) + r"([0-9]+)")
@@ -106,6 +112,8 @@ class LockImage:
     settings: dict[str, int] = field(default_factory=dict)
     #: The image's platform, ``os/arch[/variant]`` (v4; empty before and in plan documents).
     platform: str = ""
+    #: The labels of its first-party libraries of their own layers, sorted (v6).
+    libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,12 @@ def _image(name: str, entry: Any, path: str, version: int) -> LockImage:
     if version >= 4 and not (isinstance(platform, str) and _PLATFORM_RE.fullmatch(platform)):
         raise PyimageError(f'{where} needs a "platform" such as "linux/amd64"; {_FIX}')
     layers_read = tuple(_layer(lay, where, marks) for lay in layers)
-    return LockImage(layers_read, settings, platform if version >= 4 else "")
+    libraries = entry.get("libraries", [])
+    if not isinstance(libraries, list) or not all(isinstance(x, str) and x for x in libraries):
+        raise PyimageError(f'{where}: "libraries" must be a list of labels; {_FIX}')
+    return LockImage(
+        layers_read, settings, platform if version >= 4 else "", tuple(sorted(libraries))
+    )
 
 
 def _packages(value: Any, path: str) -> dict[tuple[str, str], LockPackage]:
@@ -294,6 +307,8 @@ def lock_document(
                 record["group"] = lay.group
             layers.append(record)
         out_images[name] = {**entry.settings, "layers": layers, "platform": entry.platform}
+        if entry.libraries:
+            out_images[name]["libraries"] = list(entry.libraries)
     table: dict[str, dict[str, dict[str, str]]] = {}
     for (pid, diff_id), build in sorted(packages.items()):
         table.setdefault(pid, {})[diff_id] = {

@@ -4,13 +4,17 @@ Written by the image action beside the image's layout, read by ``pyimage
 show-plan`` (``bazel run //pkg:image.plan``)::
 
     {"max_layers": 60, "total_layers": 12, "base_layers": 5,
-     "interpreter_layer": false, "package_layers": 6, "app_layers": 1,
+     "interpreter_layer": false, "package_layers": 6, "library_layers": 1, "app_layers": 1,
      "manifest": "sha256:...", "fleet_lock": true, "bytecode": "3.11",
      "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:...",
-                 "bytecode_skipped": [path, ...]}]}
+                 "bytecode_skipped": [path, ...]}],
+     "libraries": [{"library": "//libs/proto:proto", "bytes": n, "digest": "sha256:..."}]}
 
 ``layers`` are the package layers, bottom to top; ``bytes`` their
-uncompressed size. ``bytecode`` is the Python the layers' bytecode is for
+uncompressed size. ``libraries`` are the first-party libraries' layers of
+their own (``tags = ["pyimage_layer"]``), after the packages'; a report
+of a build before them has neither ``library_layers`` nor ``libraries``
+(none). ``bytecode`` is the Python the layers' bytecode is for
 (null: none); ``bytecode_skipped``, where present, the modules of a layer
 that did not compile (they run from source).
 """
@@ -59,10 +63,13 @@ def _first(paths: Sequence[str], shown: int = 5) -> str:
 def render(report: dict[str, Any]) -> str:
     """The plan report as a readable table, bottom to top."""
     layers: Sequence[dict[str, Any]] = report["layers"]
+    libraries: Sequence[dict[str, Any]] = report.get("libraries", [])
     lines = [
         f"{report['total_layers']} layers of at most {report['max_layers']}: "
         f"{report['base_layers']} base, {int(bool(report.get('interpreter_layer')))} interpreter, "
-        f"{report['package_layers']} package, {report['app_layers']} app",
+        f"{report['package_layers']} package, "
+        + (f"{len(libraries)} library, " if libraries else "")
+        + f"{report['app_layers']} app",
     ]
     lines += [
         layer_line(k, int(lay["bytes"]), lay["packages"], str(lay.get("reason", "")))
@@ -70,6 +77,10 @@ def render(report: dict[str, Any]) -> str:
     ]
     total = sum(int(lay["bytes"]) for lay in layers)
     lines.append(f"  packages: {total / MIB:.2f} MiB in {len(layers)} layers")
+    lines += [
+        f"  library {lib['library']}: {int(lib['bytes']) / MIB:.2f} MiB, a layer of its own"
+        for lib in libraries
+    ]
     skipped = [path for lay in layers for path in lay.get("bytecode_skipped", [])]
     if report.get("bytecode"):
         lines.append(

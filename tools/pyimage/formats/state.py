@@ -1,7 +1,7 @@
 """A fleet's state (``<fleet>.state.json``): the one owner of its format.
 
 What every image of a fleet holds as built, per platform: its layers bottom to
-top (base, interpreter, package and app layers), each a digest and a
+top (base, interpreter, package, library and app layers), each a digest and a
 compressed size, and the same images as two baselines would build them (one
 site-packages layer per app; the heavy-list). ``bazel build //:fleet.report``
 writes it; ``bazel run //:fleet.report -- --since OLD`` compares the state of
@@ -14,7 +14,8 @@ now with an old one (:mod:`pyimage.fleet.rollout`)::
         "metadata_bytes": n,
         "baselines": {"one-layer-per-app": [...], "heavy-list": [...]}}}}}
 
-``kind`` is ``base``, ``interpreter``, ``package`` or ``app``. A baseline's
+``kind`` is ``base``, ``interpreter``, ``package``, ``library`` (a first-party
+library's layer of its own; a state written before them has none) or ``app``. A baseline's
 package layer was never built: its ``digest`` is ``layer-of:<id>``, an id of
 its members' builds (another build of a member is another layer), and its
 size is worked out from the members (``exact`` false: an upper bound).
@@ -34,7 +35,7 @@ from pyimage.errors import PyimageError
 from pyimage.formats.lock import FORMAT_PREFIX as LOCK_FORMAT_PREFIX
 
 FORMAT = "rules_pyimage.fleet-state/v1"
-KINDS = ("base", "interpreter", "package", "app")
+KINDS = ("base", "interpreter", "package", "library", "app")
 BASELINES = ("one-layer-per-app", "heavy-list")
 
 

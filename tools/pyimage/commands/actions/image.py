@@ -8,14 +8,17 @@ outputs against every input and reads the files::
                   [--base DIR] [--platform linux/amd64] [--tag TAG]
                   [--image-name NAME] [--fleet-lock SLICE.json]
                   [--fleet-group GID DESC BLOB ...]
-                  [--interpreter DESC BLOB] [--package DESC BLOB ...] [--link PATH ...]
+                  [--interpreter DESC BLOB] [--package DESC BLOB ...]
+                  [--library DESC BLOB ...] [--link PATH ...]
                   [--python-version 3.N] [--compression zstd --zstd PATH]
                   [--base-libc LIBC.json]
                   [--index-image NAME PLATFORM BASE ...] [--index-package NAME DESC ...]
                   [--declared JSON]
 
-``--reserved`` counts the layers added on top of the layout's own: the app
-layer, plus the interpreter layer when ``--interpreter`` is given.
+``--reserved`` counts the layers the image has besides its base and package
+layers: its app layers (one per binary), the interpreter's when
+``--interpreter`` is given, and one per ``--library`` (a first-party
+library's layer of its own, after the packages', never merged).
 ``--fleet-lock`` is the image's slice of its fleet's lock (a lock of this
 image alone, as the module extension of py/extensions.bzl writes it).
 ``--index-image`` names another image of the image index this image is one
@@ -74,6 +77,7 @@ def _declared(text: str | None, name: str) -> planner.Declared:
 def _image(args: argparse.Namespace) -> int:
     packages = inputs.members_from_args(args.package)
     interpreter = inputs.members_from_args([args.interpreter] if args.interpreter else None)
+    libraries = inputs.members_from_args(args.library)
     groups = args.fleet_group or []
     check_paths(
         {"--out": args.out, "--plan-out": args.plan_out},
@@ -82,6 +86,7 @@ def _image(args: argparse.Namespace) -> int:
             "--base-libc": args.base_libc,
             "--fleet-lock": args.fleet_lock,
             **inputs.member_paths(packages + interpreter, "--package"),
+            **inputs.member_paths(libraries, "--library"),
             **{f"--fleet-group {g[0]} {i}": Path(p) for g in groups for i, p in enumerate(g[1:])},
             **{f"--link {i}": p for i, p in enumerate(args.link, 1)},
         },
@@ -93,6 +98,7 @@ def _image(args: argparse.Namespace) -> int:
         max_layers=args.max_layers,
         packages=layer.load_members(packages),
         interpreter=layer.load_members(interpreter)[0] if interpreter else None,
+        libraries=layer.load_members(libraries),
         reserved=args.reserved,
         base=oci_layout.read_base(Path(args.base), plat) if args.base else None,
         platform=args.platform,
@@ -124,7 +130,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--reserved",
         type=int,
-        help="layers added after this layout (default: 1 for the app, +1 with --interpreter)",
+        help="layers besides base and packages: app, interpreter and library layers (default:"
+        " 1 for the app, +1 with --interpreter, +1 per --library)",
     )
     p.add_argument("--base", help="base OCI layout directory (default: scratch)")
     p.add_argument("--platform", default="linux/amd64", help="os/arch[/variant] of the base")
@@ -161,6 +168,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     inputs.add_member_flag(p, "--interpreter", "the interpreter's layer", repeat=False)
     inputs.add_member_flag(p, "--package", "a package's descriptor and blob (repeat)")
+    inputs.add_member_flag(
+        p, "--library", "a first-party library's layer, after the packages' (repeat)"
+    )
     p.add_argument(
         "--link",
         action="append",

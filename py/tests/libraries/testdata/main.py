@@ -1,0 +1,3 @@
+from greeting import greeting
+
+print(greeting())
