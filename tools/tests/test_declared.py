@@ -82,7 +82,8 @@ def test_declared_layers_over_the_cap_name_what_to_merge() -> None:
     with pytest.raises(PyimageError) as err:
         plan_image(Image("//a:image", REST, base_layers=3), PACKAGES, 7, declared=many)
     assert str(err.value) == (
-        "image '//a:image': its 4 declared layers need 4 package layers, but its cap leaves 2;"
+        "image '//a:image': its 2 declared groups and 2 packages declared alone need 4 package"
+        " layers, but its cap leaves 2 beside its base, interpreter, library and app layers;"
         " merge declared layers (e.g. [six] and [requests] into one group) or raise max_layers"
         " by 2 (at most 125 in all)"
     )
@@ -90,8 +91,9 @@ def test_declared_layers_over_the_cap_name_what_to_merge() -> None:
     with pytest.raises(PyimageError) as err:
         plan_image(Image("//a:image", REST, base_layers=4), PACKAGES, 7, declared=one)
     assert str(err.value) == (
-        "image '//a:image': its 1 declared layers and a layer of its other packages need 2"
-        " package layers, but its cap leaves 1; raise max_layers by 1 (at most 125 in all)"
+        "image '//a:image': its 1 packages declared alone and a layer of its other packages"
+        " need 2 package layers, but its cap leaves 1 beside its base, interpreter, library and"
+        " app layers; raise max_layers by 1 (at most 125 in all)"
     )
 
 

@@ -70,7 +70,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from pyimage.errors import PyimageError
-from pyimage.planner.declared import NOTHING, Declared, check, layers_of, package_name
+from pyimage.planner.declared import (
+    NOTHING,
+    REASON_ALONE,
+    Declared,
+    check,
+    layers_of,
+    package_name,
+)
 from pyimage.planner.guard import (
     CHECK_IMAGES_LIMIT,
     PULL_WEIGHTS,
@@ -232,7 +239,12 @@ def _plan(
 def _declared_layers(
     image: Image, budget: int, declared: Declared, sizes: Mapping[str, int]
 ) -> list[Layer]:
-    """The declared layers of ``image``; an error naming them when they leave no room."""
+    """The declared layers of ``image``; an error naming them when they leave no room.
+
+    The error counts them (groups, packages alone), the layers the cap keeps
+    for the rest (base, interpreter, library and app layers), and names the
+    two smallest to merge.
+    """
     out = [
         Layer(members, sum(sizes[p] for p in members), reason)
         for reason, members in layers_of(declared, image.packages)
@@ -245,11 +257,15 @@ def _declared_layers(
             "[" + ", ".join(package_name(p) for p in lay.packages) + "]" for lay in small
         )
         merge = f"merge declared layers (e.g. {shown} into one group) or " if len(out) > 1 else ""
+        alone = sum(lay.reason == REASON_ALONE for lay in out)
+        kinds = ((len(out) - alone, "declared groups"), (alone, "packages declared alone"))
+        counted = [f"{n} {what}" for n, what in kinds if n]
         raise PyimageError(
-            f"image '{image.name}': its {len(out)} declared layers"
+            f"image '{image.name}': its {' and '.join(counted)}"
             f"{' and a layer of its other packages' if others else ''} need {need} package"
-            f" layers, but its cap leaves {budget}; {merge}raise max_layers by {need - budget}"
-            f" (at most {MAX_LAYERS_LIMIT} in all)"
+            f" layers, but its cap leaves {budget} beside its base, interpreter, library and app"
+            f" layers; {merge}raise max_layers by {need - budget} (at most {MAX_LAYERS_LIMIT}"
+            " in all)"
         )
     return out
 
