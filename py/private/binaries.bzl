@@ -181,10 +181,12 @@ def image_packages(ctx, binaries):
                 held[p.name] = (p, b.label)
                 continue
             q, other = seen
+            one = other == b.label
+            who = "binary {}".format(shown_label(b.label)) if one else "binaries {} and {}".format(shown_label(other), shown_label(b.label))
             if q.id != p.id:
-                fail("{}: binaries {} and {} need two versions of package {} ({} and {}); an image holds one version of each package: pin one for both, or put them in two images".format(shown_label(ctx.label), shown_label(other), shown_label(b.label), p.name, q.version, p.version))
+                fail("{}: {} {} two versions of package {} ({} and {}); an image holds one version of each package: pin one for {}, or put them in two images".format(shown_label(ctx.label), who, "needs" if one else "need", p.name, q.version, p.version, "all its deps" if one else "both"))
             if q.label != p.label or q.blob != p.blob:
-                fail("{}: binaries {} and {} take package {} from two builds ({} and {}); an image holds one build of each package: take it from one pip hub in one configuration".format(shown_label(ctx.label), shown_label(other), shown_label(b.label), p.id, shown_label(q.label), shown_label(p.label)))
+                fail("{}: {} {} package {} from two builds ({} and {}); an image holds one build of each package: take it from one pip hub in one configuration".format(shown_label(ctx.label), who, "takes" if one else "take", p.id, shown_label(q.label), shown_label(p.label)))
     packages = sorted([p for p, _ in held.values()], key = lambda p: p.id)
     if libraries:
         _check_library_modules(ctx, libraries.values(), packages)
