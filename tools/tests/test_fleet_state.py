@@ -8,17 +8,27 @@ import json
 from pathlib import Path
 
 import pytest
-from enginekit import pyimage
+from enginekit import build_package, pyimage
 from fleetkit import Fleet, ok
 
 from pyimage.engine import layer
 
 
-def build_image(fleet: Fleet, root: Path, name: str, keys: list[str], *apps: bytes) -> list[str]:
-    """``pyimage image`` of ``keys`` planned alone, an app layer per binary: fleet-state flags."""
+def build_image(
+    fleet: Fleet,
+    root: Path,
+    name: str,
+    keys: list[str],
+    *apps: bytes,
+    library: layer.Member | None = None,
+) -> list[str]:
+    """``pyimage image`` of ``keys`` planned alone (and a library layer), an app layer per
+    binary: fleet-state flags."""
     out = root / name.replace("/", "_").replace(":", "_")
+    more = ["--library", str(library.descriptor_path), str(library.blob)] if library else []
     ok("image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--image-name", name,
-       "--max-layers", "20", "--reserved", str(len(apps)), *fleet.package_args(keys))  # fmt: skip
+       "--max-layers", "20", "--reserved", str(len(apps) + len(more) // 3),
+       *fleet.package_args(keys), *more)  # fmt: skip
     app_layers = [Path(f"{out}.app{i}.tar.gz") for i in range(len(apps))]
     for path, app in zip(app_layers, apps, strict=True):
         path.write_bytes(gzip.compress(app, mtime=0))
@@ -78,6 +88,26 @@ def test_an_image_of_several_binaries_ends_with_their_app_layers_in_order(
     want = ["sha256:" + hashlib.sha256(a.read_bytes()).hexdigest() for a in apps]
     assert [lay["digest"] for lay in layers if lay["kind"] == "app"] == want
     assert [lay["kind"] for lay in layers][-2:] == ["app", "app"]
+
+
+def test_a_library_layer_is_its_own_kind_kept_in_every_baseline(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    lib = build_package(
+        tmp_path / "lib", "library://libs/a:a", {"opt/pyimage/libraries/_main/libs/a/x.py": b"x"}
+    )
+    keys = ["numpy==2.0.0", "six==1.17.0"]
+    inputs = fleet.inputs({"//a:image": fleet.entry(keys, reserved=2)})
+    flags = build_image(fleet, tmp_path, "//a:image", keys, b"a", library=lib)
+    out = tmp_path / "state.json"
+    ok("fleet-state", "--fleet-label=//:fleet", "--inputs", str(inputs), *flags, "--out", str(out))
+    image = json.loads(out.read_text())["images"]["//a:image"]["linux/amd64"]
+    kinds = [lay["kind"] for lay in image["layers"]]
+    assert kinds[-2:] == ["library", "app"], kinds
+    assert image["layers"][-2]["digest"] == lib.descriptor.digest
+    for baseline in image["baselines"].values():
+        assert [lay["kind"] for lay in baseline][-2:] == ["library", "app"]
+        assert baseline[-2] == image["layers"][-2]
 
 
 def test_baselines_lay_the_same_packages_out_as_the_usual_builds(
