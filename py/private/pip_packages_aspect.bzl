@@ -114,6 +114,15 @@ def _manifest_entries(import_dir, files):
         entries.append({"path": SITE_PACKAGES + "/" + rel, "src": f.path})
     return entries
 
+def _own_files(ctx):
+    """A target's own files: its `srcs` and `data` (not its deps')."""
+    return depset(
+        transitive = [
+            depset(getattr(ctx.rule.files, "srcs", [])),
+            depset(getattr(ctx.rule.files, "data", [])),
+        ],
+    )
+
 def _package_info(target, ctx, name, version):
     imports = getattr(ctx.rule.attr, "imports", [])
     if len(imports) != 1:
@@ -124,12 +133,7 @@ def _package_info(target, ctx, name, version):
             imports,
         ))
     package_id = "{}=={}".format(name, version)
-    files = depset(
-        transitive = [
-            depset(getattr(ctx.rule.files, "srcs", [])),
-            depset(getattr(ctx.rule.files, "data", [])),
-        ],
-    )
+    files = _own_files(ctx)
     import_dir = "/".join([p for p in [target.label.workspace_root, target.label.package, imports[0]] if p])
     compression = ctx.attr.compression
     layer = write_layer(
@@ -164,12 +168,7 @@ def _library_info(target, ctx):
     """
     if PyInfo not in target:
         fail("{}: tagged {} but not a py_library; tag the py_library whose files should be a layer".format(target.label, LIBRARY_LAYER_TAG))
-    files = depset(
-        transitive = [
-            depset(getattr(ctx.rule.files, "srcs", [])),
-            depset(getattr(ctx.rule.files, "data", [])),
-        ],
-    )
+    files = _own_files(ctx)
     compression = ctx.attr.compression
     layer = write_layer(
         ctx,

@@ -96,7 +96,7 @@ def _library_links(path, target, bytecode):
         out.append({"path": folder + "/" + pyc, "symlink": "../" + up + target.rpartition("/")[0] + "/" + pyc})
     return out
 
-def _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode):
+def _app_entries(ctx, binary, packages, excluded, runfiles_root, bytecode):
     """The app layer's entries: the binary's runfiles minus the pip packages' files, under runfiles_root.
 
     A file of a first-party library that is a layer of its own is a link to
@@ -112,14 +112,14 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode):
     `site-packages`, and 2.x's `data/`, `bin/`, `include/`, which the image
     does not hold; resolved by the tool, which reads them); other declared
     links are copied as links. So are the interpreter's files
-    (`runtime_files`) when they have a layer of their own.
+    (in `excluded`) when they have a layer of their own.
 
     Args:
         ctx: the rule context.
         binary: the binary (a Target).
         packages: what `image_packages` gives: every package of the image
             (no app layer holds a file of one, whichever binary it is of).
-        runtime_files: the interpreter layer's files.
+        excluded: what `_excluded_files` gives, once for all the image's app layers.
         runfiles_root: the binary's runfiles folder in the image.
         bytecode: what `bytecode_version` gives (for the libraries' bytecode links).
 
@@ -128,8 +128,7 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode):
         links the layer drops).
     """
     runfiles = binary[DefaultInfo].default_runfiles
-    package_files = {f: None for f in packages.package_files.to_list() + runtime_files}
-    library_files = {f: None for lib in packages.libraries for f in lib.files.to_list()}
+    package_files, library_files = excluded.package_files, excluded.library_files
     package_roots = {
         "/".join([part for part in [runfiles_root, p.label.workspace_name or ctx.workspace_name, p.label.package, p.import_root] if part]): None
         for p in packages.packages
@@ -171,6 +170,17 @@ def _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode):
         package_dirs = sorted({_package_dir(runfiles_root, ctx, p): None for p in packages.packages}),
     )
 
+def _excluded_files(packages, runtime_files):
+    """The files no app layer holds, and those it links to instead (dicts, for lookups).
+
+    Held by none: the packages' and the interpreter layer's; linked to: the
+    library layers'. Made once for all of an image's app layers.
+    """
+    return struct(
+        package_files = {f: None for f in packages.package_files.to_list() + runtime_files},
+        library_files = {f: None for lib in packages.libraries for f in lib.files.to_list()},
+    )
+
 def _binary_env(ctx, binary, runfiles_root, folders, has_packages):
     """The variables a binary needs (`PYTHONPATH`, `RUNFILES_DIR`).
 
@@ -192,7 +202,7 @@ def _binary_env(ctx, binary, runfiles_root, folders, has_packages):
         "RUNFILES_DIR": "/" + runfiles_root,
     }
 
-def _binary_parts(ctx, binary, layer_name, packages, runtime_files, python, bytecode):
+def _binary_parts(ctx, binary, layer_name, packages, excluded, python, bytecode):
     """One binary's part of the image: its app layer (runfiles and launcher), main file and environment.
 
     Returns:
@@ -200,7 +210,7 @@ def _binary_parts(ctx, binary, layer_name, packages, runtime_files, python, byte
         the image, env: its own variables).
     """
     runfiles_root = "{}/{}.runfiles".format(APP_ROOT, binary.label.name)
-    app = _app_entries(ctx, binary, packages, runtime_files, runfiles_root, bytecode)
+    app = _app_entries(ctx, binary, packages, excluded, runfiles_root, bytecode)
     info = binary[PyImagePackagesInfo]
     main = "/{}/{}".format(runfiles_root, runfiles_path(ctx, info.main))
     env = _binary_env(ctx, binary, runfiles_root, _folders([e["path"] for e in app.entries]), bool(info.packages.to_list()))
@@ -302,8 +312,9 @@ def _py_image_layers_impl(ctx):
 
     # Each binary's app layer, the default's first (named `app`, as in an
     # image of one binary); the image runs the default.
+    excluded = _excluded_files(image, runtime_files)
     apps = [
-        _binary_parts(ctx, b, "app" if i == 0 else "app-" + b.label.name, image, runtime_files, python, bytecode)
+        _binary_parts(ctx, b, "app" if i == 0 else "app-" + b.label.name, image, excluded, python, bytecode)
         for i, b in enumerate(binaries)
     ]
 
