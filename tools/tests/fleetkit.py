@@ -10,6 +10,7 @@ from pathlib import Path
 from enginekit import build_package, pyimage
 
 from pyimage.engine import layer
+from pyimage.engine.compression import DEFAULT, Compression
 from pyimage.fleet.groups import Build, build_of
 
 MIB = 1 << 20
@@ -23,10 +24,11 @@ def ok(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Fleet:
-    """Packages built once; images as FLEET_INPUTS.json entries."""
+    """Packages built once (in ``compression``); images as FLEET_INPUTS.json entries."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compression: Compression = DEFAULT) -> None:
         self.root = root
+        self.compression = compression
         self.members: dict[str, layer.Member] = {}
 
     def package(self, pid: str, size: int = 2000, variant: str = "") -> str:
@@ -37,7 +39,8 @@ class Fleet:
         key = f"{pid}/{variant}" if variant else pid
         workdir = self.root / variant if variant else self.root
         workdir.mkdir(exist_ok=True)
-        self.members[key] = build_package(workdir, pid, {f"sp/{name}/__init__.py": body})
+        spec = {f"sp/{name}/__init__.py": body}
+        self.members[key] = build_package(workdir, pid, spec, self.compression)
         return key
 
     def build(self, key: str) -> Build:

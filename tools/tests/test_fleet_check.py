@@ -81,7 +81,7 @@ def test_a_lock_of_a_newer_format_is_one_line_naming_both(fleet: Fleet, tmp_path
     r = check(lock, fresh)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v6" in lines[0] and "upgrade" in lines[0]
+    assert "fleet-lock/v9" in lines[0] and "fleet-lock/v7" in lines[0] and "upgrade" in lines[0]
 
 
 def test_an_image_gone_from_the_fleet_is_a_note_of_the_stale_lock(
@@ -126,7 +126,7 @@ def test_an_earlier_format_is_stale_until_update_migrates_it(fleet: Fleet, tmp_p
     old.write_text(json.dumps(doc))
     r = check(old, lock)
     assert r.returncode == 1
-    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v6" in r.stdout
+    assert "the lock is in rules_pyimage.fleet-lock/v2, not rules_pyimage.fleet-lock/v7" in r.stdout
     assert "`.update` migrates it" in r.stdout
 
 

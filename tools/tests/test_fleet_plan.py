@@ -20,7 +20,7 @@ def test_a_lock_records_each_build_its_label_and_each_shared_layer_its_group(
     shared = ["big==1", "six==1", "idna==1", "attrs==1"]
     images = {"//a:image": [*shared, "only-a==1"], "//b:image": [*shared, "only-b==1"]}
     doc = plan(fleet, images, tmp_path / "lock.json")
-    assert doc["format"] == lock_format.FORMAT == "rules_pyimage.fleet-lock/v6"
+    assert doc["format"] == lock_format.FORMAT == "rules_pyimage.fleet-lock/v7"
     assert "declared" not in doc, "a fleet that declares nothing records nothing"
     # The small packages both images use form one group, the same in both.
     small = ["attrs==1", "idna==1", "six==1"]
@@ -187,14 +187,14 @@ def test_a_previous_lock_that_does_not_parse_is_planned_anew_with_a_note(
 
 def test_a_lock_of_a_newer_format_is_never_overwritten(fleet: Fleet, tmp_path: Path) -> None:
     lock = tmp_path / "lock.json"
-    lock.write_text('{"format": "rules_pyimage.fleet-lock/v7", "images": {}}')
+    lock.write_text('{"format": "rules_pyimage.fleet-lock/v8", "images": {}}')
     inputs = fleet.inputs({"//a:image": fleet.entry(["six==1"])})
     r = pyimage(
         "fleet-plan", "--inputs", str(inputs), "--previous", str(lock), "--out", str(tmp_path / "n")
     )
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr
-    assert "rules_pyimage.fleet-lock/v7" in lines[0] and "rules_pyimage.fleet-lock/v6" in lines[0]
+    assert "rules_pyimage.fleet-lock/v8" in lines[0] and "rules_pyimage.fleet-lock/v7" in lines[0]
     assert not (tmp_path / "n").exists()
 
 

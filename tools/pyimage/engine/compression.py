@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -110,15 +111,19 @@ class Compression:
             raise PyimageError(
                 f"unknown compression {name!r}; use one of: {', '.join(sorted(MEDIA_TYPES))}"
             )
-        if name == GZIP:
-            return Compression(GZIP)
         level = DEFAULT_ZSTD_LEVEL if level is None else level
         if level not in ZSTD_LEVELS:
             raise PyimageError(
                 f"zstd level {level} is out of range; use {ZSTD_LEVELS.start} to"
                 f" {ZSTD_LEVELS.stop - 1} (default {DEFAULT_ZSTD_LEVEL})"
             )
-        return Compression(ZSTD, level, zstd or "")
+        # gzip keeps the zstd settings too: a layer of its image may be zstd's
+        # (a declared group's own compression).
+        return Compression(name, level, zstd or "")
+
+    def named(self, name: str) -> Compression:
+        """This compression's settings (zstd program and level) for a blob of ``name``."""
+        return self if name == self.name else dataclasses.replace(self, name=name)
 
     @staticmethod
     def of_media_type(media_type: str, where: str) -> str:

@@ -11,14 +11,17 @@ symlinks, then the compression's constant end. A merged layer is:
 3. one constant end.
 
 All members of a layer have one compression (a layer's identity includes it).
-gzip readers read multi-member files and zstd readers concatenated frames as
-one stream, and tar readers read concatenated tar streams as one archive, so
-this is a valid ``.tar.gz`` or ``.tar.zst``; and
-each path occurs once in it, which containers/storage (podman) requires:
+A layer may be written in another (``into``: a declared group's own): each
+member's files part is then inflated and compressed again, part by part as
+the packages' own blobs are, so that the layer is byte for byte the merge of
+the same packages built in that compression. gzip readers read multi-member
+files and zstd readers concatenated frames as one stream, and tar readers read
+concatenated tar streams as one archive, so this is a valid ``.tar.gz`` or
+``.tar.zst``; and each path occurs once in it, which containers/storage (podman) requires:
 it refuses a layer with duplicate paths. An identical file shared by two
 members (a namespace ``__init__.py``, allowed by the conflict check) is kept in
 the first member only; the later member's files part is then re-tarred and
-recompressed (the one case that recompresses anything).
+recompressed (the only other case that recompresses anything).
 
 Costs: one streaming pass that copies the compressed parts into the output
 while hashing them (the digest) and, in a second thread, one pass that
@@ -37,7 +40,6 @@ index), so it can run over every layer of an image without reading a blob.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import tempfile
@@ -264,7 +266,7 @@ def layer_compression(members: Sequence[Member], settings: Compression) -> Compr
             f"packages {ma.name} ({a}) and {mb.name} ({b}) cannot share a layer; build every"
             " package of an image, or of a fleet, with one compression"
         )
-    return dataclasses.replace(settings, name=next(iter(names), settings.name))
+    return settings.named(next(iter(names), settings.name))
 
 
 def merge(
@@ -273,13 +275,17 @@ def merge(
     descriptor_path: Path | None = None,
     check: bool = True,
     settings: Compression = DEFAULT,
+    *,
+    into: str | None = None,
 ) -> LayerDescriptor:
     """Write the merged layer of ``members`` to ``blob_path``; return its descriptor.
 
-    One member: its blob is placed (reflink, hard link or copy) and its
-    descriptor returned unchanged. Several: see the module docstring. The path
-    conflicts among members are checked first unless ``check`` is False.
-    ``settings`` gives the zstd program (and level) that zstd members need.
+    One member of the layer's compression: its blob is placed (reflink, hard
+    link or copy) and its descriptor returned unchanged. Otherwise: see the
+    module docstring. ``into`` is the layer's compression when it is not the
+    members' (their files parts are compressed again). The path conflicts
+    among members are checked first unless ``check`` is False. ``settings``
+    gives the zstd program (and level) that zstd members and layers need.
     """
     ordered = order(members)
     if not ordered:
@@ -287,13 +293,14 @@ def merge(
     if check:
         check_conflicts([m.descriptor for m in ordered])
     compression = layer_compression(ordered, settings)
+    target = compression.named(into or compression.name)
     outputs = [Path(p) for p in (blob_path, descriptor_path) if p is not None]
     with replace_together(outputs) as tmps:
-        if len(ordered) == 1:
+        if len(ordered) == 1 and target == compression:
             result = ordered[0].descriptor
             place_blob(ordered[0].blob, tmps[0])
         else:
-            result = _merge_many(ordered, tmps[0], compression)
+            result = _merge_many(ordered, tmps[0], compression, target)
         if descriptor_path is not None:
             desc_mod.save(result, tmps[1])
     return result
@@ -308,26 +315,28 @@ class MergedSize:
     exact: bool  # False when an upper bound (see merged_size)
 
 
-def merged_size(members: Iterable[Member]) -> MergedSize:
-    """The blob and tar sizes of ``merge(members)`` without reading any blob or tar.
+def merged_size(members: Iterable[Member], into: str | None = None) -> MergedSize:
+    """The blob and tar sizes of ``merge(members, into=into)`` without reading any blob or tar.
 
     Only the union directory part is compressed (it is small; a zstd one is
     bounded, not compressed: no zstd runs here); the files parts are reused as
     they are, exactly as :func:`merge` does. A member whose files repeat an
-    earlier member's would be recompressed without them. In both cases the
-    size is an upper bound.
+    earlier member's would be recompressed without them: the size is then an
+    upper bound. A layer of another compression than its members' is
+    estimated by their blobs' sizes (not exact: no compressor runs here).
     """
     ordered = order(members)
+    compression = layer_compression(ordered, DEFAULT)
+    again = into not in (None, compression.name)
     if len(ordered) == 1:
         d = ordered[0].descriptor
-        return MergedSize(d.size, d.tar_size, True)
-    compression = layer_compression(ordered, DEFAULT)
+        return MergedSize(d.size, d.tar_size, not again)
     dirs, parts = _plan_parts(ordered, compression)
     dirs_size, exact = compression.part_bound(dirs)
     ds = [m.descriptor for m in ordered]
     blob = dirs_size + sum(d.blob_body_size - d.blob_dirs_size for d in ds) + len(compression.end)
     tar = len(dirs) + sum(d.tar_body_size - d.tar_dirs_size for d in ds) + len(END_BLOCKS)
-    return MergedSize(blob, tar, exact and not any(part.skip for part in parts))
+    return MergedSize(blob, tar, exact and not again and not any(part.skip for part in parts))
 
 
 def _copy_body_checked(member: Member, feed: Feed) -> None:
@@ -392,10 +401,12 @@ def _mergeable(ordered: list[Member], compression: Compression) -> str:
 
 
 def _merge_many(
-    ordered: list[Member], blob_path: Path, compression: Compression
+    ordered: list[Member], blob_path: Path, compression: Compression, target: Compression
 ) -> LayerDescriptor:
+    """The merge of ``ordered`` (blobs of ``compression``) as a blob of ``target``."""
     version = _mergeable(ordered, compression)
     dirs, parts = _plan_parts(ordered, compression)
+    again = target.name != compression.name
     tar_hash = hashlib.sha256()
     tar_size = [0]
     errors: list[BaseException] = []
@@ -415,23 +426,24 @@ def _merge_many(
     worker = threading.Thread(target=run_diff, name="pyimage-diff-id")
     worker.start()
     try:
-        with blob_path.open("wb", buffering=0) as out, compression.writer(out) as gz:  # type: ignore[arg-type]
+        with blob_path.open("wb", buffering=0) as out, target.writer(out) as gz:  # type: ignore[arg-type]
             gz.start()
             gz.write(dirs)
             gz.end()
             gz_dirs = gz.size
             for part in parts:
-                if part.skip:
+                if part.skip or again:
                     # Identical duplicates (allowed by the conflict check) must not
                     # appear twice in one layer: containers/storage refuses that.
-                    # Only then is this one member's files part recompressed.
+                    # Only then, or in a layer of another compression, is this
+                    # member's files part recompressed.
                     gz.start()
                     part.feed_tar(gz.write)
                     gz.end()
                 else:
                     _copy_body_checked(part.member, gz.emit)
             gz_body = gz.size
-            gz.emit(compression.end)
+            gz.emit(target.end)
             worker.join()
             if errors:
                 raise errors[0]
@@ -452,7 +464,7 @@ def _merge_many(
         tar_dirs_size=len(dirs),
         tar_body_size=tar_size[0],
         entries=entries,
-        media_type=compression.media_type,
+        media_type=target.media_type,
         members={m.name: m.descriptor.diff_id for m in ordered},
         bytecode=version,
         bytecode_skipped=tuple(sorted({p for m in ordered for p in m.descriptor.bytecode_skipped})),

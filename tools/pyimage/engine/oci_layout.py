@@ -319,9 +319,14 @@ def read_base(root: Path, platform: Platform) -> BaseImage:
 
 @dataclass(frozen=True)
 class LayerInput:
-    """One package layer to append: its members (one member = reuse its blob as is)."""
+    """One package layer to append: its members (one member = reuse its blob as is).
+
+    ``compression`` is the layer's when it is not its members' (a declared
+    group's own: their files are compressed again, see :func:`layer.merge`).
+    """
 
     members: tuple[layer.Member, ...]
+    compression: str | None = None
 
 
 @dataclass
@@ -377,9 +382,9 @@ class _BlobStore:
         else:
             self.placed[digest] = place_blob(src, self.path(digest))
 
-    def put_merged(self, members: Sequence[layer.Member]) -> LayerDescriptor:
+    def put_merged(self, members: Sequence[layer.Member], into: str | None) -> LayerDescriptor:
         tmp = temp_name(self.dir / "merge")
-        desc = layer.merge(members, tmp, check=False, settings=self.settings)
+        desc = layer.merge(members, tmp, check=False, settings=self.settings, into=into)
         if desc.digest in self.placed:
             tmp.unlink()
         else:
@@ -445,7 +450,8 @@ def write_layout(
     (a plan report) and its bytes, made from the result: it is put in place
     with the layout as one unit (:func:`pyimage.fsutil.replace_together`),
     so that no interruption leaves a layout beside a report of another.
-    Merges of zstd packages run the zstd program of ``settings``.
+    Merges of zstd packages, and layers compressed as zstd, run the zstd program of
+    ``settings``.
     """
     out = Path(out)
     check_out_dir(out)
@@ -495,11 +501,11 @@ def _write_tree(
     descs = []
     for spec in layers:
         ordered = layer.order(spec.members)
-        if len(ordered) == 1:
-            d = ordered[0].descriptor
+        d = ordered[0].descriptor
+        if len(ordered) == 1 and spec.compression in (None, d.compression):
             store.put_file(ordered[0].blob, d.digest, d.size, f"package {d.label}")
         else:
-            d = store.put_merged(ordered)
+            d = store.put_merged(ordered, spec.compression)
         descs.append(d)
         manifest_layers.append(
             {

@@ -64,7 +64,8 @@ def compare(lock_path: str | None, fresh: LockFile) -> list[str]:
         return [
             f"the lock is in {old.format_name}, not {lock.FORMAT} (which records each image's"
             " platform, each package's diff_id and the label it is built from, the"
-            " layers the fleet declares and each image's library layers); `.update` migrates it"
+            " layers the fleet declares, each image's library layers and each declared group's"
+            " own compression); `.update` migrates it"
         ]
     reasons = []
     if old.declared != fresh.declared:

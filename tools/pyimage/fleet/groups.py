@@ -2,10 +2,15 @@
 
 A layer of several packages that a fleet lock gives several images is one
 group, merged once (``pyimage fleet-merge-group``, one Bazel action per
-group) and then taken as is by every image that holds it. A group is known
-by its :func:`group_id`, a hash of its members' ids, ``diff_id`` and
+group) and then taken as is by every image that holds it; so is a declared
+group's layer of its own compression, even of one package (it is
+compressed again: worth doing once). A group is known by its
+:func:`group_id`, a hash of its members' ids, ``diff_id`` and the layer's
 compression: a group of other members, or of another build of the same ids,
 is another group, and an image never takes its bytes (:func:`read_group`).
+The fleet merges a group of its own compression from its members built in
+that compression (the same bytes as compressing them again: see
+:func:`pyimage.engine.layer.merge`).
 """
 
 from __future__ import annotations
@@ -45,10 +50,22 @@ def build_of_planner_id(planner_id: str) -> Build:
     return pid, diff_id, compression
 
 
-def group_id(members: Iterable[Build]) -> str:
-    """The id of a shared layer: a hash of its members' ids, diff_ids and compression."""
-    lines = sorted(f"{pid} {diff_id} {compression}" for pid, diff_id, compression in members)
+def group_id(members: Iterable[Build], into: str | None = None) -> str:
+    """The id of a shared layer: a hash of its members' ids, diff_ids and compression.
+
+    ``into``: the layer's compression when it is not its members' (a declared
+    group's own); the id is then that of the same members built in it.
+    """
+    lines = sorted(f"{pid} {diff_id} {into or comp}" for pid, diff_id, comp in members)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:24]
+
+
+def shared_id(members: Sequence[Build], into: str | None = None) -> str | None:
+    """The :func:`group_id` of a layer a fleet merges once, or None: a layer of one
+    package in its own compression is that package's blob."""
+    if len(members) == 1 and into in (None, members[0][2]):
+        return None
+    return group_id(members, into)
 
 
 def write_group(
@@ -104,7 +121,7 @@ def read_group(gid: str, descriptor: Path) -> LayerDescriptor | None:
         return None
     desc = desc_mod.parse(document, where)
     held = [(pid, diff_id, desc.compression) for pid, diff_id in desc.member_builds().items()]
-    if len(desc.packages) < 2 or group_id(held) != gid:
+    if group_id(held) != gid:
         raise PyimageError(
             f"{where} is the merge of {', '.join(desc.packages)} with other members or other"
             " builds than the group's; give the files the fleet wrote for this group"

@@ -183,20 +183,23 @@ def _by_id(packages: Sequence[layer.Member]) -> dict[str, layer.Member]:
 
 
 def _layer_input(
-    packages: tuple[str, ...], by_id: dict[str, layer.Member], shared: dict[str, layer.Member]
+    packages: tuple[str, ...],
+    by_id: dict[str, layer.Member],
+    shared: dict[str, layer.Member],
+    into: str | None,
 ) -> oci_layout.LayerInput:
     """A planned layer: the fleet's merged blob of that group when there is one.
 
-    A shared layer is known by its members' builds (:func:`groups.group_id`):
-    one is used only when it was merged from exactly this image's bytes;
-    else the image merges its own packages (the same bytes when they are the
-    lock's).
+    A shared layer is known by its members' builds and the layer's
+    compression (:func:`groups.shared_id`; ``into``, a declared group's
+    own): one is used only when it was merged from exactly this image's
+    bytes; else the image merges (or compresses again) its own packages (the
+    same bytes when they are the lock's).
     """
-    if len(packages) > 1:
-        gid = groups.group_id(groups.build_of(by_id[pid].descriptor) for pid in packages)
-        if gid in shared:
-            return oci_layout.LayerInput((shared[gid],))
-    return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages))
+    gid = groups.shared_id([groups.build_of(by_id[pid].descriptor) for pid in packages], into)
+    if gid in shared:
+        return oci_layout.LayerInput((shared[gid],))
+    return oci_layout.LayerInput(tuple(by_id[pid] for pid in packages), into)
 
 
 def _reason(lay: planner.Layer, followed: Followed) -> str:
@@ -260,9 +263,11 @@ def _declaration(
 
 def _plan(
     spec: ImageSpec, by_id: dict[str, layer.Member], reserved: int, followed: Followed
-) -> planner.ImagePlan:
-    """The image's package layers (of its own package ids), planned under its cap."""
+) -> tuple[planner.ImagePlan, planner.Declared]:
+    """The image's package layers (of its own package ids), planned under its cap, and the
+    declaration they were planned with."""
     image, siblings, packages, own = index_plan_input(spec, by_id)
+    declared = _declaration(spec, image, siblings)
     planned = planner.plan_image(
         image,
         packages,
@@ -270,16 +275,25 @@ def _plan(
         reserved_layers=reserved,
         previous=followed.layers,
         alongside=siblings,
-        declared=_declaration(spec, image, siblings),
+        declared=declared,
         where=f"image {spec.name}",
     )
-    return dataclasses.replace(
-        planned,
-        layers=tuple(
-            dataclasses.replace(lay, packages=tuple(sorted(own[q] for q in lay.packages)))
-            for lay in planned.layers
-        ),
+    layers = tuple(
+        dataclasses.replace(lay, packages=tuple(sorted(own[q] for q in lay.packages)))
+        for lay in planned.layers
     )
+    return dataclasses.replace(planned, layers=layers), declared
+
+
+def _followed(spec: ImageSpec, by_id: dict[str, layer.Member]) -> Followed:
+    """What the image keeps of its fleet lock's layers (nothing without a lock)."""
+    if spec.lock is None:
+        return Followed(None, {}, "")
+    descriptors = {p: m.descriptor for p, m in by_id.items()}
+    followed = follow(spec.lock, spec.name, descriptors, spec.platform)
+    if followed.note:
+        print(followed.note)
+    return followed
 
 
 def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
@@ -301,15 +315,14 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
             f" {len(libraries)} library layers; give at least {own + 1}"
         )
     base_layers = spec.base.layer_count if spec.base else 0
-    followed = Followed(None, {}, "")
-    if spec.lock is not None:
-        descriptors = {p: m.descriptor for p, m in by_id.items()}
-        followed = follow(spec.lock, spec.name, descriptors, spec.platform)
-        if followed.note:
-            print(followed.note)
-    planned = _plan(spec, by_id, reserved, followed)
+    followed = _followed(spec, by_id)
+    planned, declared = _plan(spec, by_id, reserved, followed)
+    chosen = [declared.compression_of(lay.packages) for lay in planned.layers]
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
-    layers += [_layer_input(lay.packages, by_id, spec.shared) for lay in planned.layers]
+    layers += [
+        _layer_input(lay.packages, by_id, spec.shared, into)
+        for lay, into in zip(planned.layers, chosen, strict=True)
+    ]
     layers += [oci_layout.LayerInput((lib,)) for lib in libraries]
     written: list[dict[str, object]] = []
 
@@ -335,13 +348,14 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
                         "bytes": lay.bytes,
                         "reason": _reason(lay, followed),
                         "digest": desc.digest,
+                        **({"compression": into} if into else {}),
                         **(
                             {"bytecode_skipped": list(desc.bytecode_skipped)}
                             if desc.bytecode_skipped
                             else {}
                         ),
                     }
-                    for lay, desc in zip(planned.layers, package_layers, strict=True)
+                    for lay, desc, into in zip(planned.layers, package_layers, chosen, strict=True)
                 ],
                 "libraries": [
                     {"library": _owner(lib), "bytes": lib.descriptor.tar_size, "digest": d.digest}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pyimage import planner
-from pyimage.fleet.groups import Build, build_of, build_of_planner_id, group_id, planner_id
+from pyimage.fleet.groups import Build, build_of, build_of_planner_id, planner_id, shared_id
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import lock
 from pyimage.formats.lock import LockFile, LockImage, LockLayer, LockPackage
@@ -77,7 +77,9 @@ def plan_lock(
     """The lock document of ``images``, keeping the layers of ``previous`` that still fit.
 
     The layers the fleet ``declares`` come first (each pattern must match a
-    package of some image; errors begin with ``where``), and the lock records them.
+    package of some image; errors begin with ``where``), and the lock records
+    them; a group's layer of its own compression says so, and is a shared layer
+    (:func:`~pyimage.fleet.groups.shared_id`) even of one package.
 
     Caps and reserved layers may differ between images: the planner's one cap
     is the largest, and each image's base is counted larger by the
@@ -119,8 +121,9 @@ def plan_lock(
             ids = tuple(pid for pid, _, _ in members)
             why = old.get(tuple(sorted(ids)))
             reason = why if why is not None and lay.reason == planner.REASON_KEPT else lay.reason
-            gid = group_id(members) if len(members) > 1 else None
-            layers.append(LockLayer(ids, {p: d for p, d, _ in members}, reason, gid))
+            into = declared.compression_of(ids)
+            gid = shared_id(members, into)
+            layers.append(LockLayer(ids, {p: d for p, d, _ in members}, reason, gid, into))
             for build in members:
                 builds[build[:2]] = LockPackage(build[2], labels.get(build, ""))
         settings = {

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyimage import planner
 from pyimage.engine import layer
 from pyimage.errors import PyimageError
 from pyimage.fleet import check, groups
@@ -55,16 +56,19 @@ def _distinct(members: Iterable[layer.Member]) -> list[layer.Member]:
     return list({m.descriptor.digest: m for m in members}.values())
 
 
-def _layer(members: Sequence[layer.Member], shared: dict[str, Path]) -> FleetLayer:
+def _layer(
+    members: Sequence[layer.Member], shared: dict[str, Path], into: str | None
+) -> FleetLayer:
+    """A layer of the plan: ``into`` is its compression when a declared group chooses it."""
     ids = tuple(sorted(p for m in members for p in m.descriptor.packages))
-    if len(members) == 1:
+    gid = groups.shared_id([groups.build_of(m.descriptor) for m in members], into)
+    if gid is None:
         d = members[0].descriptor
         return FleetLayer(ids, d.tar_size, d.size, d.digest)
-    gid = groups.group_id(groups.build_of(m.descriptor) for m in members)
     found = groups.read_group(gid, shared[gid]) if gid in shared else None
     if found is not None:
         return FleetLayer(ids, found.tar_size, found.size, found.digest)
-    size = layer.merged_size(members)
+    size = layer.merged_size(members, into)
     return FleetLayer(ids, size.tar, size.blob, None, size.exact)
 
 
@@ -93,7 +97,7 @@ def build(
     """
     plan = lock.read(plan_path, "fleet plan")
     by_name = {im.name: im for im in images}
-    layers, per_image = _layers(by_name, plan.layers(), shared, plan_path)
+    layers, per_image = _layers(by_name, plan.layers(), shared, plan_path, plan.declared)
     settings = {
         name: {
             "base_layers": by_name[name].base_layers,
@@ -122,7 +126,9 @@ def build(
     }
     if plan.declared:
         auto = lock.parse(fleet_plan.plan_lock(images, None), "the automatic plan")
-        auto_layers, auto_images = _layers(by_name, auto.layers(), shared, "the automatic plan")
+        auto_layers, auto_images = _layers(
+            by_name, auto.layers(), shared, "the automatic plan", planner.NOTHING
+        )
         totals["automatic_blob_bytes"] = sum(lay.blob_bytes for lay in auto_layers)
         totals["automatic_pulled_blob_bytes"] = _pulled(auto_layers, auto_images)
         totals["automatic_exact"] = all(lay.exact for lay in auto_layers)
@@ -134,8 +140,10 @@ def _layers(
     planned: lock.Layers,
     shared: dict[str, Path],
     plan_path: str,
+    declared: planner.Declared,
 ) -> tuple[list[FleetLayer], dict[str, list[int]]]:
-    """The distinct layers of a plan, and each image's (indexes into them, in its order)."""
+    """The distinct layers of a plan, and each image's (indexes into them, in its order);
+    ``declared``: the plan's declaration (its groups' own compressions)."""
     layers: list[FleetLayer] = []
     # A layer is its members' builds: other builds of an id are other layers.
     index: dict[tuple[tuple[str, str], ...], int] = {}
@@ -149,10 +157,11 @@ def _layers(
         per_image[name] = []
         for group in planned[name]:
             members = [_member(im, p, plan_path) for p in sorted(group)]
-            key = tuple((m.name, m.descriptor.digest) for m in members)
+            into = declared.compression_of(group)
+            key = (*((m.name, m.descriptor.digest) for m in members), ("", into or ""))
             if key not in index:
                 index[key] = len(layers)
-                layers.append(_layer(members, shared))
+                layers.append(_layer(members, shared, into))
             layers[index[key]].images.append(name)
             per_image[name].append(index[key])
     return layers, per_image

@@ -175,14 +175,18 @@ def read_inputs(path: str) -> FleetInputs:
 
 def declared_of(value: Any, where: str) -> planner.Declared:
     """A declaration as the rules write it, ``{"groups": {name: [pattern]}, "alone":
-    [pattern]}`` (either may be left out), checked; errors begin with ``where``."""
+    [pattern], "compression": {name: "zstd"}}`` (each may be left out), checked;
+    errors begin with ``where``."""
     record = _object(value, f"{where}: its declared layers")
     groups, alone = record.get("groups", {}), record.get("alone", [])
+    chosen = record.get("compression", {})
     if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
         raise PyimageError(f"{where}: layer_groups must map names to lists of packages")
     if not isinstance(alone, list):
         raise PyimageError(f"{where}: alone_packages must be a list of packages")
-    return planner.declared(groups, alone, where)
+    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+        raise PyimageError(f"{where}: group_compression must map group names to gzip or zstd")
+    return planner.declared(groups, alone, where, chosen)
 
 
 def _fleet_image(name: str, entry: Any, where: str) -> FleetImageSpec:

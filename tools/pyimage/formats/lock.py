@@ -10,8 +10,9 @@ contract with outside benchmarks)::
 A fleet lock (the one file a fleet keeps in the source tree, written by
 ``pyimage fleet-plan`` and put in place by the fleet's ``.update``)::
 
-    {"format": "rules_pyimage.fleet-lock/v6",
-     "declared": {"groups": {"gpu": ["torch", "triton", "nvidia-*"]}, "alone": ["numpy"]},
+    {"format": "rules_pyimage.fleet-lock/v7",
+     "declared": {"groups": {"gpu": ["torch", "triton", "nvidia-*"]}, "alone": ["numpy"],
+                  "compression": {"gpu": "zstd"}},
      "images": {"//apps/api:image": {
          "base_layers": 1, "max_layers": 60, "reserved_layers": 1,
          "platform": "linux/amd64", "libraries": ["//libs/proto:proto"],
@@ -19,7 +20,9 @@ A fleet lock (the one file a fleet keeps in the source tree, written by
              {"packages": ["numpy==2.1.3"], "diff_ids": {"numpy==2.1.3": "sha256:..."},
               "reason": "..."},
              {"packages": ["idna==3.7", "six==1.17.0"], "diff_ids": {...},
-              "group": "<group id>", "reason": "..."}]}},
+              "group": "<group id>", "reason": "..."},
+             {"packages": ["torch==2.5.1", "triton==3.1.0"], "diff_ids": {...},
+              "group": "<group id>", "compression": "zstd", "reason": "..."}]}},
      "packages": {"six==1.17.0": {"sha256:<diff_id>": {
          "compression": "gzip", "label": "@@rules_python~~pip~pypi//six"}}}}
 
@@ -34,7 +37,11 @@ names, per build, the Bazel label it is built from: the fleet's shared
 layers (those with a ``group``) are merged from those labels, once each.
 ``declared`` (only when the fleet declares layers) records the layer groups
 and packages alone the fleet declares (:mod:`pyimage.planner.declared`),
-which the plan honoured and images follow. ``libraries`` (only for an image
+which the plan honoured and images follow; a group that chooses its
+layer's compression (``compression``) has its layers say it
+(``"compression"``, only on those): each is a shared layer, even of one
+package, merged by the fleet in that compression while the packages' builds
+keep theirs. ``libraries`` (only for an image
 that has some) lists the first-party libraries that are layers of their own
 in the image (``tags = ["pyimage_layer"]``), by label: never merged, never
 planned, they count against the image's cap (``reserved_layers`` includes
@@ -45,7 +52,8 @@ image alone (the same format), so that an image's build reads nothing of
 another's.
 
 Earlier formats, read so that the fleet's ``.update`` migrates them (the one
-migration path; a later format extends this list): v5 recorded no
+migration path; a later format extends this list): v6 recorded no group's
+own compression (there was none; a v6 lock reads as v7 without it); v5 recorded no
 library layers (there were none; a v5 lock reads as v6 without
 ``libraries``); v4 recorded no
 declared layers (none were declared; a v4 lock reads as v5 without
@@ -72,11 +80,11 @@ from pyimage.errors import PyimageError
 from pyimage.formats import inputs
 
 #: The format this code writes.
-VERSION = 6
+VERSION = 7
 FORMAT_PREFIX = "rules_pyimage.fleet-lock/v"
 FORMAT = f"{FORMAT_PREFIX}{VERSION}"
 #: What each earlier version records of a member's bytes.
-MARKS = {0: None, 1: None, 2: "digests", 3: "diff_ids", 4: "diff_ids", 5: "diff_ids", 6: "diff_ids"}
+MARKS = {0: None, 1: None, 2: "digests", **dict.fromkeys(range(3, VERSION + 1), "diff_ids")}
 
 _FIX = "rewrite it with the fleet's `.update` target"
 _FORMAT_RE = re.compile(re.escape(FORMAT_PREFIX) + r"([0-9]+)")
@@ -100,8 +108,11 @@ class LockLayer:
     #: (v3), its blob's digest (v2); empty in v1 and plan documents.
     marks: dict[str, str] = field(default_factory=dict)
     reason: str = ""
-    #: The group id of a shared layer of several packages (v3).
+    #: The group id of a shared layer of several packages (v3), or of a declared
+    #: group's layer of its own compression (v7).
     group: str | None = None
+    #: The layer's compression when a declared group chooses it (v7), else None.
+    compression: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,12 +205,19 @@ def _layer(record: Any, where: str, marks: str | None) -> LockLayer:
     group = record.get("group")
     if group is not None and not isinstance(group, str):
         raise PyimageError(f'{where}: a layer has a "group" that is not a string; {_FIX}')
+    compression = record.get("compression")
+    if compression is not None and compression not in planner.COMPRESSIONS:
+        raise PyimageError(
+            f'{where}: a layer has "compression" {compression!r}, not one of'
+            f" {', '.join(planner.COMPRESSIONS)}; {_FIX}"
+        )
     reason = record.get("reason", "")
     return LockLayer(
         tuple(members),
         {p: recorded[p] for p in members if p in recorded},
         reason if isinstance(reason, str) else str(reason),
         group,
+        compression,
     )
 
 
@@ -305,6 +323,8 @@ def lock_document(
             }
             if lay.group is not None:
                 record["group"] = lay.group
+            if lay.compression is not None:
+                record["compression"] = lay.compression
             layers.append(record)
         out_images[name] = {**entry.settings, "layers": layers, "platform": entry.platform}
         if entry.libraries:

@@ -7,7 +7,7 @@ show-plan`` (``bazel run //pkg:image.plan``)::
      "interpreter_layer": false, "package_layers": 6, "library_layers": 1, "app_layers": 1,
      "manifest": "sha256:...", "fleet_lock": true, "bytecode": "3.11",
      "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:...",
-                 "bytecode_skipped": [path, ...]}],
+                 "compression": "zstd", "bytecode_skipped": [path, ...]}],
      "libraries": [{"library": "//libs/proto:proto", "bytes": n, "digest": "sha256:..."}]}
 
 ``layers`` are the package layers, bottom to top; ``bytes`` their
@@ -16,7 +16,9 @@ their own (``tags = ["pyimage_layer"]``), after the packages'; a report
 of a build before them has neither ``library_layers`` nor ``libraries``
 (none). ``bytecode`` is the Python the layers' bytecode is for
 (null: none); ``bytecode_skipped``, where present, the modules of a layer
-that did not compile (they run from source).
+that did not compile (they run from source); ``compression``, where present,
+a layer's own compression, which its declared group chose (the others have
+the image's).
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def _first(paths: Sequence[str], shown: int = 5) -> str:
     return ", ".join(paths[:shown]) + more
 
 
+def _reason(lay: dict[str, Any]) -> str:
+    """A layer's reason, and its own compression where its declared group chose one."""
+    why = str(lay.get("reason", ""))
+    return f"{why} ({lay['compression']})" if lay.get("compression") else why
+
+
 def render(report: dict[str, Any]) -> str:
     """The plan report as a readable table, bottom to top."""
     layers: Sequence[dict[str, Any]] = report["layers"]
@@ -72,7 +80,7 @@ def render(report: dict[str, Any]) -> str:
         + f"{report['app_layers']} app",
     ]
     lines += [
-        layer_line(k, int(lay["bytes"]), lay["packages"], str(lay.get("reason", "")))
+        layer_line(k, int(lay["bytes"]), lay["packages"], _reason(lay))
         for k, lay in enumerate(layers, 1)
     ]
     total = sum(int(lay["bytes"]) for lay in layers)

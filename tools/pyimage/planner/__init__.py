@@ -7,7 +7,14 @@ The public API is :func:`plan_fleet` and :func:`plan_image` over
 plans for benchmarks and reports; the core never imports them.
 """
 
-from pyimage.planner.declared import NOTHING, REASON_ALONE, REASON_GROUP, Declared, declared
+from pyimage.planner.declared import (
+    COMPRESSIONS,
+    NOTHING,
+    REASON_ALONE,
+    REASON_GROUP,
+    Declared,
+    declared,
+)
 from pyimage.planner.model import (
     DEFAULT_MAX_LAYERS,
     FLEET_RESERVED_LAYERS,
@@ -28,6 +35,7 @@ from pyimage.planner.model import (
 from pyimage.planner.plan import plan_fleet, plan_image
 
 __all__ = [
+    "COMPRESSIONS",
     "DEFAULT_MAX_LAYERS",
     "FLEET_RESERVED_LAYERS",
     "MAX_LAYERS_LIMIT",

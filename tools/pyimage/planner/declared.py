@@ -6,7 +6,10 @@ its id before ``==``). In each image, the members of a group it holds form
 one layer (torch without nvidia-* on a CPU image is a group of one), and
 each package declared alone is a layer of its own; the planner plans the
 other packages around them, under the same cap. Images holding the same
-members get the same layer, so a declared layer is shared as any other.
+members get the same layer, so a declared layer is shared as any other. A
+group may choose its layer's compression (:attr:`Declared.compression`):
+the planner plans it as any other; the image writes it so
+(:func:`pyimage.engine.layer.merge`, ``into``).
 """
 
 from __future__ import annotations
@@ -25,35 +28,60 @@ _PATTERN = re.compile(r"[a-z0-9*?\[\]!][a-z0-9*?\[\]!-]*")
 
 REASON_GROUP = "declared layer group"
 REASON_ALONE = "declared alone"
+#: The compressions a group may choose: the engine's (pyimage.engine.compression).
+COMPRESSIONS = ("gzip", "zstd")
 
 
 @dataclass(frozen=True)
 class Declared:
-    """Layer groups (name -> patterns) and patterns of packages that stay alone."""
+    """Layer groups (name -> patterns), patterns of packages that stay alone, and the
+    groups that choose their layer's compression (name -> ``gzip`` or ``zstd``)."""
 
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     alone: tuple[str, ...] = ()
+    compression: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.groups or self.alone)
 
     def to_json(self) -> dict[str, object]:
         """The declaration as the lock and the fleet's inputs record it."""
-        return {"alone": list(self.alone), "groups": {n: list(p) for n, p in self.groups}}
+        out: dict[str, object] = {
+            "alone": list(self.alone),
+            "groups": {n: list(p) for n, p in self.groups},
+        }
+        if self.compression:
+            out["compression"] = dict(self.compression)
+        return out
+
+    def compression_of(self, members: Iterable[str]) -> str | None:
+        """The compression a layer of ``members`` (package ids) has by declaration: that of
+        the one group they all belong to, when it chooses one; else None (the image's)."""
+        owners = {tuple(_owner(self, package_name(pid))) for pid in members}
+        if len(owners) != 1:
+            return None
+        (owner,) = owners
+        return dict(self.compression).get(owner[0]) if len(owner) == 1 else None
 
 
 #: No declaration: the automatic plan alone.
 NOTHING = Declared()
 
 
-def declared(groups: Mapping[str, Sequence[str]], alone: Sequence[str], where: str) -> Declared:
+def declared(
+    groups: Mapping[str, Sequence[str]],
+    alone: Sequence[str],
+    where: str,
+    compression: Mapping[str, str] | None = None,
+) -> Declared:
     """A checked declaration; one error line naming ``where`` and the fix otherwise.
 
     Names must be simple (letters, digits, ``_.-``), patterns lowercase
     normalized names (``-`` for ``_`` and ``.``) with globs; no pattern may
     be given twice, in one group, two groups or a group and ``alone``. Each
     list is kept sorted: the order it was given in changes no plan, and so
-    no lock.
+    no lock. ``compression`` names declared groups, each with one of
+    :data:`COMPRESSIONS`.
     """
     seen: dict[str, str] = {}
 
@@ -80,7 +108,23 @@ def declared(groups: Mapping[str, Sequence[str]], alone: Sequence[str], where: s
         if not patterns:
             raise PyimageError(f"{where}: layer group {name!r} is empty; give its packages")
         out.append((name, tuple(sorted(claim(p, f"layer group {name!r}") for p in patterns))))
-    return Declared(tuple(out), tuple(sorted(claim(p, "alone_packages") for p in alone)))
+    chosen = dict(compression or {})
+    for name, value in sorted(chosen.items()):
+        if name not in groups:
+            raise PyimageError(
+                f"{where}: group_compression names {name!r}, which is no layer group; name a"
+                f" group of layer_groups ({', '.join(sorted(groups)) or 'there is none'})"
+            )
+        if value not in COMPRESSIONS:
+            raise PyimageError(
+                f"{where}: layer group {name!r} chooses compression {value!r}; use one of"
+                f" {', '.join(COMPRESSIONS)}"
+            )
+    return Declared(
+        tuple(out),
+        tuple(sorted(claim(p, "alone_packages") for p in alone)),
+        tuple(sorted(chosen.items())),
+    )
 
 
 def package_name(pid: str) -> str:

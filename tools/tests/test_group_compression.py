@@ -1,0 +1,254 @@
+"""A declared layer group's own compression: the engine's recompressed merge, an image
+alone, a fleet's lock (v7) and shared layers, and the checks. Runs the zstd program."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from enginekit import build_package, mixed_bytes, need_tool, pyimage, unzstd
+from fleetkit import Fleet, ok, slice_of
+from test_fleet_report import manifest_layers
+
+from pyimage import planner
+from pyimage.engine import layer
+from pyimage.engine.compression import MEDIA_TYPES, Compression
+from pyimage.errors import PyimageError
+from pyimage.fleet import groups
+from pyimage.formats import lock as lock_format
+
+MIB = 1 << 20
+GPU = ["torch==2", "triton==3", "nvidia-cublas==12"]
+TRAIN = [*GPU, "six==1"]
+SERVE = ["torch==2", "six==1"]
+DECLARED = {"groups": {"gpu": ["torch", "triton", "nvidia-*"]}, "alone": []}
+ZSTD_GPU = {**DECLARED, "compression": {"gpu": "zstd"}}
+
+
+@pytest.fixture(scope="module")
+def zstd_program() -> str:
+    return need_tool("zstd")
+
+
+def _settings(name: str, zstd_program: str) -> Compression:
+    return Compression.of(name, zstd=zstd_program)
+
+
+def _pair(root: Path, zstd_program: str) -> tuple[Fleet, Fleet]:
+    """The fleet's packages built twice: gzip (the images') and zstd (what Bazel's
+    fleet_group builds for a zstd group), of the same files."""
+    gz, zs = Fleet(root / "gzip"), Fleet(root / "zstd", _settings("zstd", zstd_program))
+    for f in (gz, zs):
+        f.root.mkdir()
+        for pid in TRAIN:
+            f.package(pid, 2 * MIB if pid in GPU else 20_000)
+    return gz, zs
+
+
+@pytest.mark.parametrize(("source", "target"), [("gzip", "zstd"), ("zstd", "gzip")])
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_layer_of_another_compression_is_the_merge_of_its_packages_built_in_it(
+    source: str, target: str, count: int, zstd_program: str, tmp_path: Path
+) -> None:
+    # Three members sharing an identical namespace file (the one a merge drops
+    # from the later member), or one member alone.
+    def built(comp: str) -> list[layer.Member]:
+        work = tmp_path / comp
+        work.mkdir()
+        settings = _settings(comp, zstd_program)
+        return [
+            build_package(
+                work,
+                f"p{i}==1",
+                {
+                    f"site-packages/p{i}/big.bin": mixed_bytes((i + 1) * MIB + 77, b"%d" % i),
+                    "site-packages/ns/__init__.py": b"# shared\n",
+                },
+                settings,
+            )
+            for i in range(count)
+        ]
+
+    given, native = built(source), built(target)
+    again = layer.merge(
+        given, tmp_path / "again", settings=_settings(source, zstd_program), into=target
+    )
+    straight = layer.merge(native, tmp_path / "straight", settings=_settings(target, zstd_program))
+    assert (tmp_path / "again").read_bytes() == (tmp_path / "straight").read_bytes()
+    assert again.digest == straight.digest and again.diff_id == straight.diff_id
+    assert again.media_type == MEDIA_TYPES[target]
+    if count == 1:  # a package compressed again is that package built so
+        assert again.digest == native[0].descriptor.digest
+    # The size the report works out without compressing is not claimed exact.
+    assert not layer.merged_size(given, into=target).exact
+    assert layer.merged_size(given, into=source).exact is (count == 1)
+
+
+def test_a_declaration_of_compressions_is_checked_in_one_line() -> None:
+    with pytest.raises(PyimageError) as err:
+        planner.declared({"gpu": ["torch"]}, [], "image //a:b", {"gpx": "zstd"})
+    assert str(err.value) == (
+        "image //a:b: group_compression names 'gpx', which is no layer group; name a group"
+        " of layer_groups (gpu)"
+    )
+    with pytest.raises(PyimageError) as err:
+        planner.declared({"gpu": ["torch"]}, [], "image //a:b", {"gpu": "lz4"})
+    assert str(err.value) == (
+        "image //a:b: layer group 'gpu' chooses compression 'lz4'; use one of gzip, zstd"
+    )
+    both = planner.declared({"gpu": ["torch", "nvidia-*"], "web": ["six"]}, ["idna"], "x", {
+        "gpu": "zstd"
+    })  # fmt: skip
+    assert both.compression_of(["torch==2", "nvidia-cublas==12"]) == "zstd"
+    assert both.compression_of(["torch==2"]) == "zstd"
+    assert both.compression_of(["six==1"]) is None  # a group of the image's compression
+    assert both.compression_of(["idna==1"]) is None
+    assert both.compression_of(["torch==2", "six==1"]) is None  # no layer of one group
+    # The declaration's compressions are the engine's.
+    assert set(planner.COMPRESSIONS) == set(MEDIA_TYPES)
+
+
+def _image(f: Fleet, pids: list[str], out: Path, zstd: str, *more: str) -> dict:
+    """``pyimage image`` of ``pids`` (gzip packages) into ``out``; its plan report."""
+    ok("image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--image-name", "//a:b",
+       "--zstd", zstd, *f.package_args(pids), *more)  # fmt: skip
+    return json.loads(Path(f"{out}.plan.json").read_text())
+
+
+def _by_members(layout: Path) -> dict[tuple[str, ...], dict]:
+    return {
+        tuple(sorted(d["annotations"]["dev.rules-pyimage.packages"].split(","))): d
+        for d in manifest_layers(layout)
+    }
+
+
+def test_an_image_writes_its_group_in_the_groups_compression(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    gz, zs = _pair(tmp_path, zstd_program)
+    out = tmp_path / "train"
+    report = _image(gz, TRAIN, out, zstd_program, "--declared", json.dumps(ZSTD_GPU))
+    layers = _by_members(out)
+    gpu = tuple(sorted(GPU))
+    assert layers[gpu]["mediaType"] == MEDIA_TYPES["zstd"]
+    assert layers[("six==1",)]["mediaType"] == MEDIA_TYPES["gzip"]
+    # The layer is the merge of the same packages built as zstd, byte for byte.
+    want = layer.merge([zs.members[p] for p in GPU], tmp_path / "want", settings=zs.compression)
+    assert layers[gpu]["digest"] == want.digest
+    blob = out / "blobs" / "sha256" / want.digest.split(":")[1]
+    with tarfile.open(fileobj=io.BytesIO(unzstd(blob.read_bytes()))) as tar:
+        names = tar.getnames()
+    assert {f"sp/{p.split('==')[0]}/__init__.py" for p in GPU} <= set(names), names
+    got = {tuple(lay["packages"]): lay for lay in report["layers"]}
+    assert got[gpu]["compression"] == "zstd" and got[gpu]["reason"] == "declared layer group gpu"
+    assert "compression" not in got[("six==1",)]
+    table = ok("show-plan", f"{out}.plan.json").stdout.splitlines()
+    assert [ln for ln in table if "declared layer group gpu (zstd): " in ln], table
+    # A group of one package: its layer is that package built as zstd.
+    out = tmp_path / "serve"
+    alone = {"groups": {"gpu": ["torch"]}, "compression": {"gpu": "zstd"}}
+    _image(gz, SERVE, out, zstd_program, "--declared", json.dumps(alone))
+    assert _by_members(out)[("torch==2",)]["digest"] == zs.members["torch==2"].descriptor.digest
+    # Without the zstd program (an image action Bazel gave no zstd toolchain): one line.
+    r = pyimage("image", "--out", str(tmp_path / "no"), "--plan-out", str(tmp_path / "no.json"),
+                "--zstd", str(tmp_path / "missing-zstd"), "--declared", json.dumps(ZSTD_GPU),
+                *gz.package_args(TRAIN))  # fmt: skip
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "zstd" in r.stderr and not (tmp_path / "no").exists()
+
+
+def _plan(f: Fleet, out: Path, declared: dict | None, *more: str) -> dict:
+    images = {"//train:image": f.entry(TRAIN), "//serve:image": f.entry(SERVE)}
+    doc: dict[str, object] = {"fleet": "//:fleet", "images": images}
+    if declared is not None:
+        doc["declared"] = declared
+    inputs = f.root / "inputs.json"
+    inputs.write_text(json.dumps(doc))
+    ok("fleet-plan", "--inputs", str(inputs), "--out", str(out), *more)
+    return json.loads(out.read_text())
+
+
+def test_a_fleet_shares_its_groups_layers_in_their_compression(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    gz, zs = _pair(tmp_path, zstd_program)
+    lock = tmp_path / "lock.json"
+    doc = _plan(gz, lock, ZSTD_GPU)
+    assert doc["format"] == lock_format.FORMAT == "rules_pyimage.fleet-lock/v7"
+    assert doc["declared"]["compression"] == {"gpu": "zstd"}
+    entries = {
+        name: {tuple(lay["packages"]): lay for lay in e["layers"]}
+        for name, e in doc["images"].items()
+    }
+    gpu, torch = (
+        entries["//train:image"][tuple(sorted(GPU))],
+        entries["//serve:image"][("torch==2",)],
+    )
+    # Each layer of the group says its compression and is a shared layer, torch
+    # alone too, known by the builds in that compression.
+    for lay, pids in ((gpu, GPU), (torch, ["torch==2"])):
+        assert lay["compression"] == "zstd"
+        assert lay["group"] == groups.group_id([zs.build(p) for p in pids])
+        assert lay["group"] == groups.group_id([gz.build(p) for p in pids], "zstd")
+    six = entries["//serve:image"][("six==1",)]
+    assert "compression" not in six and "group" not in six
+    # The builds stay the images' (gzip).
+    assert {b["compression"] for d in doc["packages"].values() for b in d.values()} == {"gzip"}
+    # What Bazel's fleet_group does: merge each from the members built in zstd.
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    for lay, pids in ((gpu, GPU), (torch, ["torch==2"])):
+        gid = lay["group"]
+        ok("fleet-merge-group", "--group", gid, *zs.package_args(sorted(pids)),
+           "--blob", str(merged / f"{gid}.tar.zst"), "--descriptor", str(merged / f"{gid}.json"),
+           "--zstd", zstd_program)  # fmt: skip
+    # Each image takes the fleet's layers; an image given none writes the same bytes.
+    for name, pids, lay in (("//train:image", TRAIN, gpu), ("//serve:image", SERVE, torch)):
+        own = slice_of(lock, name, tmp_path / "slice.json")
+        gid = lay["group"]
+        shared = ["--fleet-group", gid, str(merged / f"{gid}.json"), str(merged / f"{gid}.tar.zst")]
+        digests = []
+        for tag, more in (("shared", shared), ("own", [])):
+            out = tmp_path / f"{name[2:7]}-{tag}"
+            ok("image", "--out", str(out), "--plan-out", f"{out}.plan.json", "--image-name", name,
+               "--fleet-lock", str(own), "--zstd", zstd_program, *more,
+               *gz.package_args(pids))  # fmt: skip
+            found = _by_members(out)[tuple(sorted(lay["packages"]))]
+            assert found["mediaType"] == MEDIA_TYPES["zstd"], (name, tag)
+            digests.append(found["digest"])
+        want = json.loads((merged / f"{gid}.json").read_text())["digest"]
+        assert digests == [want, want], name
+
+
+def test_a_v6_lock_reads_as_v7_and_the_update_migrates_it(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    gz, _ = _pair(tmp_path, zstd_program)
+    current = _plan(gz, tmp_path / "v7.json", DECLARED)
+    old = tmp_path / "v6.json"
+    old.write_text(json.dumps({**current, "format": "rules_pyimage.fleet-lock/v6"}))
+    read = lock_format.read(str(old), "fleet lock")
+    assert read.version == 6 and not read.current
+    assert read.declared == lock_format.read(str(tmp_path / "v7.json")).declared
+    r = pyimage("fleet-check", "--lock", str(old), "--plan", str(tmp_path / "v7.json"),
+                "--lock-path", "fleet.lock.json", "--update-target", "//:fleet.update",
+                "--fleet-label", "//:fleet")  # fmt: skip
+    assert r.returncode == 1 and "not rules_pyimage.fleet-lock/v7" in r.stdout, r.stdout
+    # `.update` (fleet-plan from the v6 lock) writes v7: only the format line changes.
+    assert _plan(gz, tmp_path / "new.json", DECLARED, "--previous", str(old)) == current
+    # Choosing a compression makes the lock stale, naming the declaration.
+    fresh = tmp_path / "fresh.json"
+    _plan(gz, fresh, ZSTD_GPU)
+    r = pyimage("fleet-check", "--lock", str(tmp_path / "v7.json"), "--plan", str(fresh),
+                "--lock-path", "fleet.lock.json", "--update-target", "//:fleet.update",
+                "--fleet-label", "//:fleet")  # fmt: skip
+    assert r.returncode == 1 and '"compression": {"gpu": "zstd"}' in r.stdout, r.stdout
+    # A lock whose layer names a compression pyimage does not write is refused.
+    bad = json.loads(fresh.read_text())
+    bad["images"]["//serve:image"]["layers"][0]["compression"] = "lz4"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(PyimageError, match="'lz4', not one of gzip, zstd"):
+        lock_format.read(str(tmp_path / "bad.json"), "fleet lock")
