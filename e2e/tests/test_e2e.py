@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -383,7 +383,7 @@ def test_declared_layers_are_the_images_layers_and_it_runs(
     bases: dict[str, Path], built: dict[str, Built], tmp_path: Path
 ) -> None:
     # apps/api_declared: api's binary, requests and its dependencies declared
-    # one layer ("http"), six alone. The plan says so, the manifest holds
+    # one layer ("http", of zstd in a gzip image), six alone. The plan says so, the manifest holds
     # those layers (their packages annotated), and the image runs.
     declared = build_apps(E2E, tmp_path / "built", {"api_declared": ""})["api_declared"]
     reasons = {tuple(lay["packages"]): lay["reason"] for lay in declared.plan["layers"]}
@@ -402,6 +402,14 @@ def test_declared_layers_are_the_images_layers_and_it_runs(
         if PACKAGES_ANNOTATION in lay.get("annotations", {})
     ]
     assert sorted(http) in [sorted(h) for h in held] and [six] in held, held
+    # "http" chooses zstd (group_compression); the image's other layers are gzip.
+    types = {
+        tuple(sorted(lay["annotations"][PACKAGES_ANNOTATION].split(","))): lay["mediaType"]
+        for lay in declared.manifest()["layers"]
+        if PACKAGES_ANNOTATION in lay.get("annotations", {})
+    }
+    assert types.pop(tuple(sorted(http))) == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert types and all(t.endswith("+gzip") for t in types.values()), types
     lines = podman_output(finish(declared, tmp_path / "image"), "api_declared")
     assert lines[0] == "app api on python 3.11", lines
     assert not [ln for ln in lines if ln.startswith("import failed: ")], lines
@@ -632,11 +640,14 @@ def test_a_library_layer_is_shared_and_an_edit_reruns_only_it(
     # __file__ and through RUNFILES_DIR, its bytecode) by their runfiles'
     # links; an edit of it reruns its layer action and the two layouts only,
     # and its new layer is one blob in both images; the lock stays current.
+    # The fleet's layer group "certs" (certifi, idna) chooses zstd in these
+    # gzip images: both hold the one blob the fleet merged, of that media type.
     ws = fleet_scratch
     images = ("image_a", "image_b")
     targets = [f"//apps/greet:{i}.layers" for i in images]
     bazel(ws, "build", *targets)
     before = {i: copy_outputs(ws, "greet", tmp_path / "before", target=i) for i in images}
+    assert_group_of_its_own_compression(ws, before.values())
     for image, built in before.items():
         app = "greet_" + image[-1]
         assert built.plan["libraries"][0]["library"] == "//libs/greeting:greeting"
@@ -676,6 +687,36 @@ def test_a_library_layer_is_shared_and_an_edit_reruns_only_it(
         kept = {k: v for k, v in before[i].package_layers().items() if "library:" not in k}
         assert kept and all(after[i].package_layers()[k] == v for k, v in kept.items())
         assert sha256_file(before[i].app_layer) == sha256_file(after[i].app_layer)
+
+
+def assert_group_of_its_own_compression(ws: Path, built: Iterable[Built]) -> None:
+    """The greet fleet's "certs" layer: zstd, the fleet's one merge, in every image."""
+    lock = json.loads((ws / "apps" / "greet" / "fleet.lock.json").read_text())
+    (gid,) = {lay["group"] for lay in groups_layers(lock) if lay.get("compression") == "zstd"}
+    # The fleet's repository keeps //apps/greet:fleet's shared layers under f/apps/greet/_fleet.
+    home = "external/*rules_pyimage_fleets/f/apps/greet/_fleet"
+    (merged,) = ws.glob(f"bazel-out/*/bin/{home}/g/{gid}/group.json")
+    want = json.loads(merged.read_text())
+    assert want["media_type"] == "application/vnd.oci.image.layer.v1.tar+zstd", want
+    for image in built:
+        found = [
+            lay
+            for lay in image.manifest()["layers"]
+            if "certifi" in lay.get("annotations", {}).get(PACKAGES_ANNOTATION, "")
+        ]
+        assert [(f["digest"], f["mediaType"]) for f in found] == [
+            (want["digest"], want["media_type"])
+        ], found
+        (planned,) = [lay for lay in image.plan["layers"] if "compression" in lay]
+        assert planned["compression"] == "zstd", planned
+        assert planned["reason"] == "fleet lock: declared layer group certs", planned
+        others = [lay["mediaType"] for lay in image.manifest()["layers"] if lay not in found]
+        assert others and all(t.endswith("+gzip") for t in others), others
+
+
+def groups_layers(lock: dict) -> list[dict]:
+    """Every shared layer of a lock document, once per image that holds it."""
+    return [lay for e in lock["images"].values() for lay in e["layers"] if "group" in lay]
 
 
 def test_fleet_bump_and_update_changes_only_the_layers_holding_the_package(

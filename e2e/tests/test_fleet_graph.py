@@ -181,7 +181,7 @@ def test_a_lock_that_does_not_parse_breaks_no_image_and_update_repairs_it(scratc
         assert test.returncode != 0
         assert "does not parse as a fleet lock" in test.stdout + test.stderr
         bazel(scratch, "run", "//:fleet.update")
-        assert json.loads(lock.read_text())["format"] == "rules_pyimage.fleet-lock/v6"
+        assert json.loads(lock.read_text())["format"] == "rules_pyimage.fleet-lock/v7"
         bazel(scratch, "test", "//:fleet_test")
 
 

@@ -30,6 +30,7 @@ def py_image(
         compression = "gzip",
         layer_groups = {},
         alone_packages = [],
+        group_compression = {},
         **kwargs):
     """A container image of a `py_binary`, its pip packages in shared layers.
 
@@ -150,6 +151,9 @@ def py_image(
             the `py_image_fleet` (docs/guide.md, Declared layers).
         alone_packages: packages (names or globs) each kept in a layer of
             its own. Not with `fleet` either.
+        group_compression: a layer group's own compression when it is not
+            the image's: `{"gpu": "zstd"}` (its packages are compressed
+            again for that layer). Not with `fleet` either.
         **kwargs: attributes of `<name>` and `<name>.load` (`tags`,
             `visibility`, `testonly`, ...); the macro's other targets get
             only the common ones, and `manual`.
@@ -170,6 +174,7 @@ def py_image(
         compression = compression,
         layer_groups = layer_groups,
         alone_packages = alone_packages,
+        group_compression = group_compression,
         **kwargs
     )
     image_name = parts.image_name

@@ -37,23 +37,27 @@ COMPRESSION_ATTRS = {
     "_zstd_level": attr.label(default = Label("//py:zstd_level")),
 }
 
-def compression_of(ctx, name):
+def compression_of(ctx, name, also = []):
     """What the layer actions of `ctx` need to compress as `name` says.
 
     Args:
         ctx: a rule or aspect context with COMPRESSION_ATTRS and the optional zstd toolchain.
         name: `gzip` or `zstd`.
+        also: the compressions some of its layers have besides (a layer
+            group's own, `group_compression`): the zstd program is given
+            when one of them is zstd too.
 
     Returns:
         struct(name, suffix, args, inputs): `args` the pyimage flags
         (`--compression`, and for zstd `--zstd-level`, `--zstd`), `inputs`
         the files the action needs (the zstd binary).
     """
-    if name == "gzip":
-        return struct(name = name, suffix = SUFFIXES[name], args = ["--compression=gzip"], inputs = [])
+    args = ["--compression=" + name]
+    if name != "zstd" and "zstd" not in also:
+        return struct(name = name, suffix = SUFFIXES[name], args = args, inputs = [])
     toolchain = ctx.toolchains[ZSTD_TOOLCHAIN]
     if toolchain == None:
-        fail("compression = \"zstd\" needs a toolchain of type {} (rules_oci registers aspect_bazel_lib's): register one, e.g. `zstd_toolchain(binary = ...)` of @aspect_bazel_lib//lib/private:zstd_toolchain.bzl with `register_toolchains`, or use compression = \"gzip\"".format(ZSTD_TOOLCHAIN))
+        fail("compression \"zstd\" (of the image, or a layer group's in group_compression) needs a toolchain of type {} (rules_oci registers aspect_bazel_lib's): register one, e.g. `zstd_toolchain(binary = ...)` of @aspect_bazel_lib//lib/private:zstd_toolchain.bzl with `register_toolchains`, or use \"gzip\"".format(ZSTD_TOOLCHAIN))
     level = ctx.attr._zstd_level[BuildSettingInfo].value
     if level not in ZSTD_LEVELS:
         fail("--{}={} is out of range: use 1 to 19 (default 3)".format(ZSTD_LEVEL_FLAG, level))
@@ -61,7 +65,7 @@ def compression_of(ctx, name):
     return struct(
         name = name,
         suffix = SUFFIXES[name],
-        args = ["--compression=zstd", "--zstd-level={}".format(level), "--zstd=" + binary.path],
+        args = args + ["--zstd-level={}".format(level), "--zstd=" + binary.path],
         inputs = [binary],
     )
 

@@ -34,7 +34,7 @@ load(":platforms.bzl", "is_oci_platform")
 visibility(["//py/..."])
 
 # The lock format this reads (tools/pyimage/formats/lock.py writes it).
-LOCK_FORMAT = "rules_pyimage.fleet-lock/v6"
+LOCK_FORMAT = "rules_pyimage.fleet-lock/v7"
 
 # The repository's name (rules_pyimage's MODULE.bazel uses it by this name).
 FLEETS_REPO = "rules_pyimage_fleets"
@@ -57,10 +57,12 @@ def _strings(value):
 
 def _declared_shape(declared):
     """Whether a lock's `declared` has the shape pyimage reads (pyimage checks the rest)."""
-    if type(declared) != "dict" or [k for k in declared if k not in ("alone", "groups")]:
+    if type(declared) != "dict" or [k for k in declared if k not in ("alone", "compression", "groups")]:
         return False
     groups = declared.get("groups", {})
     if type(groups) != "dict" or not all([_strings(v) for v in groups.values()]):
+        return False
+    if not _is_dict_of(declared.get("compression", {}), "string"):
         return False
     return _strings(declared.get("alone", []))
 
@@ -76,6 +78,8 @@ def _check_layer(layer, packages):
         return "a layer's diff_ids are not one per package"
     if type(layer.get("group", "")) != "string":
         return "a layer's group is not a string"
+    if layer.get("compression", "gzip") not in COMPRESSIONS:
+        return "a layer's compression is not one of " + ", ".join(COMPRESSIONS)
     for p in members:
         if type(packages.get(p)) != "dict" or type(packages[p].get(diff_ids[p])) != "dict":
             return "package {} has no entry in the lock's packages".format(p)
@@ -96,7 +100,7 @@ def _parse(text):
     if not _is_dict_of(images, "dict") or not _is_dict_of(packages, "dict"):
         return None, "its images or packages are not objects"
     if not _declared_shape(doc.get("declared", {})):
-        return None, "its declared layers are not {\"groups\": {name: [package, ...]}, \"alone\": [package, ...]}"
+        return None, "its declared layers are not {\"groups\": {name: [package, ...]}, \"alone\": [package, ...], \"compression\": {name: compression}}"
     for name, entry in images.items():
         if type(entry.get("layers")) != "list":
             return None, "image {} has no layers list".format(name)
@@ -168,7 +172,12 @@ def _group_labels(rctx, doc, layer, hubs):
     return labels
 
 def _group_compression(doc, layer):
-    """The one compression the lock records for a shared layer's members, or None."""
+    """A shared layer's compression (its members are built in it), or None.
+
+    Its declared group's own, else the one the lock records for its members.
+    """
+    if "compression" in layer:
+        return layer["compression"]
     found = {doc["packages"][p][layer["diff_ids"][p]].get("compression"): None for p in layer["packages"]}
     if len(found) != 1 or list(found)[0] not in COMPRESSIONS:
         return None
@@ -180,6 +189,7 @@ def _write_fleet(rctx, home, doc, hubs):
     groups = {}
     for name, entry in sorted(doc["images"].items()):
         own = []
+        chosen = sorted({layer["compression"]: None for layer in entry["layers"] if "compression" in layer}.keys())
         for layer in entry["layers"]:
             gid = layer.get("group")
             if not gid:
@@ -196,6 +206,7 @@ def _write_fleet(rctx, home, doc, hubs):
             what = "An image's slice of its fleet's lock",
             name = "slice",
             groups = repr(own),
+            compressions = repr(chosen),
             lock = "slice.json",
         ))
         slices[name] = where
@@ -217,6 +228,7 @@ def _write_fleet(rctx, home, doc, hubs):
         what = "A fleet's whole lock and every shared layer",
         name = "all",
         groups = repr(every),
+        compressions = "[]",
         lock = "lock.json",
     ))
     return slices
@@ -237,6 +249,7 @@ load("@rules_pyimage//py/private:fleet_slice.bzl", "fleet_slice")
 fleet_slice(
     name = "{name}",
     groups = {groups},
+    compressions = {compressions},
     lock = "{lock}",
     visibility = ["//visibility:public"],
 )

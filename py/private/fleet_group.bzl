@@ -5,7 +5,10 @@ group of a lock, in a package of its own: an image depends on its own
 groups, never on another image. The merge takes the build of each member
 that the lock records (by diff_id); when a label gives another build now (a
 bump before `.update`), it writes a "not built" marker and the images that
-hold the group merge their own packages.
+hold the group merge their own packages. A layer group that chooses its own
+compression (`group_compression`) has its members built in it here (the
+aspect's `compression`): their merge is the layer, byte for byte what an
+image that compresses them again writes.
 """
 
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of", "merge_args")

@@ -41,7 +41,7 @@ def _fleet_inputs(ctx):
         if info.name in images:
             fail("image {} is twice in fleet {}; list each image once".format(info.name, ctx.label))
         if info.declared:
-            fail("fleet {}: image {} declares layers of its own (layer_groups, alone_packages); declare them on the fleet, whose images follow its declaration".format(shown_label(ctx.label), info.name))
+            fail("fleet {}: image {} declares layers of its own (layer_groups, alone_packages, group_compression); declare them on the fleet, whose images follow its declaration".format(shown_label(ctx.label), info.name))
         packages = sorted(info.packages.to_list(), key = lambda p: p.id)
         images[info.name] = {
             "base": info.base_dir,
@@ -58,7 +58,7 @@ def _fleet_inputs(ctx):
         files.append(info.base_files)
         files.append(depset([p.descriptor for p in packages]))
     doc = {"fleet": shown_label(ctx.label), "images": images}
-    declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages)
+    declared = declared_layers(ctx.attr, "fleet " + shown_label(ctx.label))
     if declared:
         doc["declared"] = declared
     out = ctx.actions.declare_file(ctx.label.name + ".inputs.json")

@@ -16,6 +16,7 @@ def _fleet_slice_impl(ctx):
         PyImageFleetSliceInfo(
             lock = ctx.file.lock,
             groups = [g[PyImageFleetGroupInfo] for g in ctx.attr.groups],
+            compressions = ctx.attr.compressions,
         ),
     ]
 
@@ -23,6 +24,7 @@ fleet_slice = rule(
     implementation = _fleet_slice_impl,
     doc = "An image's slice of its fleet's lock (see the file's docstring).",
     attrs = {
+        "compressions": attr.string_list(doc = "The compressions the lock's declared groups choose for the image's layers."),
         "groups": attr.label_list(
             providers = [PyImageFleetGroupInfo],
             doc = "The shared layers of the lock the image holds.",

@@ -110,5 +110,6 @@ PyImageFleetSliceInfo = provider(
     fields = {
         "lock": "File: a lock of that image alone (the lock's format).",
         "groups": "list of PyImageFleetGroupInfo: the shared layers the slice names.",
+        "compressions": "list of string: the compressions the lock's declared groups choose for the image's layers (the image's action compresses as they say when a shared layer is not built).",
     },
 )

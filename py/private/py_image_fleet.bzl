@@ -22,7 +22,7 @@ def _checked_platforms(fleet, platforms):
             fail('py_image_fleet {}: platform "{}" is given twice in platforms; give it once'.format(fleet, platform))
     return platforms
 
-def py_image_fleet(name, images, lock = None, platforms = None, layer_groups = {}, alone_packages = [], **kwargs):
+def py_image_fleet(name, images, lock = None, platforms = None, layer_groups = {}, alone_packages = [], group_compression = {}, **kwargs):
     """One layer plan for several `py_image`s, kept in a lock file.
 
     Makes:
@@ -92,6 +92,11 @@ def py_image_fleet(name, images, lock = None, platforms = None, layer_groups = {
             fleet, or a package claimed twice, fails the plan in one line.
         alone_packages: packages (names or globs) each kept in a layer of
             its own in every image.
+        group_compression: a layer group's own compression, `gzip` or
+            `zstd`, when it is not the images': `{"gpu": "zstd"}`. Its layers
+            are shared layers of the lock (each merged once, from its
+            members built in that compression), even a group of one
+            package; the lock records it (docs/guide.md, Declared layers).
         **kwargs: attributes of every target it makes (tags, visibility,
             ...). Each is a command users run (build, `.update`, `.report`,
             `_test`), so none is internal or tagged `manual`. Those only
@@ -120,6 +125,7 @@ def py_image_fleet(name, images, lock = None, platforms = None, layer_groups = {
         platforms = _checked_platforms("//{}:{}".format(package, name), platforms) if platforms != None else [],
         layer_groups = layer_groups,
         alone_packages = alone_packages,
+        group_compression = group_compression,
         lock_path = lock_path,
         shared = everything,
         undeclared = undeclared,

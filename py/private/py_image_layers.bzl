@@ -11,7 +11,7 @@ load(":binaries.bzl", "BINARIES_ATTRS", "checked_binaries", "image_binaries", "i
 load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text", "launcher_text")
-load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "declared_layers")
+load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "chosen_compressions", "declared_layers")
 load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
@@ -335,13 +335,16 @@ def _py_image_layers_impl(ctx):
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     if bytecode.version:
         args.add("--python-version", bytecode.version)
-    compression = compression_of(ctx, ctx.attr.compression)
+    declared = declared_layers(ctx.attr, str(ctx.label))
+    if declared and ctx.attr.fleet_slice:
+        fail("{}: an image of a fleet follows the layers its fleet declares; give layer_groups, alone_packages and group_compression to the py_image_fleet".format(ctx.label))
+    chosen = chosen_compressions(declared)
+    if ctx.attr.fleet_slice:
+        chosen = ctx.attr.fleet_slice[PyImageFleetSliceInfo].compressions
+    compression = compression_of(ctx, ctx.attr.compression, also = chosen)
     args.add_all(compression.args)
     inputs = list(compression.inputs)
-    declared = declared_layers(ctx.attr.layer_groups, ctx.attr.alone_packages)
     if declared:
-        if ctx.attr.fleet_slice:
-            fail("{}: an image of a fleet follows the layers its fleet declares; give layer_groups and alone_packages to the py_image_fleet".format(ctx.label))
         args.add(json.encode(declared), format = "--declared=%s")
 
     # The index's other images: planned with this one, so that the packages of

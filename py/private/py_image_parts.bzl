@@ -130,6 +130,7 @@ def py_image_parts(
         compression = "gzip",
         layer_groups = {},
         alone_packages = [],
+        group_compression = {},
         **kwargs):
     """The targets of a `py_image` that rules_oci does not make.
 
@@ -168,6 +169,8 @@ def py_image_parts(
         layer_groups: groups of packages, each one layer (see `py_image`);
             not with `fleet`.
         alone_packages: packages each in a layer of its own; not with `fleet`.
+        group_compression: a layer group's own compression (see `py_image`);
+            not with `fleet`.
         **kwargs: the image's keyword arguments (their common ones are used).
 
     Returns:
@@ -180,7 +183,11 @@ def py_image_parts(
     """
     image_name = "//{}:{}".format(native.package_name(), name)
     internal = internal_kwargs(kwargs)
-    declared = {k: v for k, v in {"alone_packages": alone_packages, "layer_groups": layer_groups}.items() if v}
+    declared = {k: v for k, v in {
+        "alone_packages": alone_packages,
+        "group_compression": group_compression,
+        "layer_groups": layer_groups,
+    }.items() if v}
     if fleet and declared:
         fail("py_image {}: an image of a fleet follows the layers its fleet declares; give {} to the py_image_fleet {}".format(image_name, " and ".join(sorted(declared)), fleet))
     common = dict(

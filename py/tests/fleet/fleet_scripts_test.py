@@ -41,7 +41,7 @@ class FleetScriptsTest(unittest.TestCase):
             self.assertIn(
                 "no image follows it until MODULE.bazel declares the fleet: " + MODULE_LINES, lines
             )
-            self.assertEqual(json.loads(lock.read_text())["format"], "rules_pyimage.fleet-lock/v6")
+            self.assertEqual(json.loads(lock.read_text())["format"], "rules_pyimage.fleet-lock/v7")
             self.assertEqual(lock.stat().st_mode & 0o777, 0o644)
             self.assertEqual([p.name for p in lock.parent.iterdir()], [lock.name])
 
