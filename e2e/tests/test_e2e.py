@@ -410,6 +410,10 @@ def test_declared_layers_are_the_images_layers_and_it_runs(
     }
     assert types.pop(tuple(sorted(http))) == "application/vnd.oci.image.layer.v1.tar+zstd"
     assert types and all(t.endswith("+gzip") for t in types.values()), types
+    # Its plan report sets the declaration beside the automatic plan of the image.
+    cost = declared.plan["declared_cost"]
+    assert cost["package_layers"] == len(declared.plan["layers"]), cost
+    assert cost["automatic_package_layers"] > 0 and cost["automatic_blob_bytes"] > 0, cost
     lines = podman_output(finish(declared, tmp_path / "image"), "api_declared")
     assert lines[0] == "app api on python 3.11", lines
     assert not [ln for ln in lines if ln.startswith("import failed: ")], lines

@@ -252,3 +252,34 @@ def test_a_v6_lock_reads_as_v7_and_the_update_migrates_it(
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(PyimageError, match="'lz4', not one of gzip, zstd"):
         lock_format.read(str(tmp_path / "bad.json"), "fleet lock")
+
+
+def test_an_images_plan_report_shows_what_its_declaration_costs(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    # The automatic plan's sizes are worked out from descriptors; here they are
+    # checked against the image built without the declaration.
+    gz, _ = _pair(tmp_path, zstd_program)
+    plain = _image(gz, TRAIN, tmp_path / "plain", zstd_program)
+    assert "declared_cost" not in plain, "nothing declared: nothing to compare"
+    plain_bytes = sum(d["size"] for d in manifest_layers(tmp_path / "plain"))
+    for name, declared in (("gzip", DECLARED), ("zstd", ZSTD_GPU)):
+        out = tmp_path / f"declared-{name}"
+        cost = _image(gz, TRAIN, out, zstd_program, "--declared", json.dumps(declared))[
+            "declared_cost"
+        ]
+        n = len(plain["layers"])
+        assert cost["automatic_package_layers"] == n and n != cost["package_layers"]
+        assert cost["automatic_exact"] and cost["automatic_blob_bytes"] == plain_bytes
+        assert cost["package_layers"] == 2  # gpu, six
+        assert cost["blob_bytes"] == sum(d["size"] for d in manifest_layers(out))
+        table = ok("show-plan", f"{out}.plan.json").stdout
+        want = (
+            f"  declared layers: {cost['blob_bytes'] / MIB:.2f} MiB in 2 layers; the automatic"
+            f" plan, nothing declared: {plain_bytes / MIB:.2f} MiB in {n} layers"
+        )
+        assert want in table.splitlines(), table
+    # zstd's group is smaller than gzip's.
+    gzip_plan = Path(f"{tmp_path / 'declared-gzip'}.plan.json")
+    gzip_cost = json.loads(gzip_plan.read_text())["declared_cost"]
+    assert cost["blob_bytes"] < gzip_cost["blob_bytes"]

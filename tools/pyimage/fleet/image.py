@@ -285,6 +285,46 @@ def _plan(
     return dataclasses.replace(planned, layers=layers), declared
 
 
+def _reserved(spec: ImageSpec, own: int) -> int:
+    """The image's reserved layers: its app layers and the ``own`` ones its layout holds
+    (interpreter, libraries); an error when that leaves no app layer."""
+    reserved = spec.reserved if spec.reserved is not None else 1 + own
+    if reserved < own + 1:
+        raise PyimageError(
+            f"--reserved {reserved} leaves no app layer beside the interpreter and"
+            f" {len(spec.libraries)} library layers; give at least {own + 1}"
+        )
+    return reserved
+
+
+def _automatic(
+    spec: ImageSpec, by_id: dict[str, layer.Member], reserved: int
+) -> list[layer.MergedSize] | None:
+    """The sizes of the image's package layers in the automatic plan (nothing declared),
+    worked out from the descriptors; None unless the image declares its own layers (an
+    image of a fleet follows the fleet's: its report compares the fleet's two plans)."""
+    if not spec.declared or spec.lock is not None:
+        return None
+    image, siblings, packages, own = index_plan_input(spec, by_id)
+    plain = planner.plan_image(
+        image, packages, spec.max_layers, reserved_layers=reserved, alongside=siblings
+    )
+    return [layer.merged_size([by_id[own[q]] for q in lay.packages]) for lay in plain.layers]
+
+
+def _cost(automatic: list[layer.MergedSize], written: list[descriptor.LayerDescriptor]) -> dict:
+    """What the image's declaration costs beside the automatic plan: layers and the
+    compressed bytes of its package layers (what the registry stores, and a node pulls
+    with nothing else of it at hand), each way."""
+    return {
+        "package_layers": len(written),
+        "blob_bytes": sum(d.size for d in written),
+        "automatic_package_layers": len(automatic),
+        "automatic_blob_bytes": sum(size.blob for size in automatic),
+        "automatic_exact": all(size.exact for size in automatic),
+    }
+
+
 def _followed(spec: ImageSpec, by_id: dict[str, layer.Member]) -> Followed:
     """What the image keeps of its fleet lock's layers (nothing without a lock)."""
     if spec.lock is None:
@@ -308,12 +348,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     interpreter = [spec.interpreter] if spec.interpreter else []
     libraries = list(spec.libraries)
     own = len(interpreter) + len(libraries)  # reserved layers the layout holds
-    reserved = spec.reserved if spec.reserved is not None else 1 + own
-    if reserved < own + 1:
-        raise PyimageError(
-            f"--reserved {reserved} leaves no app layer beside the interpreter and"
-            f" {len(libraries)} library layers; give at least {own + 1}"
-        )
+    reserved = _reserved(spec, own)
     base_layers = spec.base.layer_count if spec.base else 0
     followed = _followed(spec, by_id)
     planned, declared = _plan(spec, by_id, reserved, followed)
@@ -324,6 +359,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         for lay, into in zip(planned.layers, chosen, strict=True)
     ]
     layers += [oci_layout.LayerInput((lib,)) for lib in libraries]
+    automatic = _automatic(spec, by_id, reserved)
     written: list[dict[str, object]] = []
 
     def report(result: oci_layout.LayoutResult) -> bytes:
@@ -361,6 +397,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
                     {"library": _owner(lib), "bytes": lib.descriptor.tar_size, "digest": d.digest}
                     for lib, d in zip(libraries, library_layers, strict=True)
                 ],
+                **({"declared_cost": _cost(automatic, package_layers)} if automatic else {}),
             }
         )
         return jsonio.dumps(written[0]).encode("utf-8")

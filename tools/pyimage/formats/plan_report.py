@@ -8,7 +8,9 @@ show-plan`` (``bazel run //pkg:image.plan``)::
      "manifest": "sha256:...", "fleet_lock": true, "bytecode": "3.11",
      "layers": [{"packages": [id, ...], "bytes": n, "reason": "...", "digest": "sha256:...",
                  "compression": "zstd", "bytecode_skipped": [path, ...]}],
-     "libraries": [{"library": "//libs/proto:proto", "bytes": n, "digest": "sha256:..."}]}
+     "libraries": [{"library": "//libs/proto:proto", "bytes": n, "digest": "sha256:..."}],
+     "declared_cost": {"package_layers": 5, "blob_bytes": n, "automatic_package_layers": 7,
+                       "automatic_blob_bytes": n, "automatic_exact": true}}
 
 ``layers`` are the package layers, bottom to top; ``bytes`` their
 uncompressed size. ``libraries`` are the first-party libraries' layers of
@@ -18,7 +20,11 @@ of a build before them has neither ``library_layers`` nor ``libraries``
 (null: none); ``bytecode_skipped``, where present, the modules of a layer
 that did not compile (they run from source); ``compression``, where present,
 a layer's own compression, which its declared group chose (the others have
-the image's).
+the image's). ``declared_cost`` (only for an image that declares its own
+layers) sets its package layers beside those of the automatic plan of the
+same image, nothing declared: how many, and their compressed bytes (the
+automatic plan's worked out from the packages' descriptors; not exact where
+a layer would be compressed again).
 """
 
 from __future__ import annotations
@@ -89,6 +95,15 @@ def render(report: dict[str, Any]) -> str:
         f"  library {lib['library']}: {int(lib['bytes']) / MIB:.2f} MiB, a layer of its own"
         for lib in libraries
     ]
+    cost = report.get("declared_cost")
+    if isinstance(cost, dict):
+        about = "" if cost.get("automatic_exact") else "~"
+        lines.append(
+            f"  declared layers: {int(cost['blob_bytes']) / MIB:.2f} MiB in"
+            f" {cost['package_layers']} layers; the automatic plan, nothing declared:"
+            f" {about}{int(cost['automatic_blob_bytes']) / MIB:.2f} MiB in"
+            f" {cost['automatic_package_layers']} layers"
+        )
     skipped = [path for lay in layers for path in lay.get("bytecode_skipped", [])]
     if report.get("bytecode"):
         lines.append(
