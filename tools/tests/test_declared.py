@@ -145,6 +145,21 @@ def test_a_package_claimed_twice_or_a_pattern_matching_nothing_is_one_line(
             [],
             "fleet //:f: layer group name 'g pu' must be letters, digits, '_', '.' or '-'",
         ),
+        # A first-party library pinned in a group or alone: a label, not a package.
+        (
+            {"models": ["//libs/models"]},
+            [],
+            "fleet //:f: layer group 'models' holds '//libs/models', a label: a first-party"
+            ' library is a layer of its own by its tag (tags = ["pyimage_layer"]), never in'
+            " a group nor alone; give pip package names here",
+        ),
+        (
+            {},
+            ["@pypi//torch"],
+            "fleet //:f: alone_packages holds '@pypi//torch', a label: a first-party library"
+            ' is a layer of its own by its tag (tags = ["pyimage_layer"]), never in a group'
+            " nor alone; give pip package names here",
+        ),
         (
             {"gpu": ["torch"]},
             ["torch"],

@@ -86,6 +86,12 @@ def declared(
     seen: dict[str, str] = {}
 
     def claim(pattern: object, owner: str) -> str:
+        if isinstance(pattern, str) and pattern.startswith(("//", "@", ":")):
+            raise PyimageError(
+                f"{where}: {owner} holds {pattern!r}, a label: a first-party library is a"
+                ' layer of its own by its tag (tags = ["pyimage_layer"]), never in a group'
+                " nor alone; give pip package names here"
+            )
         if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
             raise PyimageError(
                 f"{where}: {owner} holds {pattern!r}, not a package name or glob; give"
