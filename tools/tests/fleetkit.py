@@ -76,10 +76,11 @@ class Fleet:
             ],
         }
 
-    def inputs(self, images: dict[str, dict[str, object]]) -> Path:
-        """Write FLEET_INPUTS.json of ``images``; its path."""
+    def inputs(self, images: dict[str, dict[str, object]], **more: object) -> Path:
+        """Write FLEET_INPUTS.json of ``images`` (and ``more`` of its keys: ``fleet``,
+        ``declared``); its path."""
         path = self.root / "inputs.json"
-        path.write_text(json.dumps({"images": images}))
+        path.write_text(json.dumps({"images": images, **more}))
         return path
 
     def package_args(self, pids: list[str], flag: str = "--package") -> list[str]:
@@ -90,9 +91,19 @@ class Fleet:
         return args
 
 
-def plan(fleet: Fleet, images: dict[str, list[str]], out: Path, *more: str) -> dict:
-    """``fleet-plan`` of ``images`` (name -> package keys) into ``out``; the lock document."""
-    inputs = fleet.inputs({name: fleet.entry(pids) for name, pids in images.items()})
+def plan(
+    fleet: Fleet,
+    images: dict[str, list[str]],
+    out: Path,
+    *more: str,
+    label: str | None = None,
+    declared: dict | None = None,
+) -> dict:
+    """``fleet-plan`` of ``images`` (name -> package keys) into ``out``, the fleet called
+    ``label`` and declaring ``declared`` when given; the lock document."""
+    entries = {name: fleet.entry(pids) for name, pids in images.items()}
+    keys = {"fleet": label, "declared": declared}
+    inputs = fleet.inputs(entries, **{k: v for k, v in keys.items() if v is not None})
     ok("fleet-plan", "--inputs", str(inputs), "--out", str(out), *more)
     return json.loads(out.read_text())
 

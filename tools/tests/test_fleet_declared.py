@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from enginekit import pyimage
 from fleetkit import Fleet, image_args, image_plan, merge_shared, ok, slice_of
+from fleetkit import plan as fleet_plan
 from test_fleet_report import manifest_layers
 
 from pyimage.formats import lock as lock_format
@@ -29,14 +30,8 @@ def fleet(tmp_path: Path) -> Fleet:
 
 def plan(fleet: Fleet, out: Path, declared: dict | None, *more: str) -> dict:
     """``fleet-plan`` of the two images, the fleet declaring ``declared``; the lock."""
-    images = {"//train:image": fleet.entry(TRAIN), "//serve:image": fleet.entry(SERVE)}
-    doc: dict[str, object] = {"fleet": "//:fleet", "images": images}
-    if declared is not None:
-        doc["declared"] = declared
-    inputs = fleet.root / "inputs.json"
-    inputs.write_text(json.dumps(doc))
-    ok("fleet-plan", "--inputs", str(inputs), "--out", str(out), *more)
-    return json.loads(out.read_text())
+    images = {"//train:image": TRAIN, "//serve:image": SERVE}
+    return fleet_plan(fleet, images, out, *more, label="//:fleet", declared=declared)
 
 
 def layers(lock: dict, image: str) -> dict[tuple[str, ...], str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from enginekit import build_package, mixed_bytes, need_tool, pyimage, unzstd
-from fleetkit import Fleet, ok, slice_of
+from fleetkit import Fleet, ok, plan, slice_of
 from test_fleet_report import manifest_layers
 
 from pyimage import planner
@@ -161,14 +161,9 @@ def test_an_image_writes_its_group_in_the_groups_compression(
 
 
 def _plan(f: Fleet, out: Path, declared: dict | None, *more: str) -> dict:
-    images = {"//train:image": f.entry(TRAIN), "//serve:image": f.entry(SERVE)}
-    doc: dict[str, object] = {"fleet": "//:fleet", "images": images}
-    if declared is not None:
-        doc["declared"] = declared
-    inputs = f.root / "inputs.json"
-    inputs.write_text(json.dumps(doc))
-    ok("fleet-plan", "--inputs", str(inputs), "--out", str(out), *more)
-    return json.loads(out.read_text())
+    """``fleet-plan`` of a training and a serving image, the fleet declaring ``declared``."""
+    images = {"//train:image": TRAIN, "//serve:image": SERVE}
+    return plan(f, images, out, *more, label="//:fleet", declared=declared)
 
 
 def test_a_fleet_shares_its_groups_layers_in_their_compression(
