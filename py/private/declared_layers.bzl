@@ -22,12 +22,14 @@ DECLARED_LAYERS_ATTRS = {
     ),
 }
 
-def declared_layers(attr, where):
+def declared_layers(attr, where, compression = None):
     """The declaration as pyimage reads it, or None when there is none.
 
     Args:
         attr: the attributes of a rule with DECLARED_LAYERS_ATTRS.
         where: how errors name the target.
+        compression: the image's compression, which no group may choose
+            again (None for a fleet: pyimage checks its images').
 
     Returns:
         A dict (`{"alone": [...], "groups": {...}}`, and `"compression"`
@@ -39,6 +41,8 @@ def declared_layers(attr, where):
             fail("{}: group_compression names {}, which is no layer group; name a group of layer_groups ({})".format(where, repr(name), ", ".join(sorted(groups)) or "there is none"))
         if value not in COMPRESSIONS:
             fail("{}: group_compression gives layer group {} the compression {}; use one of {}".format(where, repr(name), repr(value), ", ".join(COMPRESSIONS)))
+        if value == compression:
+            fail("{}: group_compression gives layer group {} the compression {}, which the image has anyway; drop it".format(where, repr(name), value))
     if not groups and not alone:
         return None
     out = {"alone": alone, "groups": groups}

@@ -187,9 +187,13 @@ def _write_fleet(rctx, home, doc, hubs):
     """Write a fleet's slices and groups under `home`; return {image: slice package}."""
     slices = {}
     groups = {}
+
+    # Every compression the fleet's groups choose, for every image: an image
+    # plans a group its lock does not give it yet (a package added before
+    # `.update`) in its compression too.
+    chosen = sorted({c: None for c in doc.get("declared", {}).get("compression", {}).values()}.keys())
     for name, entry in sorted(doc["images"].items()):
         own = []
-        chosen = sorted({layer["compression"]: None for layer in entry["layers"] if "compression" in layer}.keys())
         for layer in entry["layers"]:
             gid = layer.get("group")
             if not gid:

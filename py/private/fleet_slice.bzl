@@ -24,7 +24,7 @@ fleet_slice = rule(
     implementation = _fleet_slice_impl,
     doc = "An image's slice of its fleet's lock (see the file's docstring).",
     attrs = {
-        "compressions": attr.string_list(doc = "The compressions the lock's declared groups choose for the image's layers."),
+        "compressions": attr.string_list(doc = "The compressions the groups the lock declares choose."),
         "groups": attr.label_list(
             providers = [PyImageFleetGroupInfo],
             doc = "The shared layers of the lock the image holds.",

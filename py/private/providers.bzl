@@ -110,6 +110,6 @@ PyImageFleetSliceInfo = provider(
     fields = {
         "lock": "File: a lock of that image alone (the lock's format).",
         "groups": "list of PyImageFleetGroupInfo: the shared layers the slice names.",
-        "compressions": "list of string: the compressions the lock's declared groups choose for the image's layers (the image's action compresses as they say when a shared layer is not built).",
+        "compressions": "list of string: the compressions the groups the lock declares choose (the image's action compresses a group's layer so when the fleet gives it none).",
     },
 )

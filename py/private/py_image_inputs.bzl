@@ -23,7 +23,7 @@ def _py_image_inputs_impl(ctx):
         max_layers = ctx.attr.max_layers,
         reserved_layers = reserved_layers(ctx, len(binaries), len(image.libraries)),
         platform = checked_platform(ctx.attr.platform),
-        declared = declared_layers(ctx.attr, shown_label(ctx.label)),
+        declared = declared_layers(ctx.attr, shown_label(ctx.label), ctx.attr.compression),
     )]
 
 py_image_inputs = rule(

@@ -12,7 +12,7 @@ load(":bytecode.bzl", "BYTECODE_ATTRS", "bytecode_version")
 load(":compression.bzl", "COMPRESSION_ATTRS", "ZSTD_TOOLCHAIN_OPTIONAL", "compression_of")
 load(":config_files.bzl", "entrypoint_text", "env_text", "launcher_text")
 load(":declared_layers.bzl", "DECLARED_LAYERS_ATTRS", "chosen_compressions", "declared_layers")
-load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "interpreter_runtime", "reserved_layers", "toolchain_runtime")
+load(":image_common.bzl", "DEFAULT_MAX_LAYERS", "PY_TOOLCHAIN", "base_layout", "interpreter_runtime", "reserved_layers", "shown_label", "toolchain_runtime")
 load(":image_paths.bzl", "APP_ROOT", "INTERPRETER_ROOT", "SITE_PACKAGES", "runfiles_path")
 load(":internal_kwargs.bzl", "COMMON_ATTRS", "internal_kwargs")
 load(":layer_action.bzl", "write_layer")
@@ -335,7 +335,7 @@ def _py_image_layers_impl(ctx):
     args.add(ctx.attr.image_name or str(ctx.label), format = "--image-name=%s")
     if bytecode.version:
         args.add("--python-version", bytecode.version)
-    declared = declared_layers(ctx.attr, str(ctx.label))
+    declared = declared_layers(ctx.attr, shown_label(ctx.label), ctx.attr.compression)
     if declared and ctx.attr.fleet_slice:
         fail("{}: an image of a fleet follows the layers its fleet declares; give layer_groups, alone_packages and group_compression to the py_image_fleet".format(ctx.label))
     chosen = chosen_compressions(declared)

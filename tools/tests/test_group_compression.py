@@ -218,15 +218,17 @@ def test_a_fleet_shares_its_groups_layers_in_their_compression(
         assert digests == [want, want], name
 
 
-def test_a_v6_lock_reads_as_v7_and_the_update_migrates_it(
-    zstd_program: str, tmp_path: Path
+@pytest.mark.parametrize("version", [5, 6])
+def test_an_earlier_lock_reads_as_v7_and_the_update_migrates_it(
+    version: int, zstd_program: str, tmp_path: Path
 ) -> None:
+    # A v5 or v6 lock of a fleet that declares layers (v5 is the first to record them).
     gz, _ = _pair(tmp_path, zstd_program)
     current = _plan(gz, tmp_path / "v7.json", DECLARED)
-    old = tmp_path / "v6.json"
-    old.write_text(json.dumps({**current, "format": "rules_pyimage.fleet-lock/v6"}))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**current, "format": f"rules_pyimage.fleet-lock/v{version}"}))
     read = lock_format.read(str(old), "fleet lock")
-    assert read.version == 6 and not read.current
+    assert read.version == version and not read.current
     assert read.declared == lock_format.read(str(tmp_path / "v7.json")).declared
     r = pyimage("fleet-check", "--lock", str(old), "--plan", str(tmp_path / "v7.json"),
                 "--lock-path", "fleet.lock.json", "--update-target", "//:fleet.update",
@@ -278,3 +280,46 @@ def test_an_images_plan_report_shows_what_its_declaration_costs(
     gzip_plan = Path(f"{tmp_path / 'declared-gzip'}.plan.json")
     gzip_cost = json.loads(gzip_plan.read_text())["declared_cost"]
     assert cost["blob_bytes"] < gzip_cost["blob_bytes"]
+
+
+def test_a_group_choosing_its_images_compression_is_refused_in_one_line(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    gz, _ = _pair(tmp_path, zstd_program)
+    same = {**DECLARED, "compression": {"gpu": "gzip"}}
+    inputs = gz.inputs({"//a:image": gz.entry(TRAIN)}, declared=same, fleet="//:fleet")
+    r = pyimage("fleet-plan", "--inputs", str(inputs), "--out", str(tmp_path / "lock.json"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "pyimage: error: fleet //:fleet: layer group 'gpu' chooses compression gzip, which every"
+        " layer has anyway; drop it from group_compression"
+    ]
+    assert not (tmp_path / "lock.json").exists()
+    out = tmp_path / "image"
+    r = pyimage("image", "--out", str(out), "--plan-out", f"{out}.json", "--image-name", "//a:b",
+                "--declared", json.dumps(same), *gz.package_args(TRAIN))  # fmt: skip
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "pyimage: error: image //a:b: layer group 'gpu' chooses compression gzip, which every"
+        " layer has anyway; drop it from group_compression"
+    ]
+    assert not out.exists()
+
+
+def test_a_group_called_alone_is_not_alone_packages() -> None:
+    # "alone" is a group's name like any other: its compression is its own.
+    both = planner.declared({"alone": ["torch"]}, ["six"], "x", {"alone": "zstd"})
+    assert both.compression_of(["torch==2"]) == "zstd"
+    assert both.compression_of(["six==1"]) is None
+
+
+def test_a_blob_compressed_again_is_checked_against_its_descriptor(
+    zstd_program: str, tmp_path: Path
+) -> None:
+    gz, _ = _pair(tmp_path, zstd_program)
+    members = [gz.members[p] for p in GPU]
+    blob = members[1].blob
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the same size, other bytes
+    blob.write_bytes(bytes(data))
+    with pytest.raises(PyimageError, match="does not match its descriptor's digest"):
+        layer.merge(members, tmp_path / "out", settings=gz.compression.named("gzip"), into="zstd")
+    assert not (tmp_path / "out").exists()

@@ -56,7 +56,7 @@ def _image_groups_test_impl(ctx):
     want = sorted([g + "/group" + suffix for g in ctx.attr.groups for suffix in (".json", blob(g))])
     asserts.equals(env, want, shared, "the fleet's shared layers the image takes")
     zstd = [a for a in layout.argv if a.startswith("--zstd=")]
-    asserts.equals(env, bool(ctx.attr.zstd_groups), len(zstd) == 1, "the zstd program for a group of zstd (the lock's layer says it) in a gzip image: " + str(zstd))
+    asserts.equals(env, ctx.attr.zstd, len(zstd) == 1, "the zstd program for the fleet's groups of zstd in a gzip image: " + str(zstd))
     asserts.equals(env, [], [f.basename for f in inputs if f.basename.endswith("plan.json")], "fleet plans the image takes")
     locks = [f for f in inputs if f.basename.endswith("lock.json") or f.basename == "slice.json"]
     asserts.equals(env, ["slice.json"], [f.basename for f in locks], "the lock the image takes: its slice alone")
@@ -66,6 +66,7 @@ image_groups_test = analysistest.make(
     _image_groups_test_impl,
     attrs = {
         "groups": attr.string_list(doc = "The ids of the shared layers the image's layout action takes."),
+        "zstd": attr.bool(doc = "Whether the action gets the zstd program (a group of the fleet chooses zstd)."),
         "zstd_groups": attr.string_list(doc = "Those of zstd: a declared group's own compression."),
     },
 )

@@ -372,6 +372,10 @@ def _copy_body_checked(member: Member, feed: Feed) -> None:
         )
 
 
+def _discard(data: bytes | memoryview) -> None:
+    """A feed that keeps nothing (a blob read only to check it)."""
+
+
 def _bytecode_of(member: Member) -> str:
     version = member.descriptor.bytecode
     return f"bytecode for Python {version}" if version else "no bytecode"
@@ -436,7 +440,9 @@ def _merge_many(
                     # Identical duplicates (allowed by the conflict check) must not
                     # appear twice in one layer: containers/storage refuses that.
                     # Only then, or in a layer of another compression, is this
-                    # member's files part recompressed.
+                    # member's files part recompressed: its blob is checked
+                    # against its descriptor first, as a copied one is.
+                    _copy_body_checked(part.member, _discard)
                     gz.start()
                     part.feed_tar(gz.write)
                     gz.end()

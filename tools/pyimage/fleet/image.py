@@ -24,7 +24,7 @@ from pyimage.errors import PyimageError
 from pyimage.fleet import groups
 from pyimage.fleet.follow import Followed, follow
 from pyimage.formats import lock
-from pyimage.planner.declared import check_used
+from pyimage.planner.declared import check_compressions, check_used
 
 #: How a first-party library's layer names itself (its descriptor's package): ``library:<label>``.
 LIBRARY_PREFIX = "library:"
@@ -258,6 +258,7 @@ def _declaration(
         return spec.lock.declared
     held = [p for im in (image, *siblings) for p in im.packages]
     check_used(spec.declared, held, f"image {spec.name}")
+    check_compressions(spec.declared, spec.compression.name, f"image {spec.name}")
     return spec.declared
 
 

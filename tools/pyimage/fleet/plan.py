@@ -18,7 +18,7 @@ from pyimage.fleet.groups import Build, build_of, build_of_planner_id, planner_i
 from pyimage.fleet.load import FleetImage
 from pyimage.formats import lock
 from pyimage.formats.lock import LockFile, LockImage, LockLayer, LockPackage
-from pyimage.planner.declared import check_used
+from pyimage.planner.declared import check_compressions, check_used
 
 
 def _own_mark(image: FleetImage, pid: str, marks: str | None) -> str | None:
@@ -94,6 +94,8 @@ def plan_lock(
         for member in im.members.values():
             sizes[planner_id(build_of(member.descriptor))] = member.descriptor.tar_size
     check_used(declared, sizes, where)
+    for compression in {build_of_planner_id(q)[2] for q in sizes}:  # a fleet has one
+        check_compressions(declared, compression, where)
     planned = planner.plan_fleet(
         [planner.Package(pid, size) for pid, size in sizes.items()],
         [

@@ -28,6 +28,8 @@ _PATTERN = re.compile(r"[a-z0-9*?\[\]!][a-z0-9*?\[\]!-]*")
 
 REASON_GROUP = "declared layer group"
 REASON_ALONE = "declared alone"
+#: How :func:`_owner` names ``alone_packages``: no group's name (a name is never empty).
+_ALONE = ""
 #: The compressions a group may choose: the engine's (pyimage.engine.compression).
 COMPRESSIONS = ("gzip", "zstd")
 
@@ -133,18 +135,29 @@ def declared(
     )
 
 
+def check_compressions(declared: Declared, images: str, where: str) -> None:
+    """No group chooses the compression its images have anyway (``images``); one error
+    line naming ``where``, the group and the fix otherwise."""
+    for name, value in declared.compression:
+        if value == images:
+            raise PyimageError(
+                f"{where}: layer group {name!r} chooses compression {value}, which every layer"
+                " has anyway; drop it from group_compression"
+            )
+
+
 def package_name(pid: str) -> str:
     """The normalized name of a package id (``name==version``, maybe with build fields)."""
     return pid.split("==", 1)[0].split(" ", 1)[0]
 
 
 def _owner(declared: Declared, name: str) -> list[str]:
-    """Every declaration whose pattern matches ``name``: group names, or ``alone``."""
+    """Every declaration whose pattern matches ``name``: group names, or ``_ALONE``."""
     owners = [
         g for g, patterns in declared.groups if any(fnmatch.fnmatchcase(name, p) for p in patterns)
     ]
     if any(fnmatch.fnmatchcase(name, p) for p in declared.alone):
-        owners.append("alone")
+        owners.append(_ALONE)
     return owners
 
 
@@ -153,7 +166,7 @@ def check_used(declared: Declared, packages: Iterable[str], where: str) -> None:
     fleet's images, or an image and its index's other platforms); one error line
     naming ``where`` otherwise. (An image of a fleet may hold none of a group.)"""
     names = {package_name(p) for p in packages}
-    for owner, patterns in [*declared.groups, ("alone", declared.alone)]:
+    for owner, patterns in [*declared.groups, (_ALONE, declared.alone)]:
         for pattern in patterns:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise PyimageError(
@@ -175,7 +188,7 @@ def check(declared: Declared, packages: Iterable[str], where: str) -> None:
 
 
 def _shown(owner: str) -> str:
-    return "alone_packages" if owner == "alone" else f"layer group {owner!r}"
+    return "alone_packages" if owner == _ALONE else f"layer group {owner!r}"
 
 
 def layers_of(declared: Declared, packages: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -187,7 +200,7 @@ def layers_of(declared: Declared, packages: Sequence[str]) -> list[tuple[str, tu
     alone = []
     for pid in sorted(packages):
         owners = _owner(declared, package_name(pid))
-        if owners == ["alone"]:
+        if owners == [_ALONE]:
             alone.append(pid)
         elif owners:
             members.setdefault(owners[0], []).append(pid)
