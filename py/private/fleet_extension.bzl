@@ -29,6 +29,7 @@ breaks, the fleet's test fails, and `.update` writes a good lock.
 """
 
 load(":compression.bzl", "COMPRESSIONS")
+load(":declared_layers.bzl", "chosen_compressions")
 load(":platforms.bzl", "is_oci_platform")
 
 visibility(["//py/..."])
@@ -191,7 +192,7 @@ def _write_fleet(rctx, home, doc, hubs):
     # Every compression the fleet's groups choose, for every image: an image
     # plans a group its lock does not give it yet (a package added before
     # `.update`) in its compression too.
-    chosen = sorted({c: None for c in doc.get("declared", {}).get("compression", {}).values()}.keys())
+    chosen = chosen_compressions(doc.get("declared"))
     for name, entry in sorted(doc["images"].items()):
         own = []
         for layer in entry["layers"]:

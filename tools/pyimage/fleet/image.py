@@ -212,9 +212,12 @@ def _reason(lay: planner.Layer, followed: Followed) -> str:
     return lay.reason
 
 
-def index_plan_input(
-    spec: ImageSpec, by_id: dict[str, layer.Member]
-) -> tuple[planner.Image, list[planner.Image], list[planner.Package], dict[str, str]]:
+#: What the planner gets of an image (:func:`index_plan_input`): the image, its siblings,
+#: the packages, and planner id -> the image's package id.
+PlanInput = tuple[planner.Image, list[planner.Image], list[planner.Package], dict[str, str]]
+
+
+def index_plan_input(spec: ImageSpec, by_id: dict[str, layer.Member]) -> PlanInput:
     """What the planner gets for an image of an index: the image and its siblings (the
     index's images of the other platforms), each package known by its build as a fleet
     knows it (:func:`groups.planner_id`: a wheel of the same bytes on every platform is one
@@ -263,11 +266,11 @@ def _declaration(
 
 
 def _plan(
-    spec: ImageSpec, by_id: dict[str, layer.Member], reserved: int, followed: Followed
+    spec: ImageSpec, given: PlanInput, reserved: int, followed: Followed
 ) -> tuple[planner.ImagePlan, planner.Declared]:
-    """The image's package layers (of its own package ids), planned under its cap, and the
-    declaration they were planned with."""
-    image, siblings, packages, own = index_plan_input(spec, by_id)
+    """The image's package layers (of its own package ids), planned under its cap from
+    ``given`` (:func:`index_plan_input`), and the declaration they were planned with."""
+    image, siblings, packages, own = given
     declared = _declaration(spec, image, siblings)
     planned = planner.plan_image(
         image,
@@ -299,14 +302,15 @@ def _reserved(spec: ImageSpec, own: int) -> int:
 
 
 def _automatic(
-    spec: ImageSpec, by_id: dict[str, layer.Member], reserved: int
+    spec: ImageSpec, by_id: dict[str, layer.Member], given: PlanInput, reserved: int
 ) -> list[layer.MergedSize] | None:
-    """The sizes of the image's package layers in the automatic plan (nothing declared),
-    worked out from the descriptors; None unless the image declares its own layers (an
-    image of a fleet follows the fleet's: its report compares the fleet's two plans)."""
+    """The sizes of the image's package layers in the automatic plan (nothing declared) of
+    ``given``, worked out from the descriptors; None unless the image declares its own
+    layers (an image of a fleet follows the fleet's: its report compares the fleet's two
+    plans)."""
     if not spec.declared or spec.lock is not None:
         return None
-    image, siblings, packages, own = index_plan_input(spec, by_id)
+    image, siblings, packages, own = given
     plain = planner.plan_image(
         image, packages, spec.max_layers, reserved_layers=reserved, alongside=siblings
     )
@@ -352,7 +356,8 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
     reserved = _reserved(spec, own)
     base_layers = spec.base.layer_count if spec.base else 0
     followed = _followed(spec, by_id)
-    planned, declared = _plan(spec, by_id, reserved, followed)
+    given = index_plan_input(spec, by_id)
+    planned, declared = _plan(spec, given, reserved, followed)
     chosen = [declared.compression_of(lay.packages) for lay in planned.layers]
     layers = [oci_layout.LayerInput(tuple(interpreter))] if interpreter else []
     layers += [
@@ -360,7 +365,7 @@ def build(spec: ImageSpec, out: Path, plan_out: Path) -> dict[str, object]:
         for lay, into in zip(planned.layers, chosen, strict=True)
     ]
     layers += [oci_layout.LayerInput((lib,)) for lib in libraries]
-    automatic = _automatic(spec, by_id, reserved)
+    automatic = _automatic(spec, by_id, given, reserved)
     written: list[dict[str, object]] = []
 
     def report(result: oci_layout.LayoutResult) -> bytes:

@@ -145,8 +145,9 @@ def _layers(
     """The distinct layers of a plan, and each image's (indexes into them, in its order);
     ``declared``: the plan's declaration (its groups' own compressions)."""
     layers: list[FleetLayer] = []
-    # A layer is its members' builds: other builds of an id are other layers.
-    index: dict[tuple[tuple[str, str], ...], int] = {}
+    # A layer is its members' builds and its compression: other builds of an id (or
+    # another compression) are other layers.
+    index: dict[tuple[tuple[tuple[str, str], ...], str | None], int] = {}
     per_image: dict[str, list[int]] = {}
     for name in sorted(planned):
         im = by_name.get(name)
@@ -158,7 +159,7 @@ def _layers(
         for group in planned[name]:
             members = [_member(im, p, plan_path) for p in sorted(group)]
             into = declared.compression_of(group)
-            key = (*((m.name, m.descriptor.digest) for m in members), ("", into or ""))
+            key = (tuple((m.name, m.descriptor.digest) for m in members), into)
             if key not in index:
                 index[key] = len(layers)
                 layers.append(_layer(members, shared, into))
